@@ -1,0 +1,107 @@
+"""The `newsletter` command line: each command parses, calls one core function, prints."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import db
+from ..errors import NewsletterError
+from ..settings import CONFIG_NAME, Settings, default_config_text, ensure_secret_key, load_settings
+
+
+class App:
+    """What every command shares: settings, loaded once, and the database, opened on first use."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.root)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return db.make_engine(self.settings.db_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on a database that `newsletter init` has brought up to date."""
+        db.require_current(self.engine)
+        return db.session_factory(self.engine)
+
+    def transaction(self, *, dry_run: bool = False):
+        """A session committed at the end of the block (rolled back with dry_run or on error)."""
+        return db.transaction(self.sessions, dry_run=dry_run)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class _Group(click.Group):
+    """Turns every NewsletterError into one line on stderr and its exit code: never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            click.echo(f"Fel: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="NEWSLETTER_ROOT",
+              default=None, help="The newsletter site's folder (default: the current directory).")
+@click.version_option(package_name="newsletter")
+@click.pass_context
+def main(ctx: click.Context, root: Path | None) -> None:
+    """Monthly newsletter and webinar mailings for an association of Swedish municipalities.
+
+    Example: newsletter init && newsletter contacts import kontakter.csv
+    """
+    ctx.obj = App(root)
+
+
+@main.command()
+@pass_app
+def init(app: App) -> None:
+    """Create newsletter.toml (if missing) and the database, or migrate it to the newest schema.
+
+    Safe to run again: an existing database keeps its data. Example: newsletter init
+    """
+    root = app.settings.root
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / CONFIG_NAME
+    if not config.exists():
+        tmp = config.with_suffix(".toml.tmp")
+        tmp.write_text(default_config_text(), encoding="utf-8")
+        tmp.replace(config)
+        click.echo(f"Skapade {config}")
+        del app.settings
+    ensure_secret_key(app.settings)
+    before, after = db.migrate(app.engine)
+    from ..municipalities import load_municipalities
+
+    with db.transaction(db.session_factory(app.engine)) as session:
+        added = load_municipalities(session)
+    if before == after:
+        click.echo(f"Databasen är aktuell (schema {after}).")
+    else:
+        click.echo(f"Databasen uppgraderad från {before or 'tom'} till schema {after}.")
+    if added:
+        click.echo(f"Lade in {added} kommuner.")
+
+
+def _register() -> None:
+    from . import contacts, demo, issues, mailings, municipalities, segments, serve, webinars
+
+    for module in (contacts, demo, issues, mailings, municipalities, segments, serve, webinars):
+        module.register(main)
+
+
+_register()

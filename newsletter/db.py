@@ -1,0 +1,114 @@
+"""Engine, sessions and migrations. Nothing here is SQLite-only but the pragmas applied to SQLite."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import ConfigError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # Erasure that really erases: deleted rows are overwritten, not left in free pages.
+    cur.execute("PRAGMA secure_delete=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for URL; SQLite gets WAL, a busy timeout, foreign keys and secure_delete."""
+    try:
+        if url.startswith("sqlite"):
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            # Let SQLAlchemy, not pysqlite, begin transactions (the SQLAlchemy docs' recipe).
+            event.listen(engine, "connect", _disable_pysqlite_begin)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as exc:  # an unparseable URL or a missing driver
+        raise ConfigError(f"database url {url!r}: {exc}") from None
+
+
+def _disable_pysqlite_begin(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn) -> None:
+    # pysqlite's own transaction handling begins late and breaks SAVEPOINTs; begin ourselves.
+    conn.exec_driver_sql("BEGIN")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session], *, dry_run: bool = False) -> Iterator[Session]:
+    """A session whose work is committed at the end of the block, or rolled back on any error.
+
+    With dry_run the work is always rolled back: the block sees its own changes, nobody else does.
+    """
+    with factory() as session:
+        session.begin()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("newsletter") / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Upgrade the database to the newest schema; returns (revision before, revision after)."""
+    cfg = _alembic_config(engine)
+    before = current_revision(engine)
+    command.upgrade(cfg, "head")
+    return before, current_revision(engine) or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("newsletter") / "migrations"))
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to work on a database that `newsletter init` has not created or migrated."""
+    rev = current_revision(engine)
+    if rev != head_revision():
+        raise ConfigError(
+            f"database {engine.url.render_as_string(hide_password=True)} is not initialised "
+            f"or is out of date (revision {rev or 'none'}): run `newsletter init`")

@@ -1,0 +1,18 @@
+"""Alembic environment: runs against the engine that newsletter.db.migrate passes in."""
+
+from alembic import context
+
+from newsletter.models import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,293 @@
+"""The tables. Schema changes go through Alembic migrations in newsletter/migrations."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_public_id() -> str:
+    """An opaque random id for personal links: never the email address, never a sequential id."""
+    return secrets.token_urlsafe(16)
+
+
+class UTCDateTime(TypeDecorator):
+    """A point in time, stored as naive UTC (portable to every database), read back tz-aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+# --- members and contacts -------------------------------------------------------------------
+
+class Municipality(Base):
+    __tablename__ = "municipalities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kommunkod: Mapped[str] = mapped_column(String(4), unique=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    county_code: Mapped[str] = mapped_column(String(2))
+    county: Mapped[str] = mapped_column(String(100))
+    member: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    member_since: Mapped[date | None] = mapped_column(Date)
+
+
+PERSON_STATUSES = ("active", "unsubscribed", "bounced", "erased")
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    language: Mapped[str] = mapped_column(String(8), default="sv")
+    # GDPR: why we may mail this person, where the data came from and when.
+    lawful_basis: Mapped[str] = mapped_column(String(40), default="legitimate_interest")
+    basis_source: Mapped[str] = mapped_column(String(200), default="")
+    basis_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Preferences: mailings are held back until this date ("pause for a while").
+    paused_until: Mapped[date | None] = mapped_column(Date)
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                 onupdate=utcnow)
+
+    positions: Mapped[list["Position"]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True)
+    areas: Mapped[list["PersonArea"]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Position(Base):
+    """A role a person holds, in a municipality or (municipality NULL) in the association itself."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("person_id", "municipality_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="RESTRICT"), index=True)
+    role: Mapped[str] = mapped_column(String(40), index=True)
+
+    person: Mapped[Person] = relationship(back_populates="positions")
+    municipality: Mapped[Municipality | None] = relationship()
+
+
+class PersonArea(Base):
+    """A priority area a person chose. A person with no rows here wants every area."""
+
+    __tablename__ = "person_areas"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    area: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Suppression(Base):
+    """Addresses never to be mailed, keyed by a keyed hash (HMAC) of the normalised address."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))  # unsubscribed | bounced | erased | complaint
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Event(Base):
+    """Append-only log: imported, updated, unsubscribed, erased, bounced, preferences, sent..."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+# --- mailings and the outbox ----------------------------------------------------------------
+
+MAILING_KINDS = ("issue", "targeted", "webinar")
+MAILING_STATUSES = ("sending", "paused", "done")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
+
+
+class Mailing(Base):
+    """One mailing of one source to one segment, its content frozen when it is created."""
+
+    __tablename__ = "mailings"
+    __table_args__ = (UniqueConstraint("kind", "source", "segment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    # What was sent: "2026-12" for an issue, a content hash for a targeted mailing,
+    # "SLUG:announce" / "SLUG:remind-1d" / ... for webinar messages.
+    source: Mapped[str] = mapped_column(String(200))
+    segment: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="sending", index=True)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Frozen extras (e.g. an iCalendar attachment, headers, manifest), as JSON.
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    variants: Mapped[list["MailingVariant"]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True)
+
+
+class MailingVariant(Base):
+    """The rendered content of one content variant of a mailing (areas chosen, roles)."""
+
+    __tablename__ = "mailing_variants"
+    __table_args__ = (UniqueConstraint("mailing_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    # Pre-encoded MIME pieces, if the sender caches them (bytes, optional).
+    encoded: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class OutboxRow(Base):
+    """One recipient of one mailing. Unique (mailing, person): nobody gets a mailing twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("mailing_id", "person_id"),
+        Index("ix_outbox_mailing_status", "mailing_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    # NULL once the person is erased (GDPR): the row then only counts.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"),
+                                                  index=True)
+    variant_key: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- the archive ----------------------------------------------------------------------------
+
+class ArchivedIssue(Base):
+    """The public web version of a sent issue: no personal tokens, the area names as used then."""
+
+    __tablename__ = "archived_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), unique=True)  # YYYY-MM
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[dict] = mapped_column(JSON, default=dict)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- webinars -------------------------------------------------------------------------------
+
+class Webinar(Base):
+    __tablename__ = "webinars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    uid: Mapped[str] = mapped_column(String(200), unique=True)  # the iCalendar UID, stable
+    title: Mapped[str] = mapped_column(String(300))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)  # stored in UTC
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    join_url: Mapped[str] = mapped_column(Text)
+    area: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text, default="")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | cancelled
+    recording_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class Registration(Base):
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("webinar_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"),
+                                           index=True)
+    status: Mapped[str] = mapped_column(String(16), default="registered")  # registered|waitlisted|cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                 onupdate=utcnow)
+
+
+# --- bounces --------------------------------------------------------------------------------
+
+class ProcessedReport(Base):
+    """A delivery report already read, so that reading the same mailbox twice changes nothing."""
+
+    __tablename__ = "processed_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

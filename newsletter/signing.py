@@ -1,0 +1,32 @@
+"""Keyed hashes and signed tokens: personal links never carry an address or a sequential id."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def address_hash(secret: bytes, email: str) -> str:
+    """The suppression key of a normalised address: HMAC-SHA256, hex. Not reversible without SECRET."""
+    return hmac.new(secret, b"suppress:" + email.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _sig(secret: bytes, purpose: str, value: str) -> str:
+    mac = hmac.new(secret, f"{purpose}:{value}".encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
+
+
+def make_token(secret: bytes, purpose: str, value: str) -> str:
+    """An opaque token for VALUE (a person's random public id) good only for PURPOSE."""
+    if not secret:
+        raise ValueError("no secret key configured")
+    return f"{value}.{_sig(secret, purpose, value)}"
+
+
+def read_token(secret: bytes, purpose: str, token: str) -> str | None:
+    """The value inside TOKEN if it was made with SECRET for PURPOSE, else None (never raises)."""
+    value, sep, sig = token.rpartition(".")
+    if not sep or not value or not secret:
+        return None
+    return value if hmac.compare_digest(sig, _sig(secret, purpose, value)) else None

@@ -1,0 +1,113 @@
+"""The site, the settings, the database and its migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+
+import click
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from newsletter import db
+from newsletter.cli import main
+from newsletter.models import Base, Municipality
+from newsletter.settings import default_config_text, load_settings
+
+from .conftest import REPO
+
+
+def test_init_is_idempotent_and_keeps_data(site):
+    with site.transaction() as session:
+        session.scalar(select(Municipality).where(Municipality.kommunkod == "2463")).member = True
+    second = site.cli("init")
+    assert "aktuell" in second.stdout
+    with site.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Municipality)) == 290
+        assert session.scalar(select(Municipality.member).where(Municipality.kommunkod == "2463"))
+
+
+def test_migrations_match_the_models(site):
+    engine = db.make_engine(site.settings.db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(site):
+    engine = db.make_engine(site.settings.db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path):
+    result = site_cli(tmp_path, "municipalities", "list")
+    assert result.exit_code != 0
+    assert "newsletter init" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def site_cli(root, *args):
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(main, ["--root", str(root), *args])
+
+
+def test_repository_config_is_the_embedded_default():
+    assert (REPO / "newsletter.toml").read_text(encoding="utf-8") == default_config_text()
+    data = tomllib.loads(default_config_text())
+    assert [a["slug"] for a in data["areas"]] == [
+        "medlemmar", "bostad", "kapital", "omvarld", "digitalisering", "infrastruktur",
+        "arbetsmarknad"]
+    assert data["segments"]["kommunchefer"] == "role:kommunchef and member"
+
+
+def test_environment_overrides_the_file(tmp_path):
+    (tmp_path / "newsletter.toml").write_text('[transport]\nurl = "maildir:X"\n', encoding="utf-8")
+    assert load_settings(tmp_path, env={}).transport.url == "maildir:X"
+    env = {"NEWSLETTER_TRANSPORT": "smtp://127.0.0.1:2525"}
+    assert load_settings(tmp_path, env=env).transport.url == "smtp://127.0.0.1:2525"
+
+
+def test_broken_config_is_one_line_naming_the_file(tmp_path):
+    (tmp_path / "newsletter.toml").write_text("[organisation\n", encoding="utf-8")
+    result = site_cli(tmp_path, "init")
+    assert result.exit_code == 2
+    assert "newsletter.toml" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_secret_key_file_is_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    assert site_cli(tmp_path, "init").exit_code == 0
+    key = tmp_path / ".secret_key"
+    assert key.stat().st_mode & 0o077 == 0
+    assert len(key.read_text().strip()) >= 32
+
+
+def test_every_command_has_help():
+    def walk(group: click.Group, path: list[str]):
+        for name, command in group.commands.items():
+            assert command.help and command.help.strip(), f"{' '.join(path + [name])} has no help"
+            if isinstance(command, click.Group):
+                yield from walk(command, path + [name])
+            else:
+                yield path + [name]
+
+    commands = list(walk(main, []))
+    assert ["init"] in commands
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for path in commands:
+        assert "newsletter " + " ".join(path) in readme, f"README does not mention {path}"
+
+
+def test_secure_delete_is_on(site):
+    conn = sqlite3.connect(site.settings.db_url.removeprefix("sqlite:///"))
+    # secure_delete is per connection: check ours sets it.
+    engine = db.make_engine(site.settings.db_url)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    conn.close()
