@@ -195,8 +195,11 @@ class MailingVariant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
+    # Attachments, e.g. an iCalendar invite: [{"filename", "content_type", "data"}], data as text.
+    attachments: Mapped[list] = mapped_column(JSON, default=list)
     # Pre-encoded MIME pieces, if the sender caches them (bytes, optional).
     encoded: Mapped[bytes | None] = mapped_column(LargeBinary)
 

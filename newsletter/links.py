@@ -1,0 +1,37 @@
+"""The public URLs that messages carry and the web app serves. One place, so both agree."""
+
+from __future__ import annotations
+
+from .models import Person
+from .settings import Settings
+from .signing import make_token
+
+UNSUBSCRIBE = "unsubscribe"
+PREFERENCES = "preferences"
+
+
+def _base(settings: Settings) -> str:
+    return settings.organisation.base_url.rstrip("/")
+
+
+def unsubscribe_url(settings: Settings, person: Person) -> str:
+    """The personal unsubscribe page; also the RFC 8058 one-click POST target. Never expires."""
+    return f"{_base(settings)}/u/{make_token(settings.secret_key, UNSUBSCRIBE, person.public_id)}"
+
+
+def preferences_url(settings: Settings, person: Person) -> str:
+    return f"{_base(settings)}/p/{make_token(settings.secret_key, PREFERENCES, person.public_id)}"
+
+
+def archive_url(settings: Settings, month: str | None = None) -> str:
+    """The archive, or one issue's web version ("view in browser"): never personal."""
+    return f"{_base(settings)}/arkiv/{month}" if month else f"{_base(settings)}/arkiv/"
+
+
+def feed_url(settings: Settings) -> str:
+    return f"{_base(settings)}/arkiv/feed.atom"
+
+
+def webinar_url(settings: Settings, slug: str) -> str:
+    """The public registration page of a webinar."""
+    return f"{_base(settings)}/webinar/{slug}"
