@@ -62,6 +62,8 @@ class Settings:
     secret_key: bytes = field(repr=False)
     track_opens: bool = False
     track_clicks: bool = False
+    # `[bounces] soft_limit`: soft bounces after which an address is suppressed.
+    soft_bounce_limit: int = 3
 
     @property
     def area_slugs(self) -> list[str]:
@@ -199,6 +201,9 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         raise ConfigError(f"{CONFIG_NAME}: [[areas]] has a slug twice")
 
     tracking = data.get("tracking", {})
+    soft_limit = int(data.get("bounces", {}).get("soft_limit", 3))
+    if soft_limit < 1:
+        raise ConfigError(f"{CONFIG_NAME}: bounces.soft_limit must be at least 1")
     return Settings(
         root=root,
         organisation=organisation,
@@ -211,4 +216,5 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         secret_key=_secret_key(root, env),
         track_opens=bool(tracking.get("opens", False)),
         track_clicks=bool(tracking.get("clicks", False)),
+        soft_bounce_limit=soft_limit,
     )
