@@ -1,0 +1,189 @@
+"""The public web pages: `create_app(settings)` builds the Flask app.
+
+Personal pages (unsubscribe, preferences) sit behind signed tokens; the archive and webinar
+registration are public. No page sets a cookie; forms carry a signed token (see csrf.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from flask import Flask, Response, current_app, g, render_template, send_file
+from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException, NotFound
+
+from .. import db
+from ..errors import ConfigError, NewsletterError
+from ..settings import Settings
+
+LOCALE = "sv_SE"
+# Our own pages: no script at all, styles only from our stylesheet.
+PAGE_CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
+HTTP_TEXTS = {
+    400: ("Felaktig begäran", "Formuläret kunde inte tas emot. Gå tillbaka och försök igen."),
+    403: ("Förbjuden begäran", ("Formuläret skickades från en annan webbplats och har inte "
+                                "tagits emot. Öppna länken i ditt e-postmeddelande och försök "
+                                "igen.")),
+    404: ("Sidan finns inte", ("Länken är felaktig eller gäller inte längre. Kontrollera att "
+                               "hela länken från e-postmeddelandet kom med.")),
+    405: ("Metoden stöds inte", "Den här sidan kan inte användas så."),
+    409: ("Det går inte här", ("Adressen kan inte läggas till igen via webben. Kontakta oss "
+                               "så hjälper vi dig.")),
+    413: ("För stor begäran", "Det som skickades var för stort."),
+    500: ("Något gick fel", "Ett fel uppstod hos oss. Försök igen om en stund."),
+}
+
+
+@dataclass
+class WebContext:
+    """What every request needs: the settings and a way to open database sessions."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+
+def web_context() -> WebContext:
+    return current_app.extensions["newsletter"]
+
+
+def session() -> Session:
+    """The request's database session, committed when the request succeeds."""
+    if "db" not in g:
+        g.db = web_context().sessions()
+        g.db.begin()
+    return g.db
+
+
+def local_now() -> datetime:
+    return datetime.now(ZoneInfo(web_context().settings.organisation.timezone))
+
+
+def swedish_date(value: date) -> str:
+    return format_date(value, "d MMMM y", locale=LOCALE)
+
+
+def swedish_datetime(value: datetime) -> str:
+    """E.g. "tisdag 3 mars 2026 kl. 10:00" in the organisation's time zone."""
+    tz = ZoneInfo(web_context().settings.organisation.timezone)
+    return format_datetime(value.astimezone(tz), "EEEE d MMMM y 'kl.' HH:mm", tzinfo=tz,
+                           locale=LOCALE)
+
+
+def swedish_time(value: datetime) -> str:
+    tz = ZoneInfo(web_context().settings.organisation.timezone)
+    return format_datetime(value.astimezone(tz), "HH:mm", tzinfo=tz, locale=LOCALE)
+
+
+def swedish_month(month: str) -> str:
+    """'2026-03' -> 'mars 2026'."""
+    year, mon = (int(part) for part in month.split("-"))
+    return format_date(date(year, mon, 1), "LLLL y", locale=LOCALE)
+
+
+def page(template: str, status: int = 200, **context) -> Response:
+    """Render templates/web/TEMPLATE with the organisation in the context."""
+    body = render_template(f"web/{template}", org=web_context().settings.organisation, **context)
+    return Response(body, status=status, mimetype="text/html")
+
+
+def error_page(status: int) -> Response:
+    """The one page for each error status: the same body whatever caused it."""
+    title, text = HTTP_TEXTS.get(status, HTTP_TEXTS[500 if status >= 500 else 400])
+    return page("error.html", status=status, title=title, text=text)
+
+
+def _end_request(exc: BaseException | None) -> None:
+    db_session = g.pop("db", None)
+    if db_session is None:
+        return
+    try:
+        if exc is None and db_session.in_transaction():
+            db_session.commit()
+        else:
+            db_session.rollback()
+    finally:
+        db_session.close()
+
+
+def _commit_before_response(response: Response) -> Response:
+    # Commit here, not at teardown, so that a commit failure becomes a 500, not a lie.
+    db_session = g.get("db")
+    if db_session is not None and response.status_code < 400:
+        db_session.commit()
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+    headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _handle_http(exc: HTTPException) -> Response:
+    response = error_page(exc.code or 500)
+    if exc.code == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _handle_newsletter_error(exc: NewsletterError) -> Response:
+    return error_page(exc.http_status)
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    current_app.logger.exception("unexpected error")
+    return error_page(500)
+
+
+def _stylesheet() -> Response:
+    for folder in web_context().settings.templates_dirs:
+        path = folder / "web" / "site.css"
+        if path.is_file():
+            response = send_file(path, mimetype="text/css", max_age=3600)
+            response.headers["Cache-Control"] = "public, max-age=3600"
+            return response
+    raise NotFound()
+
+
+def create_app(settings: Settings) -> Flask:
+    """The public pages of the site SETTINGS describes, on its (already initialised) database."""
+    if not settings.secret_key:
+        raise ConfigError("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
+                          "run `newsletter init` or set NEWSLETTER_SECRET_KEY")
+    engine = db.make_engine(settings.db_url)
+    db.require_current(engine)
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024,
+                      TRAP_HTTP_EXCEPTIONS=False)
+    app.extensions["newsletter"] = WebContext(settings, db.session_factory(engine))
+    app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
+    app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
+                                 swedish_month=swedish_month, swedish_time=swedish_time)
+
+    from . import archive, personal, webinar
+
+    app.register_blueprint(personal.blueprint)
+    app.register_blueprint(archive.blueprint)
+    app.register_blueprint(webinar.blueprint)
+    app.add_url_rule("/static/site.css", "stylesheet", _stylesheet)
+    app.add_url_rule("/", "home", lambda: archive.index())
+
+    app.after_request(_commit_before_response)
+    app.after_request(_security_headers)
+    app.teardown_request(_end_request)
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(NewsletterError, _handle_newsletter_error)
+    app.register_error_handler(Exception, _handle_unexpected)
+    return app

@@ -1,0 +1,87 @@
+"""Webinar registration: /webinar/SLUG shows the webinar and takes an address.
+
+The answer is the same whether or not the address is in the register, so the page cannot be
+used to find out who is a contact; the confirmation goes by email.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, redirect, request, url_for
+from markupsafe import Markup
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
+
+from ..contacts import find_person, is_suppressed
+from ..errors import InvalidAddress
+from ..markdown import to_html
+from ..models import Registration, Webinar
+from . import page, session, web_context
+from .csrf import FIELD, make_form_token, require_form_token
+
+blueprint = Blueprint("webinar", __name__)
+
+
+def _webinar(slug: str) -> Webinar:
+    found = session().scalar(select(Webinar).where(Webinar.slug == slug))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def _is_full(webinar: Webinar) -> bool:
+    if webinar.capacity is None:
+        return False
+    taken = session().scalar(select(func.count()).select_from(Registration).where(
+        Registration.webinar_id == webinar.id, Registration.status == "registered"))
+    return taken >= webinar.capacity
+
+
+def _state(webinar: Webinar) -> str:
+    """cancelled | past | full | open."""
+    if webinar.status == "cancelled":
+        return "cancelled"
+    ends = webinar.starts_at + timedelta(minutes=webinar.duration_minutes)
+    if ends <= datetime.now(UTC):
+        return "past"
+    return "full" if _is_full(webinar) else "open"
+
+
+def _page(webinar: Webinar, *, status: int = 200, error: str | None = None,
+          email: str = "") -> Response:
+    secret = web_context().settings.secret_key
+    response = page(
+        "webinar.html", status=status, webinar=webinar, state=_state(webinar),
+        description=Markup(to_html(webinar.description or "")),
+        ends_at=webinar.starts_at + timedelta(minutes=webinar.duration_minutes),
+        thanks=request.method == "GET" and request.args.get("anmald") == "1",
+        error=error, email=email, csrf_field=FIELD,
+        csrf=make_form_token(secret, f"w:{webinar.slug}"))
+    return response
+
+
+@blueprint.get("/webinar/<slug>")
+def registration_page(slug: str) -> Response:
+    return _page(_webinar(slug))
+
+
+@blueprint.post("/webinar/<slug>")
+def register(slug: str) -> Response:
+    webinar = _webinar(slug)
+    settings = web_context().settings
+    require_form_token(settings.secret_key, f"w:{slug}", settings.organisation.base_url)
+    if _state(webinar) not in ("open", "full"):
+        return _page(webinar, status=409)
+    raw = request.form.get("email", "")
+    try:
+        person = find_person(session(), raw)
+    except InvalidAddress:
+        return _page(webinar, status=400, email=raw[:320], error=(
+            "Skriv en giltig e-postadress, till exempel fornamn.efternamn@kommun.se."))
+    if (person is not None and person.status == "active"
+            and not is_suppressed(session(), settings.secret_key, person.email)):
+        from ..webinars import register as register_person
+
+        register_person(session(), settings, webinar, person)
+    return redirect(url_for(".registration_page", slug=slug, anmald="1"), code=303)
