@@ -98,9 +98,11 @@ def init(app: App) -> None:
 
 
 def _register() -> None:
-    from . import contacts, demo, issues, mailings, municipalities, segments, serve, webinars
+    from . import (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
+                   webinars)
 
-    for module in (contacts, demo, issues, mailings, municipalities, segments, serve, webinars):
+    for module in (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
+                   webinars):
         module.register(main)
 
 

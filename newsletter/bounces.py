@@ -1,0 +1,335 @@
+"""Bounces: delivery status notifications (RFC 3464) read from a Maildir or mbox.
+
+A hard bounce suppresses the address at once; soft bounces are counted on the person and suppress
+the address after `[bounces] soft_limit`; auto-replies and ordinary mail are ignored. Each report is
+remembered by a digest, so reading the same mailbox again changes nothing. The mailbox itself is
+only read, never changed.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import mailbox
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import policy
+from email.message import Message
+from email.parser import HeaderParser
+from pathlib import Path
+
+from flufl.bounce import all_failures
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .contacts import log_event, normalise_email, suppress
+from .errors import InputError, InvalidAddress
+from .models import OutboxRow, Person, ProcessedReport
+from .settings import Settings
+
+HARD = "hard"
+SOFT = "soft"
+AUTO_REPLY = "auto_reply"
+NOT_REPORT = "not_report"
+
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_HEADER_TYPES = ("text/rfc822-headers", "message/rfc822-headers")
+_MESSAGE_TYPES = ("message/rfc822", "message/global")
+_STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_ADDRESS_RE = re.compile(r"[^\s<>;:,()\"'\[\]]+@[^\s<>;:,()\"'\[\]]+")
+_MESSAGE_ID_RE = re.compile(r"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+# The status a DSN recipient block implies by its Action when it gives no code.
+_IMPLIED_STATUS = {"failed": "5.0.0", "delayed": "4.0.0"}
+# Subjects of personal auto-replies (Outlook in Swedish and English, common webmail).
+_AUTO_SUBJECTS = ("automatiskt svar", "autosvar", "automatic reply", "auto:", "out of office",
+                  "frånvaro", "abwesenheit")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recipient a report says could not be reached."""
+
+    email: str
+    status: str  # the enhanced status code, e.g. "5.1.1"
+    kind: str  # HARD or SOFT
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one message in the bounce mailbox says."""
+
+    kind: str  # HARD (at least one hard failure), SOFT, AUTO_REPLY or NOT_REPORT
+    failures: tuple[Failure, ...] = ()
+    original_message_id: str | None = None
+
+
+@dataclass
+class BounceSummary:
+    """Counts of one `process_mailbox` run: addresses for bounces, messages for the rest."""
+
+    messages: int = 0
+    hard: int = 0
+    soft: int = 0
+    suppressed_after_soft: int = 0
+    auto_replies: int = 0
+    not_reports: int = 0
+    already_processed: int = 0
+    unknown_addresses: int = 0
+
+
+# --- reading and classifying ----------------------------------------------------------------
+
+def classify_status(action: str, status: str) -> str | None:
+    """HARD, SOFT or None (no failure) for a DSN recipient's Action and Status.
+
+    5.x.x is hard, except what says nothing about the address: mailbox full or message too big
+    (5.2.2, 5.2.3), the destination system (5.3.x) and policy refusals such as spam filters
+    (5.7.x); those are soft, as are 4.x.x and delayed reports.
+    """
+    action = action.strip().lower()
+    if action in ("delivered", "relayed", "expanded"):
+        return None
+    match = _STATUS_RE.search(status)
+    if match is None:
+        return HARD if action == "failed" else SOFT if action == "delayed" else None
+    klass, subject, detail = match.groups()
+    if klass == "2":
+        return None
+    if klass == "4" or action == "delayed":
+        return SOFT
+    if (subject, detail) in (("2", "2"), ("2", "3")) or subject in ("3", "7"):
+        return SOFT
+    return HARD
+
+
+def parse_report(raw: bytes) -> Report:
+    """Read one message: a delivery report (RFC 3464, or a legacy bounce flufl.bounce knows),
+    an auto-reply, or anything else."""
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    blocks = _delivery_status_blocks(msg)
+    if blocks is not None:
+        failures = tuple(_dsn_failures(blocks))
+        return Report(_overall(failures), failures, _original_message_id(msg, blocks))
+    if _is_personal_auto_reply(msg):
+        return Report(AUTO_REPLY)
+    failures = tuple(_legacy_failures(msg))
+    if failures:
+        return Report(_overall(failures), failures, _original_message_id(msg, []))
+    if _header(msg, "Auto-Submitted").lower() not in ("", "no"):
+        return Report(AUTO_REPLY)
+    return Report(NOT_REPORT)
+
+
+def report_digest(raw: bytes) -> str:
+    """A report's identity: its Message-ID and body, so that status flags a mail client adds to
+    the headers (Status:, X-Status:) do not make it look new."""
+    parts = _HEADER_END_RE.split(raw, 1)
+    body = parts[1] if len(parts) == 2 else b""
+    headers = email.message_from_bytes(parts[0] + b"\n\n", policy=policy.compat32)
+    message_id = " ".join(str(headers.get("Message-ID", "")).split())
+    return hashlib.sha256(message_id.encode("utf-8", "replace") + b"\0" + body).hexdigest()
+
+
+def _header(msg: Message, name: str) -> str:
+    return " ".join(str(msg.get(name, "")).split())
+
+
+def _overall(failures: tuple[Failure, ...]) -> str:
+    if any(f.kind == HARD for f in failures):
+        return HARD
+    return SOFT if failures else NOT_REPORT
+
+
+def _delivery_status_blocks(msg: Message) -> list[Message] | None:
+    """The header blocks of the message/delivery-status part, or None if there is none."""
+    for part in msg.walk():
+        if part.get_content_type() not in _DSN_TYPES:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            return payload
+        text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+        parser = HeaderParser(policy=policy.default)
+        return [parser.parsestr(chunk.strip() + "\n")
+                for chunk in re.split(r"\r?\n[ \t]*\r?\n", text) if chunk.strip()]
+    return None
+
+
+def _dsn_failures(blocks: list[Message]) -> Iterator[Failure]:
+    for block in blocks[1:]:
+        recipient = _header(block, "Original-Recipient") or _header(block, "Final-Recipient")
+        address = recipient.rpartition(";")[2].strip().strip("<>")
+        action = _header(block, "Action")
+        diagnostic = _header(block, "Diagnostic-Code")
+        match = _STATUS_RE.search(_header(block, "Status")) or _STATUS_RE.search(diagnostic)
+        status = match.group(0) if match else _IMPLIED_STATUS.get(action.lower(), "")
+        kind = classify_status(action, status)
+        if kind and address:
+            yield Failure(address, status, kind, diagnostic)
+
+
+def _legacy_failures(msg: Message) -> Iterator[Failure]:
+    """Bounces that are not RFC 3464 (qmail, old Exchange, ...), found by flufl.bounce."""
+    temporary, permanent = all_failures(msg)
+    for address in sorted(permanent):
+        yield Failure(address.decode("ascii", "replace"), "5.0.0", HARD)
+    for address in sorted(temporary - permanent):
+        yield Failure(address.decode("ascii", "replace"), "4.0.0", SOFT)
+
+
+def _is_personal_auto_reply(msg: Message) -> bool:
+    """Out-of-office and similar replies; Auto-Submitted alone is checked after flufl.bounce,
+    as some mail servers put it on their (non RFC 3464) bounces too."""
+    if any(msg.get(name) for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder")):
+        return True
+    if _header(msg, "Precedence").lower() == "auto_reply":
+        return True
+    return _header(msg, "Subject").lower().startswith(_AUTO_SUBJECTS)
+
+
+def _original_message_id(msg: Message, blocks: list[Message]) -> str | None:
+    """The Message-ID of the message that bounced, if the report carries it."""
+    for part in msg.walk():
+        content_type = part.get_content_type()
+        headers: Message | None = None
+        if content_type in _HEADER_TYPES:
+            text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            headers = HeaderParser(policy=policy.default).parsestr(text)
+        elif content_type in _MESSAGE_TYPES and part.is_multipart():
+            headers = part.get_payload(0)
+        if headers is not None and headers.get("Message-ID"):
+            return _header(headers, "Message-ID")
+    if blocks and blocks[0].get("X-Original-Message-ID"):
+        return _header(blocks[0], "X-Original-Message-ID")
+    if not msg.is_multipart():
+        match = _MESSAGE_ID_RE.search(msg.get_payload(decode=True).decode("utf-8", "replace"))
+        return match.group(1) if match else None
+    return None
+
+
+# --- the mailbox ----------------------------------------------------------------------------
+
+def read_mailbox(path: Path) -> Iterator[bytes]:
+    """The raw messages in PATH: a Maildir (new/ and cur/), an mbox file, or one message file."""
+    if not path.exists():
+        raise InputError("no such file or folder", source=str(path))
+    if path.is_dir():
+        if not ((path / "new").is_dir() or (path / "cur").is_dir()):
+            raise InputError("not a Maildir (it has no new/ or cur/ folder)", source=str(path))
+        box: mailbox.Mailbox = mailbox.Maildir(path, factory=None, create=False)
+        keys = sorted(box.keys())
+    else:
+        with path.open("rb") as fh:
+            head = fh.read(5)
+        if not head:
+            return
+        if head != b"From ":
+            yield path.read_bytes()
+            return
+        box = mailbox.mbox(path, create=False)
+        keys = list(box.keys())
+    for key in keys:
+        yield box.get_bytes(key)
+
+
+# --- applying reports -----------------------------------------------------------------------
+
+def process_mailbox(session: Session, settings: Settings, path: Path) -> BounceSummary:
+    """Read every message in PATH and apply the reports not seen before (see the module doc).
+
+    Run it in a transaction; roll that back for a dry run.
+    """
+    summary = BounceSummary()
+    for raw in read_mailbox(path):
+        summary.messages += 1
+        digest = report_digest(raw)
+        if session.scalar(select(ProcessedReport.id).where(ProcessedReport.digest == digest)):
+            summary.already_processed += 1
+            continue
+        report = parse_report(raw)
+        apply_report(session, settings, report, summary)
+        session.add(ProcessedReport(digest=digest, outcome=report.kind))
+    return summary
+
+
+def apply_report(session: Session, settings: Settings, report: Report,
+                 summary: BounceSummary) -> None:
+    """Suppress, count and log what REPORT says, adding to SUMMARY."""
+    if report.kind == AUTO_REPLY:
+        summary.auto_replies += 1
+        return
+    if report.kind == NOT_REPORT:
+        summary.not_reports += 1
+        return
+    row = _outbox_row(session, report.original_message_id)
+    for failure in report.failures:
+        try:
+            address = normalise_email(failure.email)
+        except InvalidAddress:
+            continue
+        person = _find_person(session, address)
+        if person is None:
+            summary.unknown_addresses += 1
+            if row is not None and row.person_id is not None and len(report.failures) == 1:
+                person = session.get(Person, row.person_id)
+        counted_before = row is not None and (row.last_error or "").startswith("bounce")
+        if row is not None and not (failure.kind == SOFT and counted_before):
+            row.last_error = _describe(failure)
+        if failure.kind == HARD:
+            _hard_bounce(session, settings, address, person, failure)
+            summary.hard += 1
+        elif not counted_before:
+            summary.soft += 1
+            if _soft_bounce(session, settings, person, failure):
+                summary.suppressed_after_soft += 1
+
+
+def _hard_bounce(session: Session, settings: Settings, address: str, person: Person | None,
+                 failure: Failure) -> None:
+    for form in {address, address.lower(), *([person.email] if person else [])}:
+        suppress(session, settings.secret_key, form, "bounced")
+    if person is not None and person.status == "active":
+        person.status = "bounced"
+    log_event(session, "bounced", person, status=failure.status, type=HARD)
+
+
+def _soft_bounce(session: Session, settings: Settings, person: Person | None,
+                 failure: Failure) -> bool:
+    """Count a soft bounce; True if it took the person over the limit and suppressed them."""
+    if person is None:
+        return False
+    person.soft_bounces = (person.soft_bounces or 0) + 1
+    log_event(session, "deferred", person, status=failure.status, source="dsn")
+    if person.soft_bounces < settings.soft_bounce_limit or person.status != "active":
+        return False
+    suppress(session, settings.secret_key, person.email, "bounced")
+    person.status = "bounced"
+    log_event(session, "bounced", person, status=failure.status, type="soft_limit",
+              soft_bounces=person.soft_bounces)
+    return True
+
+
+def _find_person(session: Session, address: str) -> Person | None:
+    """The person with ADDRESS; reports often change the case of the local part."""
+    person = session.scalar(select(Person).where(Person.email == address))
+    if person is None:
+        person = session.scalars(
+            select(Person).where(func.lower(Person.email) == address.lower())).first()
+    return person
+
+
+def _outbox_row(session: Session, message_id: str | None) -> OutboxRow | None:
+    if not message_id:
+        return None
+    bare = message_id.strip().strip("<>")
+    return session.scalars(
+        select(OutboxRow).where(OutboxRow.message_id.in_([bare, f"<{bare}>"]))).first()
+
+
+def _describe(failure: Failure) -> str:
+    """The outbox row's last_error: kind, status and the diagnostic without any address."""
+    diagnostic = _ADDRESS_RE.sub("<adress>", failure.diagnostic)
+    return f"bounce {failure.kind} {failure.status}: {diagnostic}"[:300].rstrip(": ")

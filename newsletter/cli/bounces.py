@@ -1,0 +1,47 @@
+"""`newsletter bounces`: delivery status notifications and the suppression list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..bounces import process_mailbox
+from . import App, pass_app
+
+
+@click.group("bounces")
+def group() -> None:
+    """Delivery status notifications (bounces) from the mailbox replies come back to."""
+
+
+@group.command("process")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
+@pass_app
+def process(app: App, path: Path, dry_run: bool) -> None:
+    """Read the bounces in PATH (a Maildir folder or an mbox file) and act on them.
+
+    A hard bounce (e.g. 5.1.1 user unknown) puts the address on the suppression list at once;
+    soft bounces (mailbox full, delayed, 4.x.x) are counted and suppress the address after
+    `[bounces] soft_limit` of them; auto-replies are ignored. Reading the same mailbox again
+    changes nothing. The mailbox itself is never changed.
+
+    Example: newsletter bounces process ~/Maildir/.Studsar
+    """
+    with app.transaction(dry_run=dry_run) as session:
+        s = process_mailbox(session, app.settings, path)
+    click.echo(f"{s.messages} meddelanden lästa i {path}")
+    click.echo(f"  hårda studsar:            {s.hard} (adresserna spärrade)")
+    click.echo(f"  mjuka studsar:            {s.soft} (räknade; {s.suppressed_after_soft} "
+               f"spärrade efter {app.settings.soft_bounce_limit})")
+    click.echo(f"  autosvar (ignorerade):    {s.auto_replies}")
+    click.echo(f"  inte leveransrapporter:   {s.not_reports}")
+    click.echo(f"  redan behandlade:         {s.already_processed}")
+    click.echo(f"  okända adresser:          {s.unknown_addresses} (hårt studsande spärras ändå)")
+    if dry_run:
+        click.echo("Torrkörning: inget ändrades.")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(group)
