@@ -1,23 +1,47 @@
-"""Contacts: addresses, suppression, unsubscribe and the event log.
+"""Contacts: addresses, suppression, the event log; add, list, show, export, unsubscribe, forget.
 
-Import, add, export and erasure build on these.
+The CSV import is in contacts_import.py; the fields of a contact (municipality, role, areas) are
+validated in contact_fields.py.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
 
-from .errors import InvalidAddress
-from .models import Event, Person, Suppression
+from .contact_fields import CONTACT_COLUMNS, FieldReader, settle_positions
+from .csvfiles import write_csv
+from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
+from .models import (
+    PERSON_STATUSES,
+    Event,
+    Municipality,
+    OutboxRow,
+    Person,
+    PersonArea,
+    Position,
+    Suppression,
+    utcnow,
+)
+from .municipalities import Resolver
+from .segments import recipients_query
+from .settings import Settings
 from .signing import address_hash
 
 
 def normalise_email(raw: str, *, field: str = "email") -> str:
-    """The address in canonical form (domain lower-cased, IDNA), validated without DNS."""
+    """The address in canonical form, validated without DNS.
+
+    The whole address is lower-cased: in practice mailboxes ignore case, and "Anna@x.se" and
+    "anna@x.se" must merge into one person and share one suppression entry.
+    """
     text = (raw or "").strip()
     if not text:
         raise InvalidAddress("empty email address", field=field)
@@ -25,8 +49,7 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(f"invalid email address {text!r}: {exc}", field=field) from None
-    local, _, domain = result.normalized.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return result.normalized.lower()
 
 
 def log_event(session: Session, kind: str, person: Person | None = None, **detail: Any) -> None:
@@ -34,10 +57,14 @@ def log_event(session: Session, kind: str, person: Person | None = None, **detai
     session.add(Event(kind=kind, person_id=person.id if person else None, detail=detail))
 
 
-def is_suppressed(session: Session, secret: bytes, email: str) -> bool:
+def suppression_reason(session: Session, secret: bytes, email: str) -> str | None:
+    """Why EMAIL (normalised) is on the suppression list, or None if it is not."""
     return session.scalar(
-        select(Suppression.id).where(Suppression.email_hash == address_hash(secret, email))
-    ) is not None
+        select(Suppression.reason).where(Suppression.email_hash == address_hash(secret, email)))
+
+
+def is_suppressed(session: Session, secret: bytes, email: str) -> bool:
+    return suppression_reason(session, secret, email) is not None
 
 
 def suppress(session: Session, secret: bytes, email: str, reason: str) -> None:
@@ -58,3 +85,171 @@ def unsubscribe(session: Session, secret: bytes, person: Person, *, source: str)
 
 def find_person(session: Session, email: str) -> Person | None:
     return session.scalar(select(Person).where(Person.email == normalise_email(email)))
+
+
+def _refuse_suppressed(session: Session, secret: bytes, email: str,
+                       person: Person | None) -> None:
+    reason = suppression_reason(session, secret, email)
+    if reason is None and person is not None and person.status != "active":
+        reason = person.status
+    if reason == "erased":
+        raise SuppressedAddress(f"{email}: this address was erased (GDPR) and may not be added "
+                                "again; it is kept only as a hashed suppression entry")
+    if reason:
+        raise SuppressedAddress(f"{email}: the address is {reason} and is never re-subscribed "
+                                "by add or import")
+
+
+def add_contact(session: Session, settings: Settings, email: str, *, name: str = "",
+                municipality: str = "", role: str = "", areas: Iterable[str] = (),
+                source: str = "cli", lawful_basis: str = "legitimate_interest"
+                ) -> tuple[Person, str]:
+    """Add a contact, or add the position and areas to an existing one.
+
+    Returns the person and "added", "updated" or "unchanged". A suppressed address (unsubscribed,
+    bounced, erased) raises SuppressedAddress.
+    """
+    email = normalise_email(email)
+    person = session.scalar(select(Person).where(Person.email == email))
+    _refuse_suppressed(session, settings.secret_key, email, person)
+    fields = FieldReader(settings, Resolver.from_session(session))
+    position = fields.position(municipality.strip(), role.strip())
+    wanted = {position} if position else set()
+    areas = list(areas)
+    wanted_areas = fields.stored_areas(fields.areas(areas)) if areas else None
+    name = " ".join(name.split())
+    if person is None:
+        person = Person(email=email, name=name, lawful_basis=lawful_basis, basis_source=source,
+                        basis_at=utcnow())
+        session.add(person)
+        session.flush()
+        person.positions.extend(Position(municipality_id=m, role=r)
+                                for m, r in settle_positions(wanted, set()))
+        person.areas.extend(PersonArea(area=a) for a in sorted(wanted_areas or ()))
+        log_event(session, "added", person, source=source)
+        session.flush()
+        return person, "added"
+
+    changes = []
+    if name and name != person.name:
+        person.name = name
+        changes.append("name")
+    held = {(p.municipality_id, p.role) for p in person.positions}
+    new_positions = settle_positions(wanted, held) - held
+    if new_positions:
+        person.positions.extend(Position(municipality_id=m, role=r) for m, r in new_positions)
+        changes.append("positions")
+    if wanted_areas is not None and wanted_areas != {a.area for a in person.areas}:
+        person.areas[:] = [a for a in person.areas if a.area in wanted_areas]
+        have = {a.area for a in person.areas}
+        person.areas.extend(PersonArea(area=a) for a in sorted(wanted_areas - have))
+        changes.append("areas")
+    if not changes:
+        return person, "unchanged"
+    log_event(session, "updated", person, source=source, changes=changes)
+    session.flush()
+    return person, "updated"
+
+
+def list_contacts(session: Session, settings: Settings, *, status: str | None = None,
+                  segment: str | None = None, municipality: str | None = None,
+                  role: str | None = None) -> list[Person]:
+    """Contacts by address, with positions loaded; SEGMENT (a name or an expression) yields
+    only the active, unpaused persons it reaches."""
+    query = (recipients_query(settings, segment) if segment else select(Person))
+    if status:
+        if status not in PERSON_STATUSES:
+            raise InputError(f"unknown status {status!r} (one of: {', '.join(PERSON_STATUSES)})",
+                             field="status")
+        query = query.where(Person.status == status)
+    fields = FieldReader(settings, Resolver.from_session(session))
+    if municipality:
+        muni = fields.municipality(municipality)
+        query = query.where(Person.positions.any(Position.municipality_id == muni.id))
+    if role:
+        query = query.where(Person.positions.any(Position.role == fields.role(role)))
+    query = query.order_by(None).order_by(Person.email).options(
+        selectinload(Person.positions).selectinload(Position.municipality))
+    return list(session.scalars(query))
+
+
+@dataclass
+class ContactDetails:
+    person: Person
+    areas: list[str]  # the slugs the person gets (every area if they chose none)
+    suppression: str | None
+    events: list[Event]
+
+
+def contact_details(session: Session, settings: Settings, email: str, *,
+                    events: int = 10) -> ContactDetails:
+    """Everything about one contact: person, positions, areas, suppression, recent events."""
+    email = normalise_email(email)
+    person = session.scalar(select(Person).where(Person.email == email).options(
+        selectinload(Person.positions).selectinload(Position.municipality)))
+    reason = suppression_reason(session, settings.secret_key, email)
+    if person is None:
+        extra = f" (the address is on the suppression list: {reason})" if reason else ""
+        raise NotFound(f"no contact {email}{extra}")
+    chosen = {a.area for a in person.areas}
+    recent = list(session.scalars(select(Event).where(Event.person_id == person.id)
+                                  .order_by(Event.id.desc()).limit(events)))
+    return ContactDetails(person=person,
+                          areas=[s for s in settings.area_slugs if not chosen or s in chosen],
+                          suppression=reason, events=recent)
+
+
+def _export_rows(session: Session, status: str | None) -> Iterator[list[str]]:
+    query = select(Person.id, Person.email, Person.name).order_by(Person.email)
+    if status:
+        query = query.where(Person.status == status)
+    positions: dict[int, list[tuple[str, str, str]]] = {}
+    for pid, role, muni, county in session.execute(
+            select(Position.person_id, Position.role, Municipality.name, Municipality.county)
+            .outerjoin(Municipality, Position.municipality_id == Municipality.id)
+            .order_by(Position.person_id, Municipality.name, Position.role)):
+        positions.setdefault(pid, []).append((muni or "", role, county or ""))
+    areas: dict[int, list[str]] = {}
+    for pid, area in session.execute(select(PersonArea.person_id, PersonArea.area)
+                                     .order_by(PersonArea.person_id, PersonArea.area)):
+        areas.setdefault(pid, []).append(area)
+    for pid, email, name in session.execute(query):
+        chosen = "|".join(areas.get(pid, ()))
+        for muni, role, county in positions.get(pid) or [("", "", "")]:
+            yield [email, name, muni, role, county, chosen]
+
+
+def export_contacts(session: Session, target: Path | str, *, status: str | None = "active",
+                    delimiter: str = ",") -> int:
+    """Write the contacts (of STATUS; None = all) as CSV with the import's columns, one row per
+    position, formula-safe for Excel, to TARGET ("-" = stdout); returns the rows written."""
+    return write_csv(target, CONTACT_COLUMNS, _export_rows(session, status), delimiter=delimiter)
+
+
+def forget(session: Session, secret: bytes, email: str) -> bool:
+    """GDPR erasure: delete the person and everything that names them; keep only the hashed
+    suppression entry (reason "erased") so the address is never mailed or added again.
+
+    Returns False if there was no such person (the address is blocked all the same).
+    """
+    email = normalise_email(email)
+    digest = address_hash(secret, email)
+    entry = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+    if entry is None:
+        session.add(Suppression(email_hash=digest, reason="erased"))
+    else:
+        entry.reason = "erased"
+    person = session.scalar(select(Person).where(Person.email == email))
+    if person is not None:
+        # Positions, areas and registrations go by cascade; outbox rows and events keep only
+        # a NULL person. Scrub free text that may quote the address (an SMTP error, say).
+        session.execute(update(OutboxRow).where(
+            OutboxRow.person_id == person.id,
+            OutboxRow.last_error.icontains(email, autoescape=True)).values(last_error=None))
+        for event in session.scalars(select(Event).where(Event.person_id == person.id)):
+            if email in json.dumps(event.detail, ensure_ascii=False).casefold():
+                event.detail = {"redacted": True}
+        session.delete(person)
+        session.flush()
+    log_event(session, "erased")
+    return person is not None

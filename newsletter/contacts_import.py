@@ -1,0 +1,302 @@
+"""`contacts import`: a CSV file of contacts into the register, in the caller's transaction.
+
+Rows are validated one by one (a bad row is reported with its line and skipped, the rest go in),
+merged by address (inside the file and with the database), and written in bulk: the database is
+read in a few chunked queries and written with executemany, never a query per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from . import csvfiles
+from .contact_fields import CONTACT_COLUMNS, FieldReader, Positions, settle_positions
+from .contacts import normalise_email
+from .errors import InputError
+from .models import Event, Person, PersonArea, Position, Suppression, new_public_id
+from .municipalities import Resolver
+from .settings import Settings
+from .signing import address_hash
+
+# Column -> the headers that name it (case-insensitive, trimmed): English, Swedish, common variants.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "email": ("email", "e-mail", "e-post", "epost", "e-postadress", "mejl", "mail"),
+    "name": ("name", "namn"),
+    "municipality": ("municipality", "kommun"),
+    "role": ("role", "roll"),
+    "county": ("county", "län", "lan"),
+    "areas": ("areas", "områden", "omraden", "område"),
+}
+_CHUNK = 500  # bound parameters per IN (...) query
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do). Counts are of contacts, not rows."""
+
+    source: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged_rows: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+    rejected: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowProblem] = field(default_factory=list)
+
+
+@dataclass
+class _Contact:
+    """One address, merged from every row that has it."""
+
+    email: str
+    line: int
+    name: str = ""
+    positions: Positions = field(default_factory=set)
+    areas: set[str] | None = None
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _county_key(text: str) -> str:
+    key = " ".join(text.split()).casefold().removesuffix(" län")
+    return key.removesuffix("s")
+
+
+def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
+              warnings: list[RowProblem]) -> tuple[_Contact | None, list[str]]:
+    """The contact in one row's CELLS, or the reasons it is rejected."""
+    problems: list[str] = []
+    email = ""
+    try:
+        email = normalise_email(cells.get("email", ""))
+    except InputError as exc:
+        problems.append(exc.reason)
+    position = None
+    try:
+        position = fields.position(cells.get("municipality", ""), cells.get("role", ""))
+    except InputError as exc:
+        problems.append(exc.reason)
+        if exc.field == "municipality" and cells.get("role"):
+            try:
+                fields.role(cells["role"])
+            except InputError as role_exc:
+                problems.append(role_exc.reason)
+    areas = None
+    if cells.get("areas"):
+        try:
+            areas = fields.areas(cells["areas"])
+        except InputError as exc:
+            problems.append(exc.reason)
+    if problems:
+        return None, problems
+
+    county = cells.get("county", "")
+    if county and position and position[0] is not None:
+        muni = fields.municipality(cells["municipality"])
+        if _county_key(county) != _county_key(muni.county):
+            warnings.append(RowProblem(line, f"county {county!r} does not match {muni.name} "
+                                             f"({muni.county}); kept the municipality's"))
+    contact = _Contact(email=email, line=line, name=" ".join(cells.get("name", "").split()),
+                       areas=areas)
+    if position:
+        contact.positions.add(position)
+    return contact, []
+
+
+def _columns(header: list[str], source: str, warnings: list[RowProblem]) -> dict[str, int]:
+    by_header = {h: col for col, names in COLUMNS.items() for h in names}
+    found: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        key = csvfiles.normalise_header(cell)
+        col = by_header.get(key)
+        if col is None:
+            if key:
+                warnings.append(RowProblem(1, f"ignored unknown column {cell.strip()!r}"))
+        elif col in found:
+            raise InputError(f"column {cell.strip()!r} appears twice", source=source, line=1)
+        else:
+            found[col] = index
+    if "email" not in found:
+        raise InputError("missing column 'email' (or 'E-post'); the header has: "
+                         + ", ".join(repr(c.strip()) for c in header), source=source, line=1)
+    return found
+
+
+def read_contacts(path: Path, fields: FieldReader, *,
+                  report: ImportReport) -> dict[str, _Contact]:
+    """The valid rows of PATH merged by address; bad rows go into REPORT.rejected."""
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=source) from None
+    text = csvfiles.decode(data, source=source)
+    known = [h for names in COLUMNS.values() for h in names]
+    header, records = csvfiles.read_rows(text, csvfiles.sniff_delimiter(text, known))
+    if not header:
+        raise InputError("empty file: expected a header line such as "
+                         f"{','.join(CONTACT_COLUMNS)}", source=source)
+    columns = _columns(header, source, report.warnings)
+    width = len(header)
+    contacts: dict[str, _Contact] = {}
+    for record in records:
+        report.rows += 1
+        cells = record.cells
+        if len(cells) > width and any(cells[width:]):
+            report.rejected.append(RowProblem(
+                record.line, f"{len(cells)} fields but the header has {width} "
+                             "(a delimiter inside an unquoted value?)"))
+            continue
+        values = {col: cells[i] if i < len(cells) else "" for col, i in columns.items()}
+        contact, problems = _read_row(fields, values, record.line, report.warnings)
+        if contact is None:
+            report.rejected.append(RowProblem(record.line, "; ".join(problems)))
+            continue
+        _merge(contacts, contact, report)
+    return contacts
+
+
+def _merge(contacts: dict[str, _Contact], new: _Contact, report: ImportReport) -> None:
+    old = contacts.get(new.email)
+    if old is None:
+        contacts[new.email] = new
+        return
+    report.merged_rows += 1
+    if new.name and not old.name:
+        old.name = new.name
+    elif new.name and new.name != old.name:
+        report.warnings.append(RowProblem(
+            new.line, f"same address as line {old.line} with another name; kept the first"))
+    old.positions |= new.positions
+    if new.areas is not None:
+        old.areas = (old.areas or set()) | new.areas
+
+
+def import_contacts(session: Session, settings: Settings, path: Path | str, *,
+                    source: str | None = None,
+                    lawful_basis: str = "legitimate_interest") -> ImportReport:
+    """Import the contacts in the CSV file PATH; SOURCE (default: the file name) is recorded
+    as each new person's basis_source and in the events. Suppressed or inactive addresses are
+    never made active again: they are reported as skipped."""
+    path = Path(path)
+    source = source or path.name
+    report = ImportReport(source=str(path))
+    fields = FieldReader(settings, Resolver.from_session(session))
+    contacts = read_contacts(path, fields, report=report)
+    emails = list(contacts)
+
+    hashes = {email: address_hash(settings.secret_key, email) for email in emails}
+    suppressed: dict[str, str] = {}
+    for chunk in _chunks(list(hashes.values())):
+        suppressed.update(session.execute(
+            select(Suppression.email_hash, Suppression.reason)
+            .where(Suppression.email_hash.in_(chunk))).all())
+    existing: dict[str, tuple[int, str, str]] = {}
+    for chunk in _chunks(emails):
+        for pid, email, name, status in session.execute(
+                select(Person.id, Person.email, Person.name, Person.status)
+                .where(Person.email.in_(chunk))):
+            existing[email] = (pid, name, status)
+    ids = [row[0] for row in existing.values()]
+    have_positions: dict[int, set[tuple[int | None, str]]] = {}
+    have_areas: dict[int, set[str]] = {}
+    for chunk in _chunks(ids):
+        for pid, muni, role in session.execute(
+                select(Position.person_id, Position.municipality_id, Position.role)
+                .where(Position.person_id.in_(chunk))):
+            have_positions.setdefault(pid, set()).add((muni, role))
+        for pid, area in session.execute(
+                select(PersonArea.person_id, PersonArea.area)
+                .where(PersonArea.person_id.in_(chunk))):
+            have_areas.setdefault(pid, set()).add(area)
+
+    now = datetime.now(UTC)
+    new: list[_Contact] = []
+    name_updates: list[dict] = []
+    positions: list[dict] = []
+    areas: list[dict] = []
+    area_resets: list[int] = []
+    events: list[dict] = []
+    for email, contact in contacts.items():
+        reason = suppressed.get(hashes[email])
+        pid, name, status = existing.get(email, (None, "", "active"))
+        if reason or status != "active":
+            report.skipped.append(RowProblem(
+                contact.line, f"address is {reason or status}: an import never re-subscribes it"))
+            continue
+        if pid is None:
+            new.append(contact)
+            continue
+        changes = []
+        if contact.name and contact.name != name:
+            name_updates.append({"id": pid, "name": contact.name, "updated_at": now})
+            changes.append("name")
+        held = have_positions.get(pid, set())
+        added = settle_positions(contact.positions, held) - held
+        if added:
+            positions += [{"person_id": pid, "municipality_id": m, "role": r} for m, r in added]
+            changes.append("positions")
+        wanted_areas = None if contact.areas is None else fields.stored_areas(contact.areas)
+        if wanted_areas is not None and wanted_areas != have_areas.get(pid, set()):
+            area_resets.append(pid)
+            areas += [{"person_id": pid, "area": a} for a in sorted(wanted_areas)]
+            changes.append("areas")
+        if changes:
+            report.updated += 1
+            events.append({"kind": "updated", "person_id": pid, "at": now,
+                           "detail": {"source": source, "changes": changes}})
+        else:
+            report.unchanged += 1
+    report.added = len(new)
+
+    if new:
+        session.execute(insert(Person), [
+            {"email": c.email, "name": c.name, "public_id": new_public_id(), "status": "active",
+             "language": "sv", "lawful_basis": lawful_basis, "basis_source": source,
+             "basis_at": now, "soft_bounces": 0, "created_at": now, "updated_at": now}
+            for c in new])
+        new_ids: dict[str, int] = {}
+        for chunk in _chunks([c.email for c in new]):
+            new_ids.update(session.execute(
+                select(Person.email, Person.id).where(Person.email.in_(chunk))).all())
+        for c in new:
+            pid = new_ids[c.email]
+            positions += [{"person_id": pid, "municipality_id": m, "role": r}
+                          for m, r in settle_positions(c.positions, set())]
+            areas += [{"person_id": pid, "area": a}
+                      for a in sorted(fields.stored_areas(c.areas or set()))]
+            events.append({"kind": "imported", "person_id": pid, "at": now,
+                           "detail": {"source": source, "line": c.line}})
+    if name_updates:
+        session.execute(update(Person), name_updates)
+    for chunk in _chunks(area_resets):
+        session.execute(delete(PersonArea).where(PersonArea.person_id.in_(chunk)))
+    _insert(session, Position, positions)
+    _insert(session, PersonArea, areas)
+    _insert(session, Event, events)
+    return report
+
+
+def _insert(session: Session, model: type, rows: Iterable[dict]) -> None:
+    rows = list(rows)
+    if rows:
+        session.execute(insert(model), rows)
