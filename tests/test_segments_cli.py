@@ -1,0 +1,110 @@
+"""`newsletter segments list|show|count` through the real CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.municipalities import set_members
+
+from .test_segments import add_person
+
+
+@pytest.fixture
+def staff(site):
+    with site.transaction() as s:
+        set_members(s, ["Åsele", "Strömsund"])
+        add_person(s, "anna", ("Åsele", "kommunchef"))
+        add_person(s, "bertil", ("Sundsvall", "kommunchef"), ("Strömsund", "styrelse"))
+        add_person(s, "cecilia", ("Strömsund", "kso"), ("Strömsund", "politiker"))
+        add_person(s, "helena", (None, "styrelse"))
+    return site
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_list_shows_each_named_segment_with_expression_and_count(staff):
+    lines = staff.cli("segments", "list").stdout.splitlines()
+    assert lines == [
+        "medlemmar                  3  member",
+        "kommunchefer               1  role:kommunchef and member",
+        "politiker                  1  (role:kso or role:politiker) and member",
+        "styrelsen                  2  role:styrelse",
+    ]
+
+
+def test_show_prints_expression_count_and_sample(staff):
+    out = staff.cli("segments", "show", "kommunchefer").stdout
+    assert out.splitlines()[:2] == ["kommunchefer = role:kommunchef and member", "1 mottagare"]
+    assert "anna@example.se" in out and "Åsele: kommunchef" in out
+    assert "bertil@example.se" not in out
+
+
+def test_count_prints_count_and_a_sample_of_five_with_municipality_and_role(staff):
+    out = staff.cli("segments", "count", 'county:"Jämtlands län" or role:styrelse').stdout
+    assert out.splitlines()[0] == "3 mottagare"
+    bertil = next(line for line in out.splitlines() if "bertil@example.se" in line)
+    assert "Bertil" in bertil and "Sundsvall: kommunchef; Strömsund: styrelse" in bertil
+    assert "föreningen: styrelse" in out
+
+
+def test_count_takes_an_unquoted_expression_in_several_words(staff):
+    assert staff.cli("segments", "count", "role:kommunchef", "and", "member").stdout.startswith(
+        "1 mottagare")
+
+
+def test_count_of_nobody_says_so(staff):
+    assert staff.cli("segments", "count", "language:en").stdout == "0 mottagare\n"
+
+
+def test_count_takes_a_named_segment(staff):
+    assert staff.cli("segments", "count", "medlemmar").stdout.startswith("3 mottagare")
+
+
+def test_syntax_error_is_one_line_with_the_column_and_exit_3(staff):
+    result = staff.cli("segments", "count", "role:kommunchef and", ok=False)
+    assert result.exit_code == 3
+    assert one_line_error(result) == (
+        'Fel: segment "role:kommunchef and": column 20: expected a condition '
+        '(field:value, member, not, "(") after "and"')
+
+
+def test_unknown_value_is_one_line(staff):
+    result = staff.cli("segments", "count", "county:Lappland", ok=False)
+    assert result.exit_code == 3
+    assert 'column 8: unknown county "Lappland"' in one_line_error(result)
+
+
+def test_hostile_value_is_only_an_unknown_role(staff):
+    result = staff.cli("segments", "count", "role:\"x' OR 1=1 --\"", ok=False)
+    assert "unknown role \"x' OR 1=1 --\" (roles: kommunchef" in one_line_error(result)
+
+
+def test_show_of_an_unknown_name_exits_5_and_lists_the_names(staff):
+    result = staff.cli("segments", "show", "kommuncheferna", ok=False)
+    assert result.exit_code == 5
+    assert 'did you mean "kommunchefer"?' in one_line_error(result)
+    assert "medlemmar, kommunchefer, politiker, styrelsen" in result.stderr
+
+
+def test_a_broken_named_segment_is_marked_and_fails_the_list(staff):
+    config = staff.root / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'styrelsen = "role:styrelse"', 'styrelsen = "role:styrelsen"'), encoding="utf-8")
+    result = staff.cli("segments", "list", ok=False)
+    assert result.exit_code == 2
+    assert "styrelsen                FEL  role:styrelsen" in result.stdout
+    assert "medlemmar                  3  member" in result.stdout
+    assert one_line_error(result).startswith(
+        'Fel: newsletter.toml [segments] styrelsen: segment "role:styrelsen": column 6: '
+        'unknown role "styrelsen"')
+
+
+def test_help_explains_the_language_with_an_example(staff):
+    out = staff.cli("segments", "count", "--help").stdout
+    assert "Example:" in out and "newsletter segments count" in out
