@@ -26,10 +26,10 @@ What a condition means. Every condition is about a person:
   position in a member municipality". A parenthesised group of position conditions joined by
   `and`/`or` counts as one position condition: `(role:kso or role:politiker) and member`.
   A position without a municipality (the association's own board) is not in a member municipality.
-* `not` is about the person: `not X` holds when X does not hold for the person, so for a position
-  condition it means "has NO such position": `not role:styrelse` is everyone not on the board, and
-  `role:kommunchef and not member` is a kommunchef with no position in any member municipality.
-  For "kommunchef of a non-member municipality" write `role:kommunchef and member:no` (one position).
+* `not` is about the person: for a position condition, `not X` means "has NO such position":
+  `not role:styrelse` is everyone not on the board; `role:kommunchef and not member` a kommunchef
+  with no position in any member municipality (`role:kommunchef and member:no`: a kommunchef of a
+  non-member municipality, one position).
 * Anything else (`or` between person and position conditions, a `not` inside an `and`) combines
   as plain boolean logic over the person.
 
@@ -46,9 +46,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator, Union
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -120,7 +120,7 @@ class Or:
         return "(" + " or ".join(map(str, self.operands)) + ")"
 
 
-Node = Union[Cond, Not, And, Or]
+Node = Cond | Not | And | Or
 
 
 def _error(expr: str, column: int, message: str) -> SegmentSyntaxError:
@@ -302,11 +302,8 @@ def resolve_segment(settings: Settings, name_or_expr: str) -> str:
     A single word that is neither a segment's name nor a field is reported as an unknown segment.
     """
     text = name_or_expr.strip()
-    by_name = {name.casefold(): expr for name, expr in settings.segments.items()}
-    if text.casefold() in by_name:
-        return by_name[text.casefold()]
-    if re.fullmatch(r"[\w.-]+", text) and _field(text) not in FIELDS:
-        raise _unknown_segment(settings, text)
+    if text in settings.segments or (re.fullmatch(r"[\w.-]+", text) and _field(text) not in FIELDS):
+        return named_segment(settings, text)
     return text
 
 
@@ -393,15 +390,13 @@ class _Compiler:
             if not re.fullmatch(r"[a-z]{2,3}", value.casefold()):
                 raise self._bad(node, f'language "{value}" is not a language code such as sv or en')
             return Person.language == value.casefold()
-        if node.field == "registered":
-            if not value:
-                raise self._bad(node, "registered needs a webinar's slug")
-            return (select(Registration.id)
-                    .join(Webinar, Registration.webinar_id == Webinar.id)
-                    .where(Registration.person_id == Person.id, Webinar.slug == value,
-                           Registration.status == "registered")
-                    .exists())
-        raise self._bad(node, f'"{node.field}" needs a value, e.g. {_EXAMPLES[node.field]}')
+        if not value:  # registered:""
+            raise self._bad(node, "registered needs a webinar's slug")
+        return (select(Registration.id)
+                .join(Webinar, Registration.webinar_id == Webinar.id)
+                .where(Registration.person_id == Person.id, Webinar.slug == value,
+                       Registration.status == "registered")
+                .exists())
 
     def _bad(self, node: Cond, message: str) -> SegmentSyntaxError:
         return _error(self.expr, node.value_column, message)
@@ -411,7 +406,8 @@ class _Compiler:
         if slug not in valid:
             close = difflib.get_close_matches(slug, valid, n=1, cutoff=0.6)
             hint = f'did you mean "{close[0]}"? ' if close else ""
-            raise self._bad(node, f'unknown {what} "{node.value}" ({hint}{what}s: {", ".join(valid)})')
+            raise self._bad(node, f'unknown {what} "{node.value}" '
+                                  f'({hint}{what}s: {", ".join(valid)})')
         return slug
 
     def _kommunkod(self, node: Cond, value: str) -> str:

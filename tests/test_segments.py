@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -123,7 +123,7 @@ def test_only_active_persons_whose_pause_is_over(people):
 def test_registered_means_registered_not_waitlisted_or_cancelled(people):
     with people.transaction() as s:
         webinar = Webinar(slug="bredband-2026", uid="bredband-2026@example.se",
-                          title="Bredband", starts_at=datetime(2026, 4, 1, 8, tzinfo=timezone.utc),
+                          title="Bredband", starts_at=datetime(2026, 4, 1, 8, tzinfo=UTC),
                           duration_minutes=60, join_url="https://example.se/join")
         s.add(webinar)
         s.flush()
