@@ -1,0 +1,150 @@
+"""`newsletter serve` for real, clicked through in headless Chromium at phone width (375 px)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import links, preferences
+from newsletter.contacts import is_suppressed
+from newsletter.models import ArchivedIssue, Event
+
+from .browser import chromium, require_chromium, screenshot_path
+from .conftest import TEST_ENV
+from .test_web import ANNA, BERTIL, person, token
+from .test_web import web  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 375, "height": 740}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(web) -> Iterator[tuple[str, object]]:
+    """`newsletter serve` on a free loopback port of the test site: (base URL, site)."""
+    require_chromium()
+    _, site = web
+    port = _free_port()
+    env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--threads", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"newsletter serve did not start:\n{proc.communicate()[0]}")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", site
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _fits_the_phone(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.evaluate("document.documentElement.lang") == "sv"
+
+
+def _focus_is_visible(page, selector: str) -> None:
+    page.focus(selector)
+    outline = page.eval_on_selector(selector, "e => getComputedStyle(e).outlineStyle")
+    # Focus set from script is shown by :focus-visible only for keyboard-style focus; tab to it.
+    if outline == "none":
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")
+        outline = page.eval_on_selector(selector, "e => getComputedStyle(e).outlineStyle")
+    assert outline not in ("none", ""), selector
+
+
+def test_unsubscribe_and_preferences_clicked_through_at_phone_width(server):
+    base, site = server
+    with site.transaction() as session:
+        session.add(ArchivedIssue(
+            month="2026-03", subject="Nyhetsbrev mars: bredband i Jämtland",
+            preheader="Remissvar, bostäder och kapitalförsörjning", html="<p>Mars</p>",
+            text="Mars", published_at=datetime(2026, 3, 12, 9, 0, tzinfo=UTC)))
+    unsubscribe = f"{base}/u/{token(site, links.UNSUBSCRIBE, ANNA)}"
+    prefs = f"{base}/p/{token(site, links.PREFERENCES, BERTIL)}"
+
+    with chromium() as browser:
+        page = browser.new_page(viewport=PHONE)
+
+        # A scanner-like look first: opening the link changes nothing.
+        page.goto(unsubscribe)
+        assert page.inner_text("h1") == "Avregistrera dig"
+        _fits_the_phone(page)
+        _focus_is_visible(page, "button[type=submit]")
+        page.screenshot(path=str(screenshot_path("web-unsubscribe.png")), full_page=True)
+        assert person(site, ANNA).status == "active"
+
+        page.get_by_role("button", name="Ja, avregistrera mig").click()
+        page.wait_for_selector("text=Du är avregistrerad")
+        assert page.url == unsubscribe
+        _fits_the_phone(page)
+        page.screenshot(path=str(screenshot_path("web-unsubscribed.png")), full_page=True)
+
+        page.goto(prefs)
+        _fits_the_phone(page)
+        assert page.locator("input[type=checkbox]:checked").count() == len(site.settings.areas)
+        page.screenshot(path=str(screenshot_path("web-preferences.png")), full_page=True)
+        page.click("label[for=omrade-medlemmar]")
+        page.get_by_label("Kapitalförsörjning").uncheck()
+        page.uncheck("#omrade-arbetsmarknad")
+        page.get_by_role("button", name="Spara mina val").click()
+        page.wait_for_selector("text=Dina val av områden är sparade.")
+        _fits_the_phone(page)
+        page.screenshot(path=str(screenshot_path("web-preferences-saved.png")), full_page=True)
+
+        page.get_by_label("3 månader").check()
+        page.get_by_role("button", name="Pausa utskicken").click()
+        page.wait_for_selector("text=Avsluta pausen nu")
+        _fits_the_phone(page)
+        page.screenshot(path=str(screenshot_path("web-preferences-paused.png")), full_page=True)
+
+        page.goto(f"{base}/arkiv/")
+        _fits_the_phone(page)
+        assert "Mars 2026" in page.inner_text("main")  # capitalised by the stylesheet
+        page.screenshot(path=str(screenshot_path("web-archive.png")), full_page=True)
+
+        page.goto(f"{base}/p/{token(site, links.PREFERENCES, BERTIL)[:-2]}xx")
+        assert page.inner_text("h1") == "Sidan finns inte"
+        _fits_the_phone(page)
+        page.screenshot(path=str(screenshot_path("web-404.png")), full_page=True)
+
+    anna, bertil = person(site, ANNA), person(site, BERTIL)
+    assert anna.status == "unsubscribed"
+    with site.transaction() as session:
+        assert is_suppressed(session, site.settings.secret_key, ANNA)
+        assert not is_suppressed(session, site.settings.secret_key, BERTIL)
+        assert preferences.chosen_areas(session, site.settings, bertil) == [
+            "bostad", "omvarld", "digitalisering", "infrastruktur"]
+        kinds = [(e.kind, e.detail.get("source") or e.detail.get("change"))
+                 for e in session.scalars(select(Event).order_by(Event.id))]
+    assert bertil.status == "active"
+    assert bertil.paused_until == preferences.add_months(date.today(), 3)
+    assert kinds == [("unsubscribed", "web"), ("preferences", "areas"),
+                     ("preferences", "paused")]
