@@ -1,4 +1,5 @@
-"""`newsletter contacts import`: files as Swedish Excel writes them, bad rows, merging, suppression."""
+"""`newsletter contacts import`: files as Swedish Excel writes them, bad rows, merging,
+suppression."""
 
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ def test_utf16_from_excel_unicode_text(site, tmp_path):
 
 
 def test_dry_run_changes_nothing(site):
-    out = site.cli("contacts", "import", "--dry-run", str(DATA / "contacts_excel_cp1252.csv")).stdout
+    out = site.cli("contacts", "import", "--dry-run",
+                   str(DATA / "contacts_excel_cp1252.csv")).stdout
     assert "--dry-run" in out and "4 nya" in out
     assert _count(site, Person) == 0 and _count(site, Event) == 0 and _count(site, Position) == 0
 

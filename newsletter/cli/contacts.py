@@ -18,7 +18,7 @@ from ..contacts import (
     unsubscribe,
 )
 from ..contacts_import import ImportReport, import_contacts
-from ..models import PERSON_STATUSES, Person
+from ..models import PERSON_STATUSES, Person, Position
 from . import App, pass_app
 
 
@@ -79,13 +79,20 @@ def add(app: App, email: str, name: str, municipality: str, role: str,
         click.echo(f"{words[outcome]} {person.email}")
 
 
+def _sorted_positions(person: Person) -> list[Position]:
+    """Municipal positions by municipality, then the association's own (municipality NULL)."""
+    return sorted(person.positions, key=lambda p: (
+        p.municipality is None, p.municipality.name if p.municipality else "", p.role))
+
+
 def _positions(person: Person) -> str:
     return ", ".join(f"{p.role}@{p.municipality.name}" if p.municipality else p.role
-                     for p in person.positions)
+                     for p in _sorted_positions(person))
 
 
 @group.command("list")
-@click.option("--status", type=click.Choice(PERSON_STATUSES), help="Only contacts with this status.")
+@click.option("--status", type=click.Choice(PERSON_STATUSES),
+              help="Only contacts with this status.")
 @click.option("--segment", help='Only the active contacts a segment reaches (a name or an '
               'expression, e.g. "role:kommunchef and member").')
 @click.option("--municipality", help="Only contacts with a position in this municipality.")
@@ -120,7 +127,7 @@ def show(app: App, email: str) -> None:
         click.echo(f"Namn:        {p.name}")
         click.echo(f"Status:      {p.status}" + (f" (spärrad: {d.suppression})"
                                                   if d.suppression else ""))
-        for pos in p.positions:
+        for pos in _sorted_positions(p):
             where = f"{pos.municipality.name} ({pos.municipality.county})" \
                 if pos.municipality else "föreningen"
             click.echo(f"Roll:        {app.settings.roles.get(pos.role, pos.role)}, {where}")
