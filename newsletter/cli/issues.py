@@ -1,7 +1,147 @@
-"""Commands of `newsletter` (being written: see the open issues)."""
+"""`newsletter issue` and `newsletter items`: compose, build, check and preview the monthly issue."""
+
+from __future__ import annotations
+
+import webbrowser
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 
+from .. import content, issue_build
+from ..errors import InputError
+from . import App, pass_app
+
+MONTH = click.argument("month", metavar="YYYY-MM")
+
+
+def _this_month(app: App) -> str:
+    return datetime.now(ZoneInfo(app.settings.organisation.timezone)).strftime("%Y-%m")
+
+
+@click.group("issue")
+def issue_group() -> None:
+    """The monthly issue: scaffold, build, check and preview it."""
+
+
+@issue_group.command("new")
+@MONTH
+@pass_app
+def issue_new(app: App, month: str) -> None:
+    """Create issues/YYYY-MM/issue.md and items/, listing today's priority areas.
+
+    Example: newsletter issue new 2026-12
+    """
+    path = content.new_issue(app.settings, month)
+    click.echo(f"Skapade {path}")
+    click.echo(f"Lägg till nyheter: newsletter items new --issue {month} --area SLUG --title TEXT")
+
+
+@issue_group.command("build")
+@MONTH
+@pass_app
+def issue_build_cmd(app: App, month: str) -> None:
+    """Render the issue (every area and role) to issues/YYYY-MM/build/: issue.html, issue.txt,
+    issue.mjml and manifest.json.
+
+    Example: newsletter issue build 2026-12
+    """
+    build = issue_build.build_issue(app.settings, month,
+                                    issue_build.upcoming_webinars(app.settings))
+    for path in build.paths:
+        click.echo(f"Skrev {path} ({path.stat().st_size / 1024:.1f} KB)")
+    manifest = build.rendered.manifest
+    click.echo(f"{len(manifest['items'])} nyheter i {len(manifest['areas'])} områden.")
+
+
+@issue_group.command("check")
+@MONTH
+@pass_app
+def issue_check(app: App, month: str) -> None:
+    """Lint the issue: errors (invalid files, unknown areas, no items, no subject) and warnings
+    (no preheader, HTML over 90 KB, images without alt text, non-https links, empty areas).
+    Exits non-zero when there are errors.
+
+    Example: newsletter issue check 2026-12
+    """
+    report = issue_build.check_issue(app.settings, month)
+    for line in report.errors:
+        click.echo(f"FEL: {line}")
+    for line in report.warnings:
+        click.echo(f"VARNING: {line}")
+    size = f", {report.html_bytes / 1024:.0f} KB HTML" if report.html_bytes else ""
+    click.echo(f"{report.items} nyheter{size}: {len(report.errors)} fel, "
+               f"{len(report.warnings)} varningar.")
+    if report.errors:
+        raise InputError(f"{len(report.errors)} fel i numret {month}: rätta dem och kör igen")
+
+
+@issue_group.command("preview")
+@MONTH
+@click.option("--as", "email", metavar="EMAIL", help="Show it as this contact gets it.")
+@click.option("--open", "open_", is_flag=True, help="Open the preview in the web browser.")
+@pass_app
+def issue_preview(app: App, month: str, email: str | None, open_: bool) -> None:
+    """Write issues/YYYY-MM/build/preview.html, as the contact EMAIL gets it (their areas, roles
+    and personal links), or else the complete issue.
+
+    Example: newsletter issue preview 2026-12 --as anna.berg@example.se --open
+    """
+    webinars = issue_build.upcoming_webinars(app.settings)
+    if email:
+        with app.transaction() as session:
+            path = issue_build.preview_issue(app.settings, month, session=session, email=email,
+                                             webinars=webinars)
+    else:
+        path = issue_build.preview_issue(app.settings, month, webinars=webinars)
+    click.echo(f"Skrev {path}")
+    if open_:
+        webbrowser.open(path.resolve().as_uri())
+
+
+@click.group("items")
+def items_group() -> None:
+    """News items of an issue: one Markdown file each, tagged with a priority area."""
+
+
+@items_group.command("new")
+@click.option("--area", required=True, help="The priority area's slug, e.g. bostad.")
+@click.option("--title", required=True, help="The headline.")
+@click.option("--issue", "month", metavar="YYYY-MM", help="The issue (default: this month).")
+@click.option("--url", help="The 'Läs mer' link (https://...).")
+@click.option("--kind", default="nyhet", show_default=True,
+              type=click.Choice(list(content.KINDS)), help="What kind of item it is.")
+@pass_app
+def items_new(app: App, area: str, title: str, month: str | None, url: str | None,
+              kind: str) -> None:
+    """Create issues/YYYY-MM/items/TITLE-AS-SLUG.md; never overwrites a file.
+
+    Example: newsletter items new --area bostad --title "Nytt om strandskyddet"
+    --url https://www.regeringen.se/
+    """
+    path = content.new_item(app.settings, month or _this_month(app), area=area, title=title,
+                            url=url, kind=kind)
+    click.echo(f"Skapade {path}")
+
+
+@items_group.command("list")
+@click.option("--issue", "month", metavar="YYYY-MM", help="The issue (default: this month).")
+@pass_app
+def items_list(app: App, month: str | None) -> None:
+    """List the issue's items by priority area, in the order the issue shows them.
+
+    Example: newsletter items list --issue 2026-12
+    """
+    issue = content.load_issue(app.settings, month or _this_month(app))
+    for area in app.settings.areas:
+        items = issue.items_in(area.slug)
+        click.echo(f"{area.name} ({area.slug}): {len(items)}")
+        for item in items:
+            roles = f"  [endast {', '.join(sorted(item.roles))}]" if item.roles else ""
+            click.echo(f"  {item.id}.md  {content.KINDS[item.kind]}: {item.title}{roles}")
+    click.echo(f"{len(issue.items)} nyheter.")
+
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to MAIN."""
+    main.add_command(issue_group)
+    main.add_command(items_group)

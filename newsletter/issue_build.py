@@ -1,0 +1,188 @@
+"""What `newsletter issue build|check|preview` do: write the build, lint an issue, preview it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import db, links
+from .content import (
+    EDITORIAL_PLACEHOLDER,
+    ITEM_PLACEHOLDER,
+    Issue,
+    issue_dir,
+    load_issue,
+    scan_issue,
+)
+from .errors import InputError, NotFound
+from .markdown import Converted
+from .models import Person, Webinar
+from .render import IssueRenderer, Rendered, WebinarInfo, personal_values, personalise
+from .settings import Settings
+
+SIZE_WARNING = 90 * 1024  # Gmail clips messages at about 102 KB of HTML
+
+
+def upcoming_webinars(settings: Settings, now: datetime | None = None) -> list[WebinarInfo]:
+    """Scheduled webinars starting after NOW, if the database exists and is initialised."""
+    url = settings.db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []
+    engine = db.make_engine(url)
+    try:
+        if db.current_revision(engine) != db.head_revision():
+            return []
+        now = now or datetime.now(timezone.utc)
+        with db.session_factory(engine)() as session:
+            rows = session.scalars(select(Webinar).where(
+                Webinar.starts_at > now, Webinar.status == "scheduled").order_by(Webinar.starts_at))
+            return [WebinarInfo(title=w.title, starts_at=w.starts_at,
+                                url=links.webinar_url(settings, w.slug),
+                                duration_minutes=w.duration_minutes) for w in rows]
+    finally:
+        engine.dispose()
+
+
+def build_folder(settings: Settings, month: str) -> Path:
+    """Where the build of MONTH goes: the site's issue folder (never the package's copy)."""
+    folder = issue_dir(settings, month)
+    site_folder = settings.issues_dir / month
+    return (folder if folder == site_folder else site_folder) / "build"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Build:
+    folder: Path
+    rendered: Rendered
+    paths: tuple[Path, ...]
+
+
+def build_issue(settings: Settings, month: str,
+                webinars: Sequence[WebinarInfo] = ()) -> Build:
+    """Render MONTH's complete variant (every area and role) into issues/MONTH/build/."""
+    issue = load_issue(settings, month)
+    if not issue.items:
+        raise InputError("the issue has no items (newsletter items new ...)",
+                         source=f"{issue.source}/items")
+    renderer = IssueRenderer(settings, issue, webinars)
+    rendered = renderer.render(renderer.all_key)
+    folder = build_folder(settings, month)
+    manifest = {**rendered.manifest, "built_at": datetime.now(timezone.utc).isoformat(
+        timespec="seconds"), "area_names": {a.slug: a.name for a in settings.areas}}
+    files = {
+        "issue.html": rendered.html, "issue.txt": rendered.text, "issue.mjml": rendered.mjml,
+        "manifest.json": json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+    }
+    for name, text in files.items():
+        _write_atomically(folder / name, text)
+    return Build(folder=folder, rendered=rendered, paths=tuple(folder / n for n in files))
+
+
+# --- check ------------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    html_bytes: int = 0
+    items: int = 0
+
+
+def _check_text(report: Report, source: str, body: Converted) -> None:
+    if EDITORIAL_PLACEHOLDER in body.text or ITEM_PLACEHOLDER in body.text:
+        report.warnings.append(f"{source}: still has the scaffold's placeholder text")
+    if body.images_without_alt:
+        report.warnings.append(f"{source}: {body.images_without_alt} image(s) without alt text "
+                               "(write ![what it shows](https://...))")
+    for link in body.links:
+        if link.lower().startswith("http:"):
+            report.warnings.append(f"{source}: link is not https: {link}")
+    if body.raw_html_dropped:
+        report.warnings.append(f"{source}: raw HTML left out ({body.raw_html_dropped} place(s)): "
+                               "write Markdown instead")
+    if body.unsafe_links_dropped:
+        report.warnings.append(f"{source}: {body.unsafe_links_dropped} link(s) or image(s) left "
+                               "out: only https, http and mailto addresses are allowed")
+
+
+def check_issue(settings: Settings, month: str) -> Report:
+    """Lint MONTH: errors (invalid files, no items, no subject) and warnings (see README)."""
+    issue, errors = scan_issue(settings, month)
+    report = Report(errors=[str(e) for e in errors], items=len(issue.items))
+    issue_file = f"{issue.source}/issue.md"
+    if not issue.subject:
+        report.errors.append(f"{issue_file} [subject]: missing subject")
+    if not issue.items:
+        report.errors.append(f"{issue.source}/items: the issue has no items")
+    if not issue.preheader:
+        report.warnings.append(f"{issue_file} [preheader]: no preheader (the line shown after "
+                               "the subject in the inbox)")
+    _check_text(report, issue_file, issue.editorial)
+    for item in issue.items:
+        if item.url and item.url.lower().startswith("http:"):
+            report.warnings.append(f"{item.source} [url]: link is not https: {item.url}")
+        _check_text(report, item.source, item.body)
+    for area in settings.areas:
+        if not issue.items_in(area.slug):
+            report.warnings.append(f"area {area.slug} ({area.name}) has no items")
+    if issue.items:
+        renderer = IssueRenderer(settings, issue)
+        report.html_bytes = len(renderer.render(renderer.all_key).html.encode("utf-8"))
+        if report.html_bytes > SIZE_WARNING:
+            report.warnings.append(
+                f"the HTML is {report.html_bytes / 1024:.0f} KB: Gmail clips messages over about "
+                f"102 KB; keep it under {SIZE_WARNING // 1024} KB (shorten or move items)")
+    return report
+
+
+# --- preview ----------------------------------------------------------------------------------
+
+def person_variant(session: Session, person: Person) -> tuple[frozenset[str] | None,
+                                                            frozenset[str]]:
+    """(areas, roles) of PERSON: no chosen areas means every area."""
+    areas = frozenset(a.area for a in person.areas) or None
+    return areas, frozenset(p.role for p in person.positions)
+
+
+def preview_issue(settings: Settings, month: str, *, session: Session | None = None,
+                  email: str | None = None, webinars: Sequence[WebinarInfo] = ()) -> Path:
+    """Write issues/MONTH/build/preview.html: as the contact EMAIL would get it (their areas and
+    roles, their personal links), or without one the complete variant with sample values."""
+    issue: Issue = load_issue(settings, month)
+    renderer = IssueRenderer(settings, issue, webinars)
+    if email:
+        from .contacts import find_person
+
+        person = find_person(session, email) if session is not None else None
+        if person is None:
+            raise NotFound(f"no contact {email!r} (newsletter contacts list)")
+        rendered = renderer.render(renderer.variant_key(*person_variant(session, person)))
+        values = personal_values(settings, person)
+    else:
+        rendered = renderer.render(renderer.all_key)
+        sample = links.archive_url(settings)
+        values = {"__NL_NAME__": "Förnamn Efternamn", "__NL_EMAIL__": "mottagare@example.se",
+                  "__NL_UNSUBSCRIBE_URL__": sample, "__NL_PREFERENCES_URL__": sample}
+    path = build_folder(settings, month) / "preview.html"
+    _write_atomically(path, personalise(rendered, values).html)
+    return path

@@ -1,0 +1,279 @@
+"""Issue or mailing -> MJML (Jinja2, autoescaped) -> HTML (mjml-python) -> CSS inlined (premailer),
+plus a plain-text twin rendered from the same data.
+
+Rendering happens once per content variant; the personal parts are plain ASCII placeholders
+(PLACEHOLDERS) that `personalise` (or the sender) replaces per recipient, a cheap last step that
+never re-runs MJML or premailer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as html_lib
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import mjml
+from babel.dates import format_date, format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+from premailer import Premailer
+
+from . import links
+from .content import Issue, Item, month_name
+from .errors import ConfigError
+from .markdown import convert
+from .settings import Settings
+
+NAME = "__NL_NAME__"
+EMAIL = "__NL_EMAIL__"
+UNSUBSCRIBE_URL = "__NL_UNSUBSCRIBE_URL__"
+PREFERENCES_URL = "__NL_PREFERENCES_URL__"
+PLACEHOLDERS = (NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL)
+WEB_KEY = "web"
+_MAX_KEY = 190
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered message: the same for every recipient of its variant until personalised."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    mjml: str = ""
+    key: str = ""
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebinarInfo:
+    """An upcoming webinar as the issue shows it."""
+
+    title: str
+    starts_at: datetime  # timezone-aware
+    url: str
+    duration_minutes: int | None = None
+
+
+class _WebinarLike(Protocol):
+    title: str
+    starts_at: datetime
+    url: str
+
+
+def _environment(settings: Settings) -> Environment:
+    return Environment(
+        loader=FileSystemLoader([str(d) for d in settings.templates_dirs]),
+        autoescape=lambda name: not (name or "").endswith(".txt.j2"),
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+
+
+def _inline_css(html: str) -> str:
+    """premailer configured as PERFORMANCE.md says: keep @media and !important, no network."""
+    html = re.sub(r"\A<!doctype html>", "<!DOCTYPE html>", html, flags=re.I)
+    return Premailer(html, keep_style_tags=True, strip_important=False, allow_network=False,
+                     disable_validation=True, cssutils_logging_level=logging.CRITICAL).transform()
+
+
+def _compile(env: Environment, name: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(MJML source, HTML, text) of template NAME (.mjml.j2 and its .txt.j2 twin)."""
+    source = env.get_template(f"email/{name}.mjml.j2").render(context)
+    try:
+        compiled = mjml.mjml2html(source, disable_comments=True, fonts={})
+    except Exception as exc:  # MRML reports template mistakes as plain exceptions
+        raise ConfigError(f"templates/email/{name}.mjml.j2: MJML does not compile: {exc}") from None
+    text = env.get_template(f"email/{name}.txt.j2").render(context)
+    return source, _inline_css(compiled), _tidy_text(text)
+
+
+def _tidy_text(text: str) -> str:
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{4,}", "\n\n\n", text).strip("\n") + "\n"
+
+
+def _frame(settings: Settings, *, subject: str, preheader: str, heading: str,
+           web_url: str | None, personal: bool, why: str) -> dict[str, Any]:
+    return {
+        "org": settings.organisation, "subject": subject, "preheader": preheader,
+        "heading": heading, "web_url": web_url, "web_label": "Läs i webbläsaren",
+        "personal": personal, "why": why, "archive_url": links.archive_url(settings),
+    }
+
+
+def _why(settings: Settings, what: str) -> str:
+    return (f"Du får {what} eftersom du finns med som kontaktperson hos "
+            f"{settings.organisation.name} eller i en av dess medlemskommuner. "
+            f"Det skickades till {EMAIL}.")
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or url).removeprefix("www.")
+
+
+def _roles_label(settings: Settings, roles: frozenset[str]) -> str:
+    names = [name for slug, name in settings.roles.items() if slug in roles]
+    return "Till: " + ", ".join(names) if names else ""
+
+
+def _item_view(settings: Settings, item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id, "title": item.title, "kind_label": item.kind_label,
+        "date_label": format_date(item.date, "d MMMM yyyy", locale="sv_SE") if item.date else "",
+        "roles_label": _roles_label(settings, item.roles), "html": Markup(item.body.html),
+        "text": item.body.text, "url": item.url, "host": _host(item.url) if item.url else "",
+    }
+
+
+def _webinar_view(settings: Settings, webinar: _WebinarLike) -> dict[str, Any]:
+    local = webinar.starts_at.astimezone(ZoneInfo(settings.organisation.timezone))
+    when = format_datetime(local, "EEEE d MMMM 'kl.' HH:mm", locale="sv_SE")
+    minutes = getattr(webinar, "duration_minutes", None)
+    if minutes:
+        when += f" ({minutes} min)"
+    return {"title": webinar.title, "url": webinar.url, "when": when[:1].upper() + when[1:]}
+
+
+class IssueRenderer:
+    """Renders one issue's content variants, each once (cached by key)."""
+
+    def __init__(self, settings: Settings, issue: Issue,
+                 upcoming_webinars: Sequence[_WebinarLike] = ()) -> None:
+        self.settings = settings
+        self.issue = issue
+        self.webinars = tuple(upcoming_webinars)
+        self._env = _environment(settings)
+        self._cache: dict[str, Rendered] = {}
+        self._keys: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+    def _visible(self, item: Item, areas: Iterable[str] | None, roles: frozenset[str]) -> bool:
+        return ((areas is None or item.area in areas)
+                and (not item.roles or bool(item.roles & roles)))
+
+    def variant_key(self, areas: frozenset[str] | None, roles: frozenset[str]) -> str:
+        """The key of the content a person with AREAS (None = all) and ROLES gets.
+
+        Persons who would see the same items share a key: the areas listed are those with
+        something to show, the roles those that unlock a role-restricted item shown.
+        """
+        roles = frozenset(roles)
+        visible = [i for i in self.issue.items if self._visible(i, areas, roles)]
+        shown = tuple(a.slug for a in self.settings.areas if any(i.area == a.slug for i in visible))
+        unlocked = frozenset(r for i in visible for r in (i.roles & roles))
+        key = f"areas={'+'.join(shown)};roles={'+'.join(sorted(unlocked))}"
+        if len(key) > _MAX_KEY:
+            key = "v-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        self._keys[key] = (shown, unlocked)
+        return key
+
+    def _parse_key(self, key: str) -> tuple[tuple[str, ...], frozenset[str]]:
+        if key in self._keys:
+            return self._keys[key]
+        match = re.fullmatch(r"areas=([\w+-]*);roles=([\w+-]*)", key)
+        if not match:
+            raise KeyError(f"unknown variant key {key!r}: get keys from variant_key()")
+        return (tuple(a for a in match.group(1).split("+") if a),
+                frozenset(r for r in match.group(2).split("+") if r))
+
+    @property
+    def all_key(self) -> str:
+        """The variant with every area and every role-restricted item (what `issue build` shows)."""
+        return self.variant_key(None, frozenset(self.settings.roles))
+
+    def render(self, key: str) -> Rendered:
+        """The rendered variant KEY, with personal placeholders; rendered once, then cached."""
+        if key not in self._cache:
+            if key == WEB_KEY:
+                return self.web_version()
+            areas, roles = self._parse_key(key)
+            self._cache[key] = self._render(key, areas, roles, personal=True)
+        return self._cache[key]
+
+    def web_version(self) -> Rendered:
+        """The public archive version: all areas, no role-restricted items, nothing personal."""
+        if WEB_KEY not in self._cache:
+            self._cache[WEB_KEY] = self._render(WEB_KEY, None, frozenset(), personal=False)
+        return self._cache[WEB_KEY]
+
+    def _render(self, key: str, areas: Iterable[str] | None, roles: frozenset[str], *,
+                personal: bool) -> Rendered:
+        settings, issue = self.settings, self.issue
+        sections = []
+        for area in settings.areas:
+            items = [i for i in issue.items_in(area.slug) if self._visible(i, areas, roles)]
+            if items:
+                sections.append({"slug": area.slug, "name": area.name,
+                                 "anchor": f"omrade-{area.slug}",
+                                 "entries": [_item_view(settings, i) for i in items]})
+        heading = f"Nyhetsbrev {month_name(issue.month)}"
+        context = _frame(settings, subject=issue.subject, preheader=issue.preheader,
+                         heading=heading, web_url=links.archive_url(settings, issue.month),
+                         personal=personal,
+                         why=_why(settings, "nyhetsbrevet") if personal else
+                         f"Det här är webbversionen av {settings.organisation.name}s "
+                         f"nyhetsbrev för {month_name(issue.month)}.")
+        if not personal:
+            context["web_url"] = None
+        context.update(
+            editorial_html=Markup(issue.editorial.html), editorial_text=issue.editorial.text,
+            author=issue.author, sections=sections,
+            webinars=[_webinar_view(settings, w) for w in self.webinars])
+        source, html, text = _compile(self._env, "issue", context)
+        manifest = {
+            "month": issue.month, "subject": issue.subject, "preheader": issue.preheader,
+            "variant": key, "heading": heading,
+            "areas": [{"slug": s["slug"], "name": s["name"],
+                       "items": [i["id"] for i in s["entries"]]} for s in sections],
+            "items": [_item_manifest(settings, i) for i in issue.items
+                      if any(i.id in [v["id"] for v in s["entries"]] for s in sections)],
+            "webinars": [{"title": w.title, "starts_at": w.starts_at.isoformat(), "url": w.url}
+                         for w in self.webinars],
+            "html_bytes": len(html.encode("utf-8")),
+        }
+        return Rendered(subject=issue.subject, preheader=issue.preheader, html=html, text=text,
+                        mjml=source, key=key, manifest=manifest)
+
+
+def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
+    return {"id": item.id, "title": item.title, "area": item.area,
+            "area_name": settings.area_name(item.area), "kind": item.kind, "url": item.url,
+            "date": item.date.isoformat() if item.date else None, "roles": sorted(item.roles)}
+
+
+def render_message(settings: Settings, *, subject: str, body_markdown: str,
+                   preheader: str = "") -> Rendered:
+    """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue."""
+    body = convert(body_markdown)
+    context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
+                     web_url=None, personal=True, why=_why(settings, "det här mejlet"))
+    context.update(body_html=Markup(body.html), body_text=body.text)
+    source, html, text = _compile(_environment(settings), "message", context)
+    return Rendered(subject=subject, preheader=preheader, html=html, text=text, mjml=source,
+                    key="message", manifest={"subject": subject})
+
+
+def personalise(rendered: Rendered, values: Mapping[str, str]) -> Rendered:
+    """RENDERED with the placeholders replaced by VALUES (placeholder -> plain text value).
+
+    Values are HTML-escaped in the HTML; a cheap string step, no re-rendering.
+    """
+    html, text = rendered.html, rendered.text
+    for token in PLACEHOLDERS:
+        value = values.get(token, "")
+        html = html.replace(token, html_lib.escape(value, quote=True))
+        text = text.replace(token, value)
+    return replace(rendered, html=html, text=text)
+
+
+def personal_values(settings: Settings, person: Any) -> dict[str, str]:
+    """The placeholder values for PERSON (a models.Person)."""
+    return {NAME: person.name or "", EMAIL: person.email,
+            UNSUBSCRIBE_URL: links.unsubscribe_url(settings, person),
+            PREFERENCES_URL: links.preferences_url(settings, person)}
