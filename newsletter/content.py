@@ -35,7 +35,7 @@ ITEM_FIELDS = ("title", "area", "kind", "url", "date", "tags", "roles")
 EDITORIAL_PLACEHOLDER = "Skriv månadens ledare här."
 ITEM_PLACEHOLDER = "Skriv nyheten här."
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,7 +40,7 @@ def upcoming_webinars(settings: Settings, now: datetime | None = None) -> list[W
     try:
         if db.current_revision(engine) != db.head_revision():
             return []
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         with db.session_factory(engine)() as session:
             rows = session.scalars(select(Webinar).where(
                 Webinar.starts_at > now, Webinar.status == "scheduled").order_by(Webinar.starts_at))
@@ -87,7 +87,7 @@ def build_issue(settings: Settings, month: str,
     renderer = IssueRenderer(settings, issue, webinars)
     rendered = renderer.render(renderer.all_key)
     folder = build_folder(settings, month)
-    manifest = {**rendered.manifest, "built_at": datetime.now(timezone.utc).isoformat(
+    manifest = {**rendered.manifest, "built_at": datetime.now(UTC).isoformat(
         timespec="seconds"), "area_names": {a.slug: a.name for a in settings.areas}}
     files = {
         "issue.html": rendered.html, "issue.txt": rendered.text, "issue.mjml": rendered.mjml,

@@ -12,9 +12,10 @@ import hashlib
 import html as html_lib
 import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -78,7 +79,7 @@ def _environment(settings: Settings) -> Environment:
 
 def _inline_css(html: str) -> str:
     """premailer configured as PERFORMANCE.md says: keep @media and !important, no network."""
-    html = re.sub(r"\A<!doctype html>", "<!DOCTYPE html>", html, flags=re.I)
+    html = re.sub(r"\A<!doctype html>", "<!DOCTYPE html>", html, flags=re.IGNORECASE)
     return Premailer(html, keep_style_tags=True, strip_important=False, allow_network=False,
                      disable_validation=True, cssutils_logging_level=logging.CRITICAL).transform()
 
@@ -88,7 +89,7 @@ def _compile(env: Environment, name: str, context: Mapping[str, Any]) -> tuple[s
     source = env.get_template(f"email/{name}.mjml.j2").render(context)
     try:
         compiled = mjml.mjml2html(source, disable_comments=True, fonts={})
-    except Exception as exc:  # MRML reports template mistakes as plain exceptions
+    except ValueError as exc:  # MRML reports template mistakes as ValueError
         raise ConfigError(f"templates/email/{name}.mjml.j2: MJML does not compile: {exc}") from None
     text = env.get_template(f"email/{name}.txt.j2").render(context)
     return source, _inline_css(compiled), _tidy_text(text)
