@@ -1,0 +1,271 @@
+"""Transports: where finished messages go. Maildir (the default) and SMTP behind one interface.
+
+A `Transport` is made once per send from the transport URL; the engine asks it for one
+`Connection` per worker and calls `open()`, `send(envelope_from, rcpt, data) -> Result` many
+times, then `close()`. A connection reconnects by itself when the server dropped it.
+
+`Result.outcome` is the shared vocabulary the engine records:
+
+- `sent`: the server took the message (250), or it is in the Maildir;
+- `deferred`: 4xx or a lost connection: try again later;
+- `bounced`: 5.1.x, the address does not exist: suppress it as a hard bounce;
+- `failed`: another permanent (5xx) refusal of this one message;
+- `pause`: 5.7.x, a refused sender or failed authentication: the mailing stops, nobody is blamed.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import re
+import smtplib
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from .errors import TransportConfigError
+from .settings import Settings
+
+SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_AUTH_CODES = {530, 534, 535, 538}
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # sent | deferred | bounced | failed | pause
+    code: int | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.detail}".strip() if self.code else self.detail
+
+
+class Connection(Protocol):
+    def open(self) -> None: ...
+
+    def send(self, envelope_from: str, rcpt: str, data: bytes) -> Result: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Makes connections; `description` names the destination for messages to the user."""
+
+    description: str
+
+    def connection(self) -> Connection: ...
+
+
+def classify(code: int, message: str, *, sender: bool = False) -> Result:
+    """The outcome of an SMTP reply CODE MESSAGE; SENDER: it was the reply to MAIL FROM."""
+    detail = message.strip()
+    if 200 <= code < 300:
+        return Result("sent", code, detail)
+    if 400 <= code < 500:
+        return Result("deferred", code, detail)
+    enhanced = _ENHANCED.match(detail)
+    klass, subject = (enhanced.group(1), enhanced.group(2)) if enhanced else (None, None)
+    if code in _AUTH_CODES or subject == "7" or sender:
+        return Result("pause", code, detail)
+    if klass == "5" and subject == "1":
+        return Result("bounced", code, detail)
+    return Result("failed", code, detail)
+
+
+# --- Maildir ---------------------------------------------------------------------------------
+
+class MaildirTransport:
+    """`maildir:PATH`: each message a file, written to tmp/ and renamed into new/ (atomic)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"Maildir {path}"
+        self._lock = threading.Lock()
+        self._box: mailbox.Maildir | None = None
+
+    def connection(self) -> "MaildirConnection":
+        return MaildirConnection(self)
+
+    def deliver(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
+        head = f"Return-Path: <{envelope_from}>\nDelivered-To: {rcpt}\n".encode("ascii", "replace")
+        local = head + data.replace(b"\r\n", b"\n")
+        with self._lock:  # mailbox.Maildir's unique names are per instance: one writer at a time
+            if self._box is None:
+                self._box = mailbox.Maildir(self.path, factory=None, create=True)
+            key = self._box.add(local)
+        return Result("sent", None, f"maildir {key}")
+
+
+class MaildirConnection:
+    def __init__(self, transport: MaildirTransport) -> None:
+        self.transport = transport
+
+    def open(self) -> None:
+        self.transport.path.mkdir(parents=True, exist_ok=True)
+
+    def send(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
+        try:
+            return self.transport.deliver(envelope_from, rcpt, data)
+        except OSError as exc:
+            return Result("pause", None, f"cannot write to {self.transport.path}: {exc}")
+
+    def close(self) -> None:
+        pass
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+class SMTPTransport:
+    """`smtp://`, `smtp+starttls://` or `smtps://` HOST[:PORT], optional AUTH."""
+
+    def __init__(self, scheme: str, host: str, port: int, *, user: str | None = None,
+                 password: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                 timeout: float = 60.0) -> None:
+        self.scheme, self.host, self.port = scheme, host, port
+        self.user, self.password = user, password
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self.description = f"{scheme}://{host}:{port}"
+
+    def connection(self) -> "SMTPConnection":
+        return SMTPConnection(self)
+
+
+class SMTPConnection:
+    """One SMTP session reused for many messages; reconnects once when the server dropped it."""
+
+    def __init__(self, transport: SMTPTransport) -> None:
+        self.t = transport
+        self.smtp: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        t = self.t
+        context = t.ssl_context or ssl.create_default_context()
+        if t.scheme == "smtps":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout,
+                                                  context=context)
+        else:
+            smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout)
+        try:
+            smtp.ehlo()
+            if t.scheme == "smtp+starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if t.user:
+                smtp.login(t.user, t.password or "")
+        except BaseException:
+            _quietly_close(smtp)
+            raise
+        self.smtp = smtp
+
+    def send(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
+        for attempt in (1, 2):
+            try:
+                if self.smtp is None:
+                    self.open()
+                return self._transaction(envelope_from, rcpt, data)
+            except smtplib.SMTPAuthenticationError as exc:
+                self.close()
+                return Result("pause", exc.smtp_code, f"authentication failed: {_text(exc)}")
+            except smtplib.SMTPNotSupportedError as exc:
+                self.close()
+                return Result("pause", None, f"{self.t.description}: {exc}")
+            except smtplib.SMTPServerDisconnected as exc:
+                # Dropped before this message's DATA: nothing of it was taken, reconnect once.
+                self.close()
+                if attempt == 2 or getattr(exc, "during_data", False):
+                    return Result("deferred", None, f"connection lost: {exc}")
+            except smtplib.SMTPConnectError as exc:
+                self.close()
+                return Result("deferred", exc.smtp_code, f"cannot connect: {_text(exc)}")
+            except ssl.SSLError as exc:
+                self.close()
+                return Result("pause", None, f"TLS with {self.t.description} failed: {exc}")
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                return Result("deferred", None,
+                              f"{self.t.description}: {exc.__class__.__name__}: {exc}")
+        raise AssertionError("unreachable")
+
+    def _transaction(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
+        smtp = self.smtp
+        assert smtp is not None
+        code, msg = smtp.mail(envelope_from)
+        if code != 250:
+            self._rset()
+            return classify(code, _decode(msg), sender=True)
+        code, msg = smtp.rcpt(rcpt)
+        if code not in (250, 251):
+            self._rset()
+            return classify(code, _decode(msg))
+        try:
+            code, msg = smtp.data(data)
+        except smtplib.SMTPServerDisconnected as exc:
+            # The message went out but no reply came: unknown, so it is retried later.
+            exc.during_data = True  # type: ignore[attr-defined]
+            raise
+        except smtplib.SMTPDataError as exc:
+            self._rset()
+            return classify(exc.smtp_code, _text(exc))
+        return classify(code, _decode(msg))
+
+    def _rset(self) -> None:
+        try:
+            assert self.smtp is not None
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            _quietly_close(self.smtp)
+            self.smtp = None
+
+
+def _quietly_close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+
+
+def _decode(msg: bytes | str) -> str:
+    return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+
+
+def _text(exc: smtplib.SMTPResponseException | smtplib.SMTPException) -> str:
+    return _decode(getattr(exc, "smtp_error", b"") or str(exc))
+
+
+def from_settings(settings: Settings, url: str | None = None) -> Transport:
+    """The transport for URL (default: settings.transport.url); relative Maildirs are site-relative."""
+    url = url or settings.transport.url
+    if url.startswith("maildir:"):
+        raw = url[len("maildir:"):]
+        if raw.startswith("//"):
+            raw = raw[2:]
+        if not raw:
+            raise TransportConfigError(f"transport url {url!r}: maildir: needs a path")
+        path = Path(raw).expanduser()
+        return MaildirTransport(path if path.is_absolute() else settings.root / path)
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise TransportConfigError(
+            f"transport url {url!r}: use maildir:PATH, smtp://HOST:PORT, "
+            "smtp+starttls://HOST:PORT or smtps://HOST:PORT (transport.url or NEWSLETTER_TRANSPORT)")
+    if not parts.hostname:
+        raise TransportConfigError(f"transport url {url!r}: no host")
+    try:
+        port = parts.port or SCHEMES[parts.scheme]
+    except ValueError:
+        raise TransportConfigError(f"transport url {url!r}: bad port") from None
+    if parts.username or parts.password:
+        raise TransportConfigError(
+            f"transport url {url!r}: put the user and password in NEWSLETTER_SMTP_USER and "
+            "NEWSLETTER_SMTP_PASSWORD, not in the URL")
+    return SMTPTransport(parts.scheme, parts.hostname, port, user=settings.transport.smtp_user,
+                         password=settings.transport.smtp_password)
+

@@ -1,0 +1,223 @@
+"""A recording SMTP server for tests: a real aiosmtpd on 127.0.0.1 that can misbehave on purpose.
+
+Use the pytest fixture (import it into your test module or conftest):
+
+    from tests.smtp_server import smtp_server  # noqa: F401  (the fixture)
+
+    def test_something(site, smtp_server):
+        site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
+                 env={"NEWSLETTER_TRANSPORT": smtp_server.url})
+        assert smtp_server.copies()["anna@example.se"] == 1
+
+or start one yourself: `with RecordingSMTPServer() as server: ...` (port found by binding a
+socket first: aiosmtpd cannot use port 0, issue 388).
+
+What it records (thread-safe to read while it runs):
+- `server.messages`: a list of `Received(mail_from, rcpt_tos, data, session)`, in arrival order;
+  `data` is the message as received (bytes, CRLF).
+- `server.copies()`: Counter of recipient address -> number of messages received.
+- `server.parsed()`: the messages parsed with `email.policy.default`.
+- `server.sessions`: how many SMTP sessions (EHLO/HELO) were opened.
+- `server.wait_for(n, timeout=10)`: block until N messages arrived.
+
+Faults it injects (set from the test at any time, also while a send runs):
+- `server.tempfail(n, reply="451 4.3.0 ...")`: the next N RCPT TO commands get a 4xx.
+- `server.reject(addresses, reply="550 5.1.1 ...")`: RCPT TO of these addresses always gets REPLY.
+- `server.reject_all(reply="554 5.7.1 ...")`: every RCPT TO gets REPLY (None switches it off).
+- `server.drop_after(n)`: the next N accepted messages get their 250 and then the connection is
+  closed by the server.
+- `server.delay = SECONDS`: each message is recorded, then the 250 comes SECONDS later (a slow
+  server, so that a test can kill a sender in the middle of a mailing).
+- `RecordingSMTPServer(users={"user": "password"})`: AUTH required (PLAIN/LOGIN, no TLS).
+- `server.clear_faults()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Iterable, Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    session: int
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Handler:
+    def __init__(self, server: "RecordingSMTPServer") -> None:
+        self.server = server
+
+    async def handle_EHLO(self, smtp, session, envelope, hostname, responses):
+        session.host_name = hostname
+        self.server._new_session(session)
+        return responses
+
+    async def handle_HELO(self, smtp, session, envelope, hostname):
+        session.host_name = hostname
+        self.server._new_session(session)
+        return f"250 {smtp.hostname}"
+
+    async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
+        reply = self.server._rcpt_reply(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, smtp, session, envelope):
+        srv = self.server
+        drop = srv._record(envelope, session)
+        if srv.delay:
+            await asyncio.sleep(srv.delay)
+        if drop:
+            asyncio.get_running_loop().call_soon(smtp.transport.close)
+        return "250 2.0.0 OK: queued"
+
+
+class RecordingSMTPServer:
+    """See the module docstring."""
+
+    def __init__(self, *, users: dict[str, str] | None = None, delay: float = 0.0) -> None:
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.url = f"smtp://{self.host}:{self.port}"
+        self.delay = delay
+        self.messages: list[Received] = []
+        self.sessions = 0
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._session_ids: dict[int, int] = {}
+        self.clear_faults()
+        kwargs: dict = {}
+        if users is not None:
+            self.users = dict(users)
+            kwargs = dict(authenticator=self._authenticate, auth_required=True,
+                          auth_require_tls=False)
+        self.controller = Controller(_Handler(self), hostname=self.host, port=self.port,
+                                     **kwargs)
+
+    # --- lifecycle
+    def start(self) -> "RecordingSMTPServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> "RecordingSMTPServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- faults
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._tempfail_left = 0
+            self._tempfail_reply = ""
+            self._rejected: dict[str, str] = {}
+            self._reject_all: str | None = None
+            self._drop_left = 0
+
+    def tempfail(self, n: int, reply: str = "451 4.3.0 Tillfälligt fel, försök igen senare") -> None:
+        with self._lock:
+            self._tempfail_left, self._tempfail_reply = n, reply
+
+    def reject(self, addresses: Iterable[str],
+               reply: str = "550 5.1.1 Recipient address rejected: User unknown") -> None:
+        with self._lock:
+            for address in addresses:
+                self._rejected[address.lower()] = reply
+
+    def reject_all(self, reply: str | None = "554 5.7.1 Relay access denied") -> None:
+        with self._lock:
+            self._reject_all = reply
+
+    def drop_after(self, n: int) -> None:
+        with self._lock:
+            self._drop_left = n
+
+    # --- what arrived
+    def copies(self) -> Counter:
+        with self._lock:
+            return Counter(r.lower() for m in self.messages for r in m.rcpt_tos)
+
+    def parsed(self) -> list[EmailMessage]:
+        with self._lock:
+            datas = [m.data for m in self.messages]
+        return [email.message_from_bytes(d, policy=email.policy.default) for d in datas]
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._arrived.wait(left)
+        return True
+
+    # --- called from the handler (the server's thread)
+    def _new_session(self, session) -> None:
+        with self._lock:
+            if id(session) not in self._session_ids:
+                self.sessions += 1
+                self._session_ids[id(session)] = self.sessions
+
+    def _rcpt_reply(self, address: str) -> str | None:
+        with self._lock:
+            if self._reject_all:
+                return self._reject_all
+            if address.lower() in self._rejected:
+                return self._rejected[address.lower()]
+            if self._tempfail_left > 0:
+                self._tempfail_left -= 1
+                return self._tempfail_reply
+        return None
+
+    def _record(self, envelope, session) -> bool:
+        with self._arrived:
+            self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos),
+                                          bytes(envelope.original_content or envelope.content),
+                                          self._session_ids.get(id(session), 0)))
+            self._arrived.notify_all()
+            if self._drop_left > 0:
+                self._drop_left -= 1
+                return True
+        return False
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        login = getattr(auth_data, "login", b"") or b""
+        password = getattr(auth_data, "password", b"") or b""
+        user = login.decode() if isinstance(login, bytes) else str(login)
+        pw = password.decode() if isinstance(password, bytes) else str(password)
+        ok = user in self.users and self.users[user] == pw
+        return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[RecordingSMTPServer]:
+    """A started RecordingSMTPServer, stopped after the test."""
+    with RecordingSMTPServer() as server:
+        yield server
