@@ -1,0 +1,353 @@
+"""Send benchmark: the whole engine against Postfix's smtp-sink on 127.0.0.1.
+
+    /work/venv/bin/python bench/send_bench.py [--n 10000] [--n-small 2000] [--naive-n 300]
+                                              [--connections 2]
+
+For each of two sizes (N_SMALL and N contacts) it builds a temp site, imports the contacts through
+`newsletter contacts import`, and runs `newsletter send issue 2026-12 --to medlemmar --yes` over
+`--connections` SMTP connections into smtp-sink, in a child process whose peak RSS is read with
+wait4(). It then measures, into the same sink, a trivial smtplib client sending ready-made messages
+of the engine's size over the same number of connections (as processes and as threads), and a
+naive loop that runs the whole Jinja -> MJML -> premailer -> EmailMessage pipeline per recipient.
+
+Rates are taken from smtp-sink's own message counter (first to last message it received), so
+the engine's figure is its sending phase; the command's wall time (start-up, rendering, outbox)
+is printed beside it. Prints figures and ratios; it never passes or fails. Only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing import Process
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SINK = "/usr/sbin/smtp-sink"
+MONTH = "2026-12"
+SECRET = "bench-secret-key-not-for-production"
+FIRST = ["Anna", "Bengt", "Cecilia", "David", "Eva", "Filip", "Greta", "Hans", "Ingrid", "Jonas",
+         "Karin", "Lars", "Maria", "Nils", "Olof", "Petra", "Åsa", "Örjan", "Ängla", "Ulf"]
+LAST = ["Andersson", "Berg", "Carlsson", "Dahl", "Ek", "Fors", "Gustafsson", "Holm", "Isaksson",
+        "Johansson", "Lund", "Nilsson", "Öberg", "Åberg", "Sjöberg", "Wall"]
+ROLES = ["kommunchef", "kso", "politiker", "tjansteperson", "tjansteperson", "tjansteperson"]
+AREAS = ["medlemmar", "bostad", "kapital", "omvarld", "digitalisering", "infrastruktur",
+         "arbetsmarknad"]
+
+
+# --- the sink --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """smtp-sink on 127.0.0.1, with the time each message arrived (from its -c counter)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen([SINK, *user, "-c", f"127.0.0.1:{self.port}", "1000"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.count = 0
+        self.stamps: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("smtp-sink did not start")
+
+    def _read(self) -> None:
+        buf = b""
+        while chunk := self.proc.stdout.read1(65536):
+            now = time.perf_counter()
+            *lines, buf = (buf + chunk).split(b"\r")
+            for line in lines:
+                if b"mesg=" in line:
+                    with self._lock:
+                        self.count = int(line.rsplit(b"mesg=", 1)[1])
+                        self.stamps.append((now, self.count))
+
+    def mark(self) -> int:
+        with self._lock:
+            self.stamps.clear()
+            return self.count
+
+    def rate(self, start_count: int, expected: int, timeout: float = 30) -> tuple[float, int]:
+        """(messages/s from the first to the last message after START_COUNT, messages seen)."""
+        deadline = time.monotonic() + timeout
+        while self.count - start_count < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        with self._lock:
+            stamps = [s for s in self.stamps if s[1] > start_count]
+            got = self.count - start_count
+        if len(stamps) < 2:
+            return 0.0, got
+        (t0, c0), (t1, c1) = stamps[0], stamps[-1]
+        return (c1 - c0) / (t1 - t0), got
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+# --- child processes -------------------------------------------------------------------------
+
+@dataclass
+class Child:
+    returncode: int
+    wall: float
+    max_rss_mib: float
+    stdout: str
+    stderr: str
+
+
+def run_child(cmd: list[str], env: dict[str, str] | None = None) -> Child:
+    """Run CMD to the end; its peak RSS comes from wait4 (ru_maxrss, KiB on Linux)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        return Child(proc.returncode, wall, usage.ru_maxrss / 1024,
+                     out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+
+
+def newsletter(site: Path, *args: str, env: dict[str, str] | None = None) -> Child:
+    child = run_child([sys.executable, "-m", "newsletter", "--root", str(site), *args],
+                      env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET, **(env or {})})
+    if child.returncode != 0:
+        raise SystemExit(f"newsletter {' '.join(args)} failed ({child.returncode}):\n"
+                         f"{child.stdout[-2000:]}\n{child.stderr[-2000:]}")
+    return child
+
+
+# --- a site with N contacts ------------------------------------------------------------------
+
+def make_site(base: Path, n: int) -> Path:
+    """A temp site with the repository's config, templates and issues, and N member contacts."""
+    site = base / f"site-{n}"
+    site.mkdir()
+    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
+    for folder in ("templates", "issues"):
+        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
+    newsletter(site, "init")
+    rng = random.Random(4)
+    with (REPO / "newsletter" / "data" / "municipalities.csv").open(encoding="utf-8") as fh:
+        names = [row["name"] for row in csv.DictReader(fh)]
+    members = rng.sample(names, 70)
+    newsletter(site, "municipalities", "members", *members)
+    path = base / f"kontakter-{n}.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["email", "name", "municipality", "role", "areas"])
+        for i in range(n):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            areas = ";".join(rng.sample(AREAS, rng.randint(1, 3))) if rng.random() < 0.2 else ""
+            writer.writerow([f"kontakt{i:06d}@example.se", f"{first} {last}",
+                             members[i % len(members)], rng.choice(ROLES), areas])
+    newsletter(site, "contacts", "import", str(path))
+    return site
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+@dataclass
+class EngineRun:
+    n: int
+    rate: float
+    received: int
+    wall: float
+    max_rss_mib: float
+
+
+def run_engine(site: Path, n: int, sink: Sink, connections: int) -> EngineRun:
+    before = sink.mark()
+    child = newsletter(site, "send", "issue", MONTH, "--to", "medlemmar", "--yes",
+                       env={"NEWSLETTER_TRANSPORT": f"smtp://127.0.0.1:{sink.port}",
+                            "NEWSLETTER_CONNECTIONS": str(connections)})
+    rate, received = sink.rate(before, n)
+    return EngineRun(n, rate, received, child.wall, child.max_rss_mib)
+
+
+def sample_message(site: Path) -> bytes:
+    """One message as the engine builds it (full variant), for the trivial client's size."""
+    from newsletter.content import load_issue
+    from newsletter.messages import Content, MessageTemplate, Recipient
+    from newsletter.render import IssueRenderer
+    from newsletter.settings import load_settings
+
+    settings = load_settings(site, env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET})
+    renderer = IssueRenderer(settings, load_issue(settings, MONTH))
+    rendered = renderer.render(renderer.all_key)
+    template = MessageTemplate(settings, Content(rendered.subject, rendered.html, rendered.text))
+    return template.build(Recipient(
+        email="kontakt000001@example.se", name="Åsa Öberg",
+        message_id="<1.bench@nyhetsbrev.example.se>",
+        unsubscribe_url=f"{settings.organisation.base_url}/u/x" + "A" * 40,
+        preferences_url=f"{settings.organisation.base_url}/p/x" + "A" * 40))
+
+
+# --- the trivial client ----------------------------------------------------------------------
+
+def _trivial_connection(port: int, message: bytes, count: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for i in range(count):
+            smtp.sendmail("bounces@example.se", [f"kontakt{i:06d}@example.se"], message)
+
+
+def run_trivial(sink: Sink, message: bytes, n: int, connections: int, *, threads: bool) -> float:
+    """Messages/s of ready-made MESSAGE, N in all, over CONNECTIONS processes or threads."""
+    share = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    kind = threading.Thread if threads else Process
+    workers = [kind(target=_trivial_connection, args=(sink.port, message, k)) for k in share]
+    before = sink.mark()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sink.rate(before, n)[0]
+
+
+# --- the naive loop --------------------------------------------------------------------------
+
+def naive_loop(site: str, port: int, n: int) -> None:
+    """Child mode: the whole pipeline per recipient, one connection; prints its own rate."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, make_msgid
+
+    from sqlalchemy import select
+
+    from newsletter import db, links
+    from newsletter.content import load_issue
+    from newsletter.models import Position
+    from newsletter.render import IssueRenderer, personal_values, personalise
+    from newsletter.segments import recipients_query
+    from newsletter.settings import load_settings
+
+    settings = load_settings(site)
+    policy = SMTP.clone(max_line_length=998)
+    org = settings.organisation
+    with db.transaction(db.session_factory(db.make_engine(settings.db_url))) as session:
+        people = list(session.scalars(recipients_query(settings, "medlemmar").limit(n)))
+        roles = {pid: set() for pid in (p.id for p in people)}
+        for pid, role in session.execute(select(Position.person_id, Position.role)):
+            roles.get(pid, set()).add(role)
+        start = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            issue = load_issue(settings, MONTH)
+            for person in people:
+                renderer = IssueRenderer(settings, issue)  # nothing cached between recipients
+                areas = frozenset(a.area for a in person.areas) or None
+                rendered = personalise(
+                    renderer.render(renderer.variant_key(areas, frozenset(roles[person.id]))),
+                    personal_values(settings, person))
+                msg = EmailMessage()
+                msg["From"] = f"{org.sender_name} <{org.sender}>"
+                msg["To"] = f"{person.name} <{person.email}>"
+                msg["Subject"] = rendered.subject
+                msg["Date"] = format_datetime(datetime.now(UTC))
+                msg["Message-ID"] = make_msgid(domain=org.list_id)
+                msg["Reply-To"] = org.reply_to
+                msg["List-Unsubscribe"] = (f"<{links.unsubscribe_url(settings, person)}>, "
+                                           f"<mailto:{org.unsubscribe_mailto}>")
+                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+                msg.set_content(rendered.text, cte="quoted-printable")
+                msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+                smtp.sendmail(org.sender, [person.email], msg.as_bytes(policy=policy))
+        print(f"{len(people) / (time.perf_counter() - start):.1f}")
+
+
+# --- the report ------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000, help="contacts in the big run")
+    parser.add_argument("--n-small", type=int, default=2_000, help="contacts in the small run")
+    parser.add_argument("--naive-n", type=int, default=300, help="recipients of the naive loop")
+    parser.add_argument("--connections", type=int, default=2, help="SMTP connections")
+    parser.add_argument("--naive-child", nargs=3, metavar=("SITE", "PORT", "N"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_child:
+        site, port, n = args.naive_child
+        naive_loop(site, int(port), int(n))
+        return
+    if not Path(SINK).exists():
+        raise SystemExit(f"{SINK} not found: apt-get install postfix")
+
+    sink = Sink()
+    base = Path(tempfile.mkdtemp(prefix="send-bench-"))
+    try:
+        report(args, sink, base)
+    finally:
+        sink.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, sink: Sink, base: Path) -> None:
+    c = args.connections
+    print(f"smtp-sink on 127.0.0.1:{sink.port}; {c} connection(s); {os.cpu_count()} CPU(s)")
+    runs = []
+    sizes = sorted({args.n_small, args.n})
+    for n in sizes:
+        t = time.perf_counter()
+        site = make_site(base, n)
+        print(f"site with {n} contacts ready in {time.perf_counter() - t:.1f} s")
+        runs.append((site, run_engine(site, n, sink, c)))
+    message = sample_message(runs[-1][0])
+    big = runs[-1][1]
+    trivial_p = run_trivial(sink, message, big.n, c, threads=False)
+    trivial_t = run_trivial(sink, message, big.n, c, threads=True)
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    naive = run_child([sys.executable, __file__, "--naive-child", str(runs[0][0]),
+                       str(sink.port), str(args.naive_n)], env=env)
+    if naive.returncode != 0:
+        raise SystemExit(f"naive loop failed:\n{naive.stderr[-2000:]}")
+    naive_rate = float(naive.stdout.strip().splitlines()[-1])
+
+    print(f"\nmessage size: {len(message) / 1024:.1f} KiB (full variant)")
+    print(f"{'':<44}{'msgs/s':>9}{'peak RSS':>11}{'wall':>9}")
+    for _, run in runs:
+        print(f"{f'engine, N={run.n} (sink got {run.received})':<44}{run.rate:>9.0f}"
+              f"{run.max_rss_mib:>8.0f} MiB{run.wall:>8.1f}s")
+    print(f"{f'trivial smtplib, {c} processes, N={big.n}':<44}{trivial_p:>9.0f}")
+    print(f"{f'trivial smtplib, {c} threads, N={big.n}':<44}{trivial_t:>9.0f}")
+    print(f"{f'naive loop (pipeline per recipient), N={args.naive_n}':<44}{naive_rate:>9.1f}"
+          f"{naive.max_rss_mib:>8.0f} MiB")
+    print()
+    print(f"engine / trivial client (processes): {big.rate / trivial_p:6.0%}   (goal >= 70%)")
+    print(f"engine / trivial client (threads):   {big.rate / trivial_t:6.0%}")
+    print(f"engine / naive loop:                 {big.rate / naive_rate:6.1f}x  (goal >= 12x)")
+    if len(runs) > 1:
+        small = runs[0][1]
+        print(f"engine peak RSS, N={small.n} -> N={big.n}: {small.max_rss_mib:.0f} -> "
+              f"{big.max_rss_mib:.0f} MiB ({big.max_rss_mib / small.max_rss_mib:.2f}x for "
+              f"{big.n / small.n:.0f}x the recipients)")
+
+
+if __name__ == "__main__":
+    main()
