@@ -108,3 +108,14 @@ def test_a_broken_named_segment_is_marked_and_fails_the_list(staff):
 def test_help_explains_the_language_with_an_example(staff):
     out = staff.cli("segments", "count", "--help").stdout
     assert "Example:" in out and "newsletter segments count" in out
+
+
+def test_count_shows_at_most_five(staff):
+    with staff.transaction() as s:
+        for i in range(4):
+            add_person(s, f"extra{i}", ("Åsele", "tjansteperson"))
+    out = staff.cli("segments", "count", "municipality:Åsele").stdout.splitlines()
+    assert out[:2] == ["5 mottagare", "Exempel (5 av 5):"]
+    assert staff.cli("segments", "count", "member").stdout.splitlines()[:2] == [
+        "7 mottagare", "Exempel (5 av 7):"]
+    assert len(staff.cli("segments", "count", "member").stdout.splitlines()) == 7

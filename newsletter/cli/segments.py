@@ -29,10 +29,10 @@ def _positions(person: Person) -> str:
     return "; ".join(parts) or "-"
 
 
-def _print_sample(people: list[Person]) -> None:
+def _print_sample(people: list[Person], reach: int) -> None:
     if not people:
         return
-    click.echo(f"Exempel (de {len(people)} första):")
+    click.echo(f"Exempel ({len(people)} av {reach}):")
     for person in people:
         click.echo(f"  {person.email:<36} {person.name or '-':<28} {_positions(person)}")
 
@@ -71,7 +71,7 @@ def show(app: App, name: str) -> None:
         people = sample(session, app.settings, expr, SAMPLE_SIZE)
         click.echo(f"{name} = {expr}")
         click.echo(f"{reach} mottagare")
-        _print_sample(people)
+        _print_sample(people, reach)
 
 
 @group.command("count")
@@ -88,7 +88,7 @@ def count_(app: App, expr: tuple[str, ...]) -> None:
         reach = count(session, app.settings, text)
         people = sample(session, app.settings, text, SAMPLE_SIZE)
         click.echo(f"{reach} mottagare")
-        _print_sample(people)
+        _print_sample(people, reach)
 
 
 def register(main: click.Group) -> None:
