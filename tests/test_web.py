@@ -106,10 +106,10 @@ def test_rfc8058_one_click_post_unsubscribes_with_200_and_no_redirect(web, encod
     client, site = web
     url = f"/u/{token(site, links.UNSUBSCRIBE)}"
     if encoding == "urlencoded":
-        send = dict(data="List-Unsubscribe=One-Click",
-                    content_type="application/x-www-form-urlencoded")
+        send = {"data": "List-Unsubscribe=One-Click",
+                "content_type": "application/x-www-form-urlencoded"}
     else:
-        send = dict(data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data")
+        send = {"data": {"List-Unsubscribe": "One-Click"}, "content_type": "multipart/form-data"}
     client._cookies.clear()
     first = client.post(url, **send)
     assert first.status_code == 200

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 from newsletter.models import ArchivedIssue
 
+from . import test_web as common
 from .test_web import check_headers, check_page
-from .test_web import web  # noqa: F401  (the fixture)
+
+web = common.web  # the fixture: a test client and a site with two contacts
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 BASE = "https://nyhetsbrev.example.se"
@@ -39,7 +41,7 @@ ISSUES = [
 
 
 def test_an_empty_archive_says_so(web):
-    client, site = web
+    client, _ = web
     got = client.get("/arkiv/")
     assert got.status_code == 200
     check_page(got)
@@ -115,3 +117,24 @@ def test_the_atom_feed_is_valid_and_lists_every_issue(web):
     for entry in entries:  # RFC 4287: every entry has id, title, updated and a link
         for tag in ("id", "title", "updated", "link"):
             assert entry.find(f"{ATOM}{tag}") is not None
+
+
+def test_the_real_web_version_of_the_sample_issue_has_no_personal_tokens(web):
+    from newsletter.content import load_issue
+    from newsletter.render import IssueRenderer
+
+    client, site = web
+    issue = load_issue(site.settings, "2026-12")
+    rendered = IssueRenderer(site.settings, issue).web_version()
+    with site.transaction() as session:
+        session.add(ArchivedIssue(month="2026-12", subject=issue.subject,
+                                  preheader=issue.preheader, html=rendered.html,
+                                  text=rendered.text, published_at=datetime.now(UTC)))
+    got = client.get("/arkiv/2026-12")
+    assert got.status_code == 200
+    html = got.get_data(as_text=True)
+    assert issue.subject in html
+    for personal in ("__NL_", "/u/", "/p/"):
+        assert personal not in html
+    assert "<script" not in html.lower()
+    assert issue.subject in client.get("/arkiv/").get_data(as_text=True)

@@ -15,12 +15,16 @@ from sqlalchemy import select
 
 from newsletter import links, preferences
 from newsletter.contacts import is_suppressed
+from newsletter.content import load_issue
 from newsletter.models import ArchivedIssue, Event
+from newsletter.render import IssueRenderer
 
+from . import test_web as common
 from .browser import chromium, require_chromium, screenshot_path
 from .conftest import TEST_ENV
 from .test_web import ANNA, BERTIL, person, token
-from .test_web import web  # noqa: F401  (the fixture)
+
+web = common.web  # the fixture: a test client and a site with two contacts
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 740}
@@ -87,6 +91,10 @@ def test_unsubscribe_and_preferences_clicked_through_at_phone_width(server):
             month="2026-03", subject="Nyhetsbrev mars: bredband i Jämtland",
             preheader="Remissvar, bostäder och kapitalförsörjning", html="<p>Mars</p>",
             text="Mars", published_at=datetime(2026, 3, 12, 9, 0, tzinfo=UTC)))
+        sample = load_issue(site.settings, "2026-12")
+        rendered = IssueRenderer(site.settings, sample).web_version()
+        session.add(ArchivedIssue(month="2026-12", subject=sample.subject, html=rendered.html,
+                                  text=rendered.text, published_at=datetime.now(UTC)))
     unsubscribe = f"{base}/u/{token(site, links.UNSUBSCRIBE, ANNA)}"
     prefs = f"{base}/p/{token(site, links.PREFERENCES, BERTIL)}"
 
@@ -129,6 +137,11 @@ def test_unsubscribe_and_preferences_clicked_through_at_phone_width(server):
         _fits_the_phone(page)
         assert "Mars 2026" in page.inner_text("main")  # capitalised by the stylesheet
         page.screenshot(path=str(screenshot_path("web-archive.png")), full_page=True)
+
+        page.goto(f"{base}/arkiv/2026-12")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert "/u/" not in page.content() and "__NL_" not in page.content()
+        page.screenshot(path=str(screenshot_path("web-archive-issue.png")), full_page=True)
 
         page.goto(f"{base}/p/{token(site, links.PREFERENCES, BERTIL)[:-2]}xx")
         assert page.inner_text("h1") == "Sidan finns inte"

@@ -12,8 +12,10 @@ from newsletter import links, preferences
 from newsletter.contacts import is_suppressed, suppress
 from newsletter.models import Person, PersonArea, Suppression
 
+from . import test_web as common
 from .test_web import ANNA, BERTIL, SAME_SITE, check_page, csrf_of, events, person, snapshot, token
-from .test_web import web  # noqa: F401  (the fixture)
+
+web = common.web  # the fixture: a test client and a site with two contacts
 
 
 def post(client, site, data: dict, *, email: str = ANNA):
@@ -81,7 +83,7 @@ def test_choosing_no_area_or_an_unknown_one_is_refused_and_changes_nothing(web):
 @pytest.mark.parametrize("months", [1, 3, 6])
 def test_pause_for_a_while_and_resume(web, months):
     client, site = web
-    url, got = post(client, site, {"action": "paus", "months": str(months)})
+    _, got = post(client, site, {"action": "paus", "months": str(months)})
     assert got.status_code == 303
     paused_until = person(site).paused_until
     today = date.today()
@@ -107,7 +109,7 @@ def test_a_pause_length_not_offered_is_refused(web):
 
 def test_unsubscribe_from_everything_and_come_back(web):
     client, site = web
-    url, got = post(client, site, {"action": "avregistrerad"})
+    _, got = post(client, site, {"action": "avregistrerad"})
     assert got.status_code == 303
     assert person(site).status == "unsubscribed"
     with site.transaction() as session:
