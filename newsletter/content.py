@@ -8,6 +8,7 @@ names the file and the field.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import nh3
 import yaml
 from babel.dates import format_date
 
@@ -102,6 +104,15 @@ def issue_dir(settings: Settings, month: str) -> Path:
     raise NotFound(f"no issue {month}: {folder} does not exist (newsletter issue new {month})")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text and are checked by _date_field."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str, int]:
     """(front matter, Markdown body, line number where the body starts) of a file's TEXT."""
     match = _FRONT.match(text)
@@ -109,7 +120,7 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str, int
         raise InputError("no front matter: the file must start with a line '---'", source=source,
                          line=1)
     try:
-        data = yaml.safe_load(match.group(1) or "") or {}
+        data = yaml.load(match.group(1) or "", Loader=_Loader) or {}  # noqa: S506 (safe)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
@@ -136,7 +147,13 @@ def _text_field(data: dict, key: str, source: str, *, required: bool = False) ->
         return ""
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise InputError(f"{key} must be text", source=source, field=key)
-    return " ".join(str(value).split())
+    return plain_text(str(value))
+
+
+def plain_text(value: str) -> str:
+    """VALUE as one line of plain text: pasted HTML tags (and script/style content) removed."""
+    cleaned = html.unescape(nh3.clean(value, tags=set(), strip_comments=True))
+    return " ".join(cleaned.split())
 
 
 def _list_field(data: dict, key: str, source: str) -> tuple[str, ...]:

@@ -69,8 +69,15 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
+_CONTENT_TAGS = ("script", "style", "iframe", "object", "embed", "noscript", "textarea",
+                 "template", "svg", "math", "title", "select")
+_OPENS = re.compile(r"<\s*(" + "|".join(_CONTENT_TAGS) + r")\b", re.IGNORECASE)
+_CLOSES = re.compile(r"<\s*/\s*(" + "|".join(_CONTENT_TAGS) + r")\b", re.IGNORECASE)
+
+
 def _strip_raw_html(tokens: list[Token]) -> int:
-    """Remove raw HTML tokens in place (blocks and inline); returns how many were removed."""
+    """Remove raw HTML tokens in place, blocks and inline, and what an inline <script>, <style>,
+    <iframe>... encloses; returns how many raw HTML pieces were removed."""
     dropped = 0
     kept = []
     for tok in tokens:
@@ -78,9 +85,19 @@ def _strip_raw_html(tokens: list[Token]) -> int:
             dropped += 1
             continue
         if tok.children:
-            before = len(tok.children)
-            tok.children = [c for c in tok.children if c.type != "html_inline"]
-            dropped += before - len(tok.children)
+            children, inside = [], ""
+            for child in tok.children:
+                if child.type != "html_inline":
+                    if not inside:
+                        children.append(child)
+                    continue
+                dropped += 1
+                if not inside and (match := _OPENS.match(child.content)):
+                    if not child.content.rstrip().endswith("/>"):
+                        inside = match.group(1).lower()
+                elif inside and (match := _CLOSES.match(child.content)):
+                    inside = "" if match.group(1).lower() == inside else inside
+            tok.children = children
         kept.append(tok)
     tokens[:] = kept
     return dropped
