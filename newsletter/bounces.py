@@ -275,8 +275,11 @@ def apply_report(session: Session, settings: Settings, report: Report,
             summary.unknown_addresses += 1
             if row is not None and row.person_id is not None and len(report.failures) == 1:
                 person = session.get(Person, row.person_id)
-        counted_before = row is not None and (row.last_error or "").startswith("bounce")
-        if row is not None and not (failure.kind == SOFT and counted_before):
+        previous = (row.last_error or "") if row is not None else ""
+        counted_before = previous.startswith("bounce")
+        # The sender's own note on the row (e.g. "possibly sent twice") is kept.
+        if row is not None and (not previous or counted_before) and not (
+                failure.kind == SOFT and counted_before):
             row.last_error = _describe(failure)
         if failure.kind == HARD:
             _hard_bounce(session, settings, address, person, failure)

@@ -309,3 +309,16 @@ def test_an_empty_mbox_is_nothing_to_do(site, tmp_path):
     empty.write_bytes(b"")
     result = site.cli("bounces", "process", str(empty))
     assert result.stdout.startswith("0 meddelanden")
+
+
+def test_the_senders_own_note_on_the_outbox_row_is_kept(site):
+    _people(site)
+    _mailing_with_outbox(site, "anna.lindqvist")
+    note = "reclaimed after a crashed sender: possibly sent twice"
+    with site.transaction() as session:
+        session.scalar(select(OutboxRow)).last_error = note
+    site.cli("bounces", "process", str(SAMPLES / "postfix_hard.eml"))
+    with site.transaction() as session:
+        assert session.scalar(select(OutboxRow.last_error)) == note
+        assert session.scalar(select(Person.status).where(
+            Person.email == "anna.lindqvist@example.se")) == "bounced"
