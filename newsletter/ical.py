@@ -25,18 +25,26 @@ from __future__ import annotations
 
 import calendar as _stdcal
 from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress
 from icalendar.prop import vRecur
 
 from .errors import ConfigError
-from .models import Person, Webinar
+from .models import Webinar
 from .settings import Settings
 
 PRODID = "-//newsletter//webinar//SV"
 METHODS = ("PUBLISH", "REQUEST", "CANCEL")
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+class Attendee(Protocol):
+    """Whom a personal invite is for: a models.Person, or anything with these two."""
+
+    email: str
+    name: str
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -139,7 +147,7 @@ def _fixed_zone(tz: ZoneInfo, year: int) -> Timezone:
 
 
 def webinar_calendar(settings: Settings, webinar: Webinar, *, method: str,
-                     attendee: Person | None = None, stamp: datetime | None = None,
+                     attendee: Attendee | None = None, stamp: datetime | None = None,
                      registration_url: str | None = None) -> str:
     """The iCalendar text (CRLF lines) of WEBINAR for METHOD (PUBLISH, REQUEST or CANCEL).
 
@@ -198,7 +206,7 @@ def attachment(ics_text: str, method: str, filename: str = "invite.ics") -> dict
             "data": ics_text}
 
 
-def _attendee(person: Person) -> vCalAddress:
+def _attendee(person: Attendee) -> vCalAddress:
     address = vCalAddress(f"mailto:{person.email}")
     if person.name:
         address.params["CN"] = person.name

@@ -1,7 +1,275 @@
-"""Commands of `newsletter` (being written: see the open issues)."""
+"""`newsletter webinar`: schedule webinars, announce them, registrations, reminders, follow-up."""
+
+from __future__ import annotations
 
 import click
 
+from .. import links, webinars
+from ..segments import count, resolve_segment
+from ..webinar_messages import person_label, when
+from . import App, pass_app
+
+_DRY_RUN = click.option("--dry-run", is_flag=True,
+                        help="Show what would happen; change and send nothing.")
+
+
+@click.group("webinar")
+def group() -> None:
+    """Webinars: schedule, announce to a segment, register, remind, update, cancel, follow up.
+
+    Example: newsletter webinar new --title "Bredband på landsbygden" --start "2026-12-10 14:00"
+    --duration 60 --join-url https://teams.example.se/l/abc --area digitalisering
+    """
+
+
+def _deliver(app: App, outcome: webinars.Outcome, dry_run: bool) -> None:
+    if dry_run or not outcome.mailings:
+        return
+    for line in webinars.deliver(app.sessions, app.settings, outcome.mailings):
+        click.echo(line)
+
+
+@group.command("new")
+@click.option("--title", required=True, help="The title, as in the invitation's subject.")
+@click.option("--start", required=True,
+              help='Start in the organisation\'s time zone (Europe/Stockholm): "2026-12-10 14:00".')
+@click.option("--duration", type=int, default=60, show_default=True, help="Minutes.")
+@click.option("--join-url", required=True, help="The meeting link (Teams, Zoom...).")
+@click.option("--area", help="The priority area's slug, e.g. digitalisering.")
+@click.option("--description", default="", help="Markdown text, or a FILE.md to read it from.")
+@click.option("--capacity", type=int, help="Places; a waiting list once they are taken.")
+@click.option("--slug", help="The webinar's short name in links (default: from the title).")
+@_DRY_RUN
+@pass_app
+def new(app: App, title: str, start: str, duration: int, join_url: str, area: str | None,
+        description: str, capacity: int | None, slug: str | None, dry_run: bool) -> None:
+    """Schedule a webinar. Nothing is sent until `webinar announce`.
+
+    Example: newsletter webinar new --title "Bredband på landsbygden" --start "2026-12-10 14:00"
+    --duration 60 --join-url https://teams.example.se/l/abc --area digitalisering
+    --description beskrivning.md --capacity 100
+    """
+    settings = app.settings
+    with app.transaction(dry_run=dry_run) as session:
+        webinar = webinars.create_webinar(
+            session, settings, title=title, starts_at=webinars.parse_start(settings, start),
+            duration_minutes=duration, join_url=join_url, area=area,
+            description=webinars.read_description(description), capacity=capacity, slug=slug)
+        line = f"{webinar.slug}: {webinar.title}, {when(settings, webinar)}"
+    click.echo(("Skulle skapa " if dry_run else "Skapade ") + line)
+
+
+@group.command("list")
+@pass_app
+def list_(app: App) -> None:
+    """List webinars, soonest first: slug, start, status, registered and waiting.
+
+    Example: newsletter webinar list
+    """
+    with app.transaction() as session:
+        rows = webinars.list_webinars(session)
+        for webinar, n in rows:
+            places = f"/{webinar.capacity}" if webinar.capacity else ""
+            click.echo(f"{webinar.slug:<32} {when(app.settings, webinar):<40} {webinar.status:<10} "
+                       f"anmälda {n.registered}{places}, väntelista {n.waitlisted}")
+    if not rows:
+        click.echo("Inga webbinarier än: skapa ett med `newsletter webinar new`.")
+
+
+@group.command("show")
+@click.argument("slug")
+@pass_app
+def show(app: App, slug: str) -> None:
+    """Show a webinar with its registrations and waiting list.
+
+    Example: newsletter webinar show bredband-pa-landsbygden
+    """
+    settings = app.settings
+    with app.transaction() as session:
+        w = webinars.get_webinar(session, slug)
+        n = webinars.counts(session, w)
+        click.echo(f"{w.title}\n  slug:        {w.slug}\n  när:         {when(settings, w)}\n"
+                   f"  status:      {w.status} (SEQUENCE {w.sequence}, UID {w.uid})\n"
+                   f"  område:      {w.area or '-'}\n  länk:        {w.join_url}\n"
+                   f"  anmälan:     {links.webinar_url(settings, w.slug)}\n"
+                   f"  platser:     {w.capacity or 'obegränsat'}\n"
+                   f"  anmälda:     {n.registered}\n  väntelista:  {n.waitlisted}\n"
+                   f"  avanmälda:   {n.cancelled}")
+        if w.recording_url:
+            click.echo(f"  inspelning:  {w.recording_url}")
+        for status, heading in (("registered", "Anmälda"), ("waitlisted", "Väntelista")):
+            people = webinars.registered_people(session, w, status)
+            if people:
+                click.echo(f"{heading}:")
+                for i, person in enumerate(people, 1):
+                    click.echo(f"  {i:>3}. {person_label(person)}")
+
+
+@group.command("edit")
+@click.argument("slug")
+@click.option("--title")
+@click.option("--start", help='New start, "2026-12-10 15:00" (Europe/Stockholm).')
+@click.option("--duration", type=int, help="Minutes.")
+@click.option("--join-url")
+@click.option("--area")
+@click.option("--description", help="Markdown text, or a FILE.md.")
+@click.option("--capacity", type=int)
+@_DRY_RUN
+@pass_app
+def edit(app: App, slug: str, title, start, duration, join_url, area, description, capacity,
+         dry_run: bool) -> None:
+    """Change a webinar. A new time or join link sends those registered an updated invite
+    (same UID, SEQUENCE raised); more places go to the waiting list.
+
+    Example: newsletter webinar edit bredband-pa-landsbygden --start "2026-12-10 15:00"
+    """
+    settings = app.settings
+    with app.transaction(dry_run=dry_run) as session:
+        outcome = webinars.edit_webinar(
+            session, settings, slug, title=title,
+            starts_at=webinars.parse_start(settings, start) if start else None,
+            duration_minutes=duration, join_url=join_url, area=area,
+            description=webinars.read_description(description) if description else None,
+            capacity=capacity)
+        summary = when(settings, outcome.webinar)
+    if not outcome.changed:
+        click.echo("Inget ändrades.")
+        return
+    click.echo(("Skulle ändra " if dry_run else "Ändrade ") + ", ".join(outcome.changed)
+               + f": {slug}, {summary}")
+    for person in outcome.promoted:
+        click.echo(f"Från väntelistan: {person_label(person)}")
+    _deliver(app, outcome, dry_run)
+
+
+@group.command("cancel")
+@click.argument("slug")
+@_DRY_RUN
+@pass_app
+def cancel(app: App, slug: str, dry_run: bool) -> None:
+    """Cancel a webinar: those registered get a calendar cancellation (METHOD:CANCEL).
+
+    Example: newsletter webinar cancel bredband-pa-landsbygden
+    """
+    with app.transaction(dry_run=dry_run) as session:
+        outcome = webinars.cancel_webinar(session, app.settings, slug)
+        n = webinars.counts(session, outcome.webinar).registered
+    if outcome.status == "already-cancelled":
+        click.echo(f"{slug} var redan inställt.")
+    else:
+        click.echo(("Skulle ställa in " if dry_run else "Inställt: ") + f"{slug} ({n} anmälda)")
+    _deliver(app, outcome, dry_run)
+
+
+@group.command("announce")
+@click.argument("slug")
+@click.option("--to", "segment", required=True,
+              help="A named segment (kommunchefer) or an expression.")
+@click.option("--yes", is_flag=True, help="Do not ask before sending to many.")
+@_DRY_RUN
+@pass_app
+def announce(app: App, slug: str, segment: str, yes: bool, dry_run: bool) -> None:
+    """Send the invitation to a segment: registration link and an add-to-calendar file.
+
+    Running it again resumes the same mailing; nobody gets it twice.
+    Example: newsletter webinar announce bredband-pa-landsbygden --to kommunchefer
+    """
+    settings = app.settings
+    with app.transaction() as session:
+        expr = resolve_segment(settings, segment)
+        n = count(session, settings, expr)
+    if dry_run:
+        click.echo(f"Skulle skicka inbjudan till {n} mottagare ({expr}).")
+        return
+    if n > settings.transport.confirm_above and not yes:
+        click.confirm(f"Skicka inbjudan till {n} mottagare ({expr})?", abort=True)
+    with app.transaction() as session:
+        outcome = webinars.announce(session, settings, slug, segment)
+    _deliver(app, outcome, dry_run)
+
+
+@group.command("register")
+@click.argument("slug")
+@click.argument("email")
+@_DRY_RUN
+@pass_app
+def register_(app: App, slug: str, email: str, dry_run: bool) -> None:
+    """Register a contact; they get a confirmation with a calendar invite, or a place on the
+    waiting list when the webinar is full.
+
+    Example: newsletter webinar register bredband-pa-landsbygden anna.oberg@example.se
+    """
+    with app.transaction(dry_run=dry_run) as session:
+        outcome = webinars.register(session, app.settings, slug, email)
+        who = person_label(outcome.person)
+    messages = {"registered": f"Anmäld: {who}",
+                "waitlisted": f"Väntelista, nummer {outcome.position}: {who}",
+                "already-registered": f"Redan anmäld: {who}",
+                "already-waitlisted": f"Redan på väntelistan: {who}"}
+    click.echo(("(torrkörning) " if dry_run else "") + messages[outcome.status])
+    _deliver(app, outcome, dry_run)
+
+
+@group.command("unregister")
+@click.argument("slug")
+@click.argument("email")
+@_DRY_RUN
+@pass_app
+def unregister(app: App, slug: str, email: str, dry_run: bool) -> None:
+    """Cancel a registration; the first on the waiting list gets the place.
+
+    Example: newsletter webinar unregister bredband-pa-landsbygden anna.oberg@example.se
+    """
+    with app.transaction(dry_run=dry_run) as session:
+        outcome = webinars.unregister(session, app.settings, slug, email)
+        who = person_label(outcome.person)
+        promoted = [person_label(p) for p in outcome.promoted]
+    if outcome.status == "not-registered":
+        click.echo(f"{who} var inte anmäld.")
+        return
+    click.echo(("(torrkörning) " if dry_run else "") + f"Avanmäld: {who}")
+    for label in promoted:
+        click.echo(f"Fick platsen från väntelistan: {label}")
+    _deliver(app, outcome, dry_run)
+
+
+@group.command("remind")
+@click.argument("slug")
+@click.option("--when", "what", type=click.Choice(webinars.REMINDERS), default="day",
+              show_default=True, help="Which reminder: the day before, or an hour before.")
+@_DRY_RUN
+@pass_app
+def remind(app: App, slug: str, what: str, dry_run: bool) -> None:
+    """Remind those registered (not the waiting list). Each reminder reaches a person once;
+    running it again only resumes it.
+
+    Example: newsletter webinar remind bredband-pa-landsbygden --when hour
+    """
+    with app.transaction(dry_run=dry_run) as session:
+        outcome = webinars.remind(session, app.settings, slug, what)
+        n = webinars.counts(session, outcome.webinar).registered
+    if dry_run:
+        click.echo(f"Skulle påminna {n} anmälda.")
+    _deliver(app, outcome, dry_run)
+
+
+@group.command("followup")
+@click.argument("slug")
+@click.option("--recording", required=True, help="The recording's URL.")
+@_DRY_RUN
+@pass_app
+def followup(app: App, slug: str, recording: str, dry_run: bool) -> None:
+    """Thank those registered and send them the recording (once).
+
+    Example: newsletter webinar followup bredband-pa-landsbygden --recording https://play.example.se/1
+    """
+    with app.transaction(dry_run=dry_run) as session:
+        outcome = webinars.followup(session, app.settings, slug, recording)
+        n = webinars.counts(session, outcome.webinar).registered
+    if dry_run:
+        click.echo(f"Skulle skicka inspelningen till {n} anmälda.")
+    _deliver(app, outcome, dry_run)
+
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to MAIN."""
+    main.add_command(group)

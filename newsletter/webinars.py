@@ -1,0 +1,422 @@
+"""Webinars: scheduling, registrations and the waiting list, and which messages they cause.
+
+Every message goes through the send engine as a mailing of kind "webinar" whose source says what
+it is, so that running a command again resumes it and never sends anyone a second copy:
+
+| source | to | calendar file |
+|---|---|---|
+| `SLUG:announce` | the segment given | PUBLISH, the same for everyone |
+| `SLUG:confirm:PUBLIC_ID:SEQUENCE:N` | one person, registered | REQUEST, personal |
+| `SLUG:waitlist:PUBLIC_ID:N` | one person, on the waiting list | none |
+| `SLUG:withdrawn:PUBLIC_ID:N` | one person, who unregistered | CANCEL, personal |
+| `SLUG:update:SEQUENCE` | `registered:SLUG` | REQUEST, personal |
+| `SLUG:cancel:SEQUENCE` | `registered:SLUG` | CANCEL, personal |
+| `SLUG:remind-day`, `SLUG:remind-hour` | `registered:SLUG` | none |
+| `SLUG:followup` | `registered:SLUG` | none |
+
+N is the registration's round (its created_at, as a Unix time): one who unregisters and registers
+again gets a new confirmation, and nobody gets the same one twice.
+
+The state change and the mailings it causes are made in the caller's transaction; `deliver` sends
+them after the commit (and resumes them if a send was interrupted).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import ical, links
+from . import webinar_messages as wm
+from .contacts import find_person, log_event
+from .errors import InputError, NotFound
+from .models import Person, Registration, Webinar
+from .render import WebinarInfo
+from .settings import Settings
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_MAX_SLUG = 60
+REMINDERS = ("day", "hour")
+
+
+@dataclass(frozen=True)
+class Counts:
+    registered: int = 0
+    waitlisted: int = 0
+    cancelled: int = 0
+
+
+@dataclass
+class Outcome:
+    """What a command did: the webinar, a one-word status and the mailings to deliver."""
+
+    webinar: Webinar
+    status: str
+    mailings: list[int] = field(default_factory=list)
+    person: Person | None = None
+    promoted: list[Person] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    position: int | None = None
+
+
+# --- webinars -------------------------------------------------------------------------------
+
+def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -> datetime:
+    """'2026-12-10 14:00' in the organisation's time zone -> an aware UTC datetime.
+
+    A time that does not exist (the hour skipped in spring) is refused; an ambiguous one (the hour
+    repeated in autumn) is read as the first, summer-time, occurrence.
+    """
+    try:
+        naive = datetime.strptime(text.strip().replace("T", " "), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise InputError(f"{text!r} is not a start time like 2026-12-10 14:00",
+                         field=field_name) from None
+    tz = ical.zone(settings)
+    local = naive.replace(tzinfo=tz)
+    if local.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != naive:
+        raise InputError(f"{text} does not exist in {tz.key} (the clocks skip that hour)",
+                         field=field_name)
+    return local.astimezone(timezone.utc)
+
+
+def slugify(text: str) -> str:
+    """'Bredband på landsbygden' -> 'bredband-pa-landsbygden'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:_MAX_SLUG].rstrip("-") or "webinar"
+
+
+def read_description(value: str) -> str:
+    """The description: the text of VALUE if it names an existing .md file, else VALUE itself."""
+    if value.endswith(".md") and "\n" not in value:
+        path = Path(value)
+        if not path.is_file():
+            raise InputError("no such file", source=value, field="--description")
+        return path.read_text(encoding="utf-8-sig")
+    return value
+
+
+def get_webinar(session: Session, slug: str) -> Webinar:
+    found = session.scalar(select(Webinar).where(Webinar.slug == slug))
+    if found is None:
+        known = ", ".join(session.scalars(select(Webinar.slug).order_by(Webinar.starts_at)))
+        raise NotFound(f"webinar {slug!r} does not exist (webinars: {known or 'none yet'})")
+    return found
+
+
+def _check(settings: Settings, *, title: str | None = None, duration: int | None = None,
+           join_url: str | None = None, area: str | None = None,
+           capacity: int | None = None) -> None:
+    if title is not None and not title.strip():
+        raise InputError("the title is empty", field="--title")
+    if duration is not None and not 0 < duration <= 24 * 60:
+        raise InputError(f"{duration} is not a duration in minutes (1-1440)", field="--duration")
+    if join_url is not None and not re.fullmatch(r"https?://\S+", join_url):
+        raise InputError(f"{join_url!r} is not an http(s) URL", field="--join-url")
+    if area is not None and area not in settings.area_slugs:
+        raise InputError(f"unknown area {area!r} (areas: {', '.join(settings.area_slugs)})",
+                         field="--area")
+    if capacity is not None and capacity < 1:
+        raise InputError("the capacity must be at least 1", field="--capacity")
+
+
+def create_webinar(session: Session, settings: Settings, *, title: str, starts_at: datetime,
+                   duration_minutes: int, join_url: str, area: str | None = None,
+                   description: str = "", capacity: int | None = None,
+                   slug: str | None = None) -> Webinar:
+    """A new scheduled webinar with a stable iCalendar UID; the slug defaults to the title's."""
+    _check(settings, title=title, duration=duration_minutes, join_url=join_url, area=area,
+           capacity=capacity)
+    if slug is not None:
+        if not _SLUG.fullmatch(slug) or len(slug) > _MAX_SLUG:
+            raise InputError(f"{slug!r} is not a slug (a-z, 0-9 and -, at most {_MAX_SLUG})",
+                             field="--slug")
+        if session.scalar(select(Webinar.id).where(Webinar.slug == slug)) is not None:
+            raise InputError(f"a webinar {slug!r} already exists", field="--slug")
+    else:
+        slug = _free_slug(session, slugify(title), starts_at)
+    domain = settings.organisation.sender.rpartition("@")[2] or "newsletter.invalid"
+    webinar = Webinar(slug=slug, uid=f"{uuid.uuid4()}@{domain}", title=title.strip(),
+                      starts_at=starts_at, duration_minutes=duration_minutes, join_url=join_url,
+                      area=area, description=description.strip(), capacity=capacity,
+                      sequence=0, status="scheduled")
+    session.add(webinar)
+    session.flush()
+    return webinar
+
+
+def _free_slug(session: Session, base: str, starts_at: datetime) -> str:
+    taken = set(session.scalars(select(Webinar.slug).where(Webinar.slug.like(f"{base}%"))))
+    candidates = [base, f"{base}-{starts_at:%Y-%m-%d}"]
+    candidates += [f"{base}-{n}" for n in range(2, len(taken) + 3)]
+    return next(c for c in candidates if c not in taken)
+
+
+def counts(session: Session, webinar: Webinar) -> Counts:
+    rows = dict(session.execute(
+        select(Registration.status, func.count()).where(Registration.webinar_id == webinar.id)
+        .group_by(Registration.status)).all())
+    return Counts(**{k: rows.get(k, 0) for k in ("registered", "waitlisted", "cancelled")})
+
+
+def list_webinars(session: Session) -> list[tuple[Webinar, Counts]]:
+    """Every webinar, soonest first, with its registration counts."""
+    webinars = session.scalars(select(Webinar).order_by(Webinar.starts_at, Webinar.id))
+    return [(w, counts(session, w)) for w in webinars]
+
+
+def registrations(session: Session, webinar: Webinar, status: str) -> list[Registration]:
+    """Registrations of WEBINAR with STATUS in the order they came (the waiting list's order)."""
+    return list(session.scalars(
+        select(Registration).where(Registration.webinar_id == webinar.id,
+                                   Registration.status == status)
+        .order_by(Registration.created_at, Registration.id)))
+
+
+def upcoming(session: Session, settings: Settings, now: datetime | None = None,
+             limit: int = 3) -> list[WebinarInfo]:
+    """The next scheduled webinars starting after NOW, for the issue's webinar block."""
+    now = now or datetime.now(timezone.utc)
+    rows = session.scalars(
+        select(Webinar).where(Webinar.status == "scheduled", Webinar.starts_at > now)
+        .order_by(Webinar.starts_at, Webinar.id).limit(limit))
+    return [WebinarInfo(title=w.title, starts_at=w.starts_at,
+                        url=links.webinar_url(settings, w.slug),
+                        duration_minutes=w.duration_minutes) for w in rows]
+
+
+def _person(session: Session, email: str) -> Person:
+    person = find_person(session, email)
+    if person is None:
+        raise NotFound(f"no contact with the address {email} (add them with "
+                       "`newsletter contacts add` first)")
+    if person.status != "active":
+        raise InputError(f"{person.email} is {person.status} and cannot be registered",
+                         field="EMAIL")
+    return person
+
+
+def _open(webinar: Webinar, now: datetime) -> None:
+    if webinar.status != "scheduled":
+        raise InputError(f"webinar {webinar.slug} is {webinar.status}", field="SLUG")
+    if webinar.starts_at <= now:
+        raise InputError(f"webinar {webinar.slug} has already started", field="SLUG")
+
+
+def _ids(mailing_id: int | None) -> list[int]:
+    return [] if mailing_id is None else [mailing_id]
+
+
+# --- registrations and the waiting list -----------------------------------------------------
+
+def _registration(session: Session, webinar: Webinar, person: Person) -> Registration | None:
+    return session.scalar(select(Registration).where(Registration.webinar_id == webinar.id,
+                                                     Registration.person_id == person.id))
+
+
+def waitlist_position(session: Session, registration: Registration) -> int:
+    """1 for the first on the waiting list."""
+    ahead = [r.id for r in registrations(session, _webinar_of(session, registration), "waitlisted")]
+    return ahead.index(registration.id) + 1
+
+
+def _webinar_of(session: Session, registration: Registration) -> Webinar:
+    return session.get(Webinar, registration.webinar_id)
+
+
+def register(session: Session, settings: Settings, webinar: Webinar | str, person: Person | str,
+             *, now: datetime | None = None) -> Outcome:
+    """Register PERSON (an active contact) for WEBINAR, or put them on its waiting list if full.
+
+    Returns status "registered", "waitlisted", or "already-registered"/"already-waitlisted"
+    (then nothing changes: the message they got before is only resumed if its send was cut off).
+    """
+    now = now or datetime.now(timezone.utc)
+    webinar = get_webinar(session, webinar) if isinstance(webinar, str) else webinar
+    person = _person(session, person) if isinstance(person, str) else person
+    registration = _registration(session, webinar, person)
+    if registration is not None and registration.status in ("registered", "waitlisted"):
+        kind = "confirm" if registration.status == "registered" else "waitlist"
+        earlier = wm.mailings_like(session, f"{webinar.slug}:{kind}:{person.public_id}:")
+        return Outcome(webinar, f"already-{registration.status}", earlier, person=person)
+    _open(webinar, now)
+    full = webinar.capacity is not None and counts(session, webinar).registered >= webinar.capacity
+    status = "waitlisted" if full else "registered"
+    if registration is None:
+        registration = Registration(webinar_id=webinar.id, person_id=person.id)
+        session.add(registration)
+    registration.status = status
+    registration.created_at = now  # a new round: the waiting list goes by this time
+    session.flush()
+    log_event(session, f"webinar-{status}", person, webinar=webinar.slug)
+    if full:
+        position = waitlist_position(session, registration)
+        mailing = wm.personal_mailing(session, settings, webinar, "waitlist", person,
+                                      registration, position)
+        return Outcome(webinar, status, _ids(mailing), person=person, position=position)
+    mailing = wm.personal_mailing(session, settings, webinar, "confirm", person, registration)
+    return Outcome(webinar, status, _ids(mailing), person=person)
+
+
+def unregister(session: Session, settings: Settings, webinar: Webinar | str,
+               person: Person | str, *, now: datetime | None = None) -> Outcome:
+    """Cancel PERSON's registration (or place on the waiting list) for WEBINAR.
+
+    One who was registered gets a METHOD:CANCEL for their calendar, and the place goes to the
+    first on the waiting list, who gets the confirmation with the invite. Status "cancelled",
+    or "not-registered" when there was nothing to cancel.
+    """
+    now = now or datetime.now(timezone.utc)
+    webinar = get_webinar(session, webinar) if isinstance(webinar, str) else webinar
+    if isinstance(person, str):
+        found = find_person(session, person)
+        if found is None:
+            raise NotFound(f"no contact with the address {person}")
+        person = found
+    registration = _registration(session, webinar, person)
+    if registration is None or registration.status == "cancelled":
+        return Outcome(webinar, "not-registered", person=person)
+    was = registration.status
+    registration.status = "cancelled"
+    session.flush()
+    log_event(session, "webinar-unregistered", person, webinar=webinar.slug)
+    outcome = Outcome(webinar, "cancelled", person=person)
+    if was == "registered" and webinar.status == "scheduled":
+        outcome.mailings += _ids(wm.personal_mailing(session, settings, webinar, "withdrawn",
+                                                     person, registration))
+        _promote(session, settings, webinar, outcome, now)
+    return outcome
+
+
+def _promote(session: Session, settings: Settings, webinar: Webinar, outcome: Outcome,
+             now: datetime) -> None:
+    """Give free places to the first on the waiting list (active contacts only), in order."""
+    if webinar.status != "scheduled" or webinar.starts_at <= now:
+        return
+    taken = counts(session, webinar).registered
+    for registration in registrations(session, webinar, "waitlisted"):
+        if webinar.capacity is not None and taken >= webinar.capacity:
+            break
+        person = session.get(Person, registration.person_id)
+        if person is None or person.status != "active":
+            continue
+        registration.status = "registered"
+        session.flush()
+        taken += 1
+        log_event(session, "webinar-promoted", person, webinar=webinar.slug)
+        outcome.promoted.append(person)
+        outcome.mailings += _ids(wm.personal_mailing(session, settings, webinar, "confirm",
+                                                     person, registration))
+
+
+# --- changes to a webinar -------------------------------------------------------------------
+
+_TIME_AND_PLACE = ("starts_at", "duration_minutes", "join_url")
+
+
+def edit_webinar(session: Session, settings: Settings, slug: str, *, now: datetime | None = None,
+                 **changes: object) -> Outcome:
+    """Change fields of a webinar (title, starts_at, duration_minutes, join_url, area,
+    description, capacity). A new time or place raises SEQUENCE and sends everyone registered an
+    updated invite (same UID); a larger capacity gives places to the waiting list.
+    """
+    now = now or datetime.now(timezone.utc)
+    webinar = get_webinar(session, slug)
+    unknown = set(changes) - {"title", "starts_at", "duration_minutes", "join_url", "area",
+                              "description", "capacity"}
+    if unknown:
+        raise TypeError(f"edit_webinar: unknown fields {sorted(unknown)}")
+    given = {k: v for k, v in changes.items() if v is not None}
+    _check(settings, title=given.get("title"), duration=given.get("duration_minutes"),
+           join_url=given.get("join_url"), area=given.get("area"),
+           capacity=given.get("capacity"))
+    changed = [k for k, v in given.items() if getattr(webinar, k) != v]
+    outcome = Outcome(webinar, "unchanged" if not changed else "changed", changed=changed)
+    if not changed:
+        return outcome
+    if webinar.status == "cancelled":
+        raise InputError(f"webinar {slug} is cancelled and cannot be changed", field="SLUG")
+    if "starts_at" in changed and given["starts_at"] <= now:
+        raise InputError("the new start is in the past", field="--start")
+    for key in changed:
+        setattr(webinar, key, given[key])
+    if any(k in _TIME_AND_PLACE for k in changed):
+        webinar.sequence += 1
+        session.flush()
+        if counts(session, webinar).registered:
+            outcome.mailings.append(wm.registered_mailing(session, settings, webinar, "update"))
+    if "capacity" in changed:
+        _promote(session, settings, webinar, outcome, now)
+    session.flush()
+    return outcome
+
+
+def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
+    """Cancel a webinar: SEQUENCE raised, METHOD:CANCEL to everyone registered."""
+    webinar = get_webinar(session, slug)
+    if webinar.status == "cancelled":
+        earlier = wm.mailings_like(session, f"{slug}:cancel:")
+        return Outcome(webinar, "already-cancelled", earlier)
+    webinar.status = "cancelled"
+    webinar.sequence += 1
+    session.flush()
+    outcome = Outcome(webinar, "cancelled")
+    if counts(session, webinar).registered:
+        outcome.mailings.append(wm.registered_mailing(session, settings, webinar, "cancel"))
+    return outcome
+
+
+def announce(session: Session, settings: Settings, slug: str, segment: str, *,
+             now: datetime | None = None) -> Outcome:
+    """The invitation to SEGMENT, with the registration link and a PUBLISH calendar file."""
+    webinar = get_webinar(session, slug)
+    _open(webinar, now or datetime.now(timezone.utc))
+    return Outcome(webinar, "announced", [wm.announcement_mailing(session, settings, webinar, segment)])
+
+
+def remind(session: Session, settings: Settings, slug: str, when: str = "day", *,
+           now: datetime | None = None) -> Outcome:
+    """A reminder to everyone registered; each reminder (day, hour) reaches a person once."""
+    if when not in REMINDERS:
+        raise InputError(f"{when!r} is not one of {', '.join(REMINDERS)}", field="--when")
+    webinar = get_webinar(session, slug)
+    _open(webinar, now or datetime.now(timezone.utc))
+    return Outcome(webinar, "reminded", [wm.registered_mailing(session, settings, webinar,
+                                                        f"remind-{when}")])
+
+
+def followup(session: Session, settings: Settings, slug: str, recording_url: str) -> Outcome:
+    """Thanks and the recording, to everyone registered (once)."""
+    webinar = get_webinar(session, slug)
+    if webinar.status == "cancelled":
+        raise InputError(f"webinar {slug} was cancelled", field="SLUG")
+    if not re.fullmatch(r"https?://\S+", recording_url):
+        raise InputError(f"{recording_url!r} is not an http(s) URL", field="--recording")
+    webinar.recording_url = recording_url
+    session.flush()
+    return Outcome(webinar, "followed-up", [wm.registered_mailing(session, settings, webinar,
+                                                           "followup")])
+
+
+def registered_people(session: Session, webinar: Webinar, status: str) -> list[Person]:
+    """The persons with STATUS (registered, waitlisted) for WEBINAR, in the order they came."""
+    return list(session.scalars(
+        select(Person).join(Registration, Registration.person_id == Person.id)
+        .where(Registration.webinar_id == webinar.id, Registration.status == status)
+        .order_by(Registration.created_at, Registration.id)))
+
+
+def deliver(sessions: sessionmaker[Session], settings: Settings, mailing_ids: list[int]
+            ) -> list[str]:
+    """Send (or resume) the mailings MAILING_IDS through the send engine; a line about each."""
+    from .sender import send_mailing
+
+    return [str(send_mailing(sessions, settings, mailing_id)) for mailing_id in mailing_ids]
