@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, Response, redirect, request, url_for
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
+from .. import webinars
 from ..contacts import find_person, is_suppressed
-from ..errors import InvalidAddress
+from ..errors import InvalidAddress, NewsletterError
 from ..markdown import to_html
-from ..models import Registration, Webinar
+from ..models import Webinar
 from . import page, session, web_context
 from .csrf import FIELD, make_form_token, require_form_token
 
@@ -30,22 +31,18 @@ def _webinar(slug: str) -> Webinar:
     return found
 
 
-def _is_full(webinar: Webinar) -> bool:
-    if webinar.capacity is None:
-        return False
-    taken = session().scalar(select(func.count()).select_from(Registration).where(
-        Registration.webinar_id == webinar.id, Registration.status == "registered"))
-    return taken >= webinar.capacity
-
-
 def _state(webinar: Webinar) -> str:
-    """cancelled | past | full | open."""
+    """cancelled | ended | started | full | open: registration is open only before the start."""
     if webinar.status == "cancelled":
         return "cancelled"
-    ends = webinar.starts_at + timedelta(minutes=webinar.duration_minutes)
-    if ends <= datetime.now(UTC):
-        return "past"
-    return "full" if _is_full(webinar) else "open"
+    now = datetime.now(UTC)
+    if webinar.starts_at + timedelta(minutes=webinar.duration_minutes) <= now:
+        return "ended"
+    if webinar.starts_at <= now:
+        return "started"
+    full = (webinar.capacity is not None
+            and webinars.counts(session(), webinar).registered >= webinar.capacity)
+    return "full" if full else "open"
 
 
 def _page(webinar: Webinar, *, status: int = 200, error: str | None = None,
@@ -59,6 +56,15 @@ def _page(webinar: Webinar, *, status: int = 200, error: str | None = None,
         error=error, email=email, csrf_field=FIELD,
         csrf=make_form_token(secret, f"w:{webinar.slug}"))
     return response
+
+
+def _deliver(mailing_ids: list[int]) -> None:
+    """Send the confirmation now; if that fails it stays queued and the next send resumes it."""
+    context = web_context()
+    try:
+        webinars.deliver(context.sessions, context.settings, mailing_ids)
+    except (NewsletterError, OSError):
+        current_app.logger.exception("webinar confirmation %s not sent yet", mailing_ids)
 
 
 @blueprint.get("/webinar/<slug>")
@@ -81,7 +87,7 @@ def register(slug: str) -> Response:
             "Skriv en giltig e-postadress, till exempel fornamn.efternamn@kommun.se."))
     if (person is not None and person.status == "active"
             and not is_suppressed(session(), settings.secret_key, person.email)):
-        from ..webinars import register as register_person
-
-        register_person(session(), settings, webinar, person)
+        outcome = webinars.register(session(), settings, webinar, person)
+        session().commit()
+        _deliver(outcome.mailings)
     return redirect(url_for(".registration_page", slug=slug, anmald="1"), code=303)

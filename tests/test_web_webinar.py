@@ -1,0 +1,162 @@
+"""The webinar registration page /webinar/SLUG."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import webinars
+from newsletter.models import Person, Registration, Webinar
+
+from . import test_web as common
+from .test_web import ANNA, BERTIL, SAME_SITE, check_page, csrf_of, snapshot
+
+web = common.web  # the fixture: a test client and a site with two contacts
+
+URL = "/webinar/bredband-i-glesbygd"
+DESCRIPTION = ("Hur når vi **sista kilometern**? Med gäster från Åsele och Dorotea.\n\n"
+               "<script>alert(1)</script>\n\n[Program](https://example.se/program)")
+
+
+def add_webinar(site, *, starts_at: datetime | None = None, capacity: int | None = None,
+                status: str = "scheduled") -> None:
+    with site.transaction() as session:
+        webinar = webinars.create_webinar(
+            session, site.settings, title="Bredband i glesbygd",
+            starts_at=starts_at or datetime(2030, 11, 12, 13, 0, tzinfo=UTC),
+            duration_minutes=90, join_url="https://example.se/mote/123", area="digitalisering",
+            description=DESCRIPTION, capacity=capacity, slug="bredband-i-glesbygd")
+        webinar.status = status
+
+
+def registration_of(site, email: str) -> str | None:
+    with site.transaction() as session:
+        return session.scalar(
+            select(Registration.status).join(Person, Person.id == Registration.person_id)
+            .where(Person.email == email))
+
+
+def delivered(site) -> list:
+    """The messages in the site's Maildir (the default transport)."""
+    folder = site.root / "Maildir" / "new"
+    files = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+
+
+def register(client, address: str, headers=SAME_SITE):
+    form = csrf_of(client.get(URL).get_data(as_text=True))
+    return client.post(URL, data={"csrf": form, "email": address}, headers=headers)
+
+
+def test_the_page_shows_title_swedish_time_and_a_safe_description(web):
+    client, site = web
+    add_webinar(site)
+    got = client.get(URL)
+    assert got.status_code == 200
+    check_page(got)
+    page = got.get_data(as_text=True)
+    assert "<h1>Bredband i glesbygd</h1>" in page
+    assert "tisdag 12 november 2030 kl. 14:00–15:30" in page
+    assert "<strong>sista kilometern</strong>" in page
+    assert "<script" not in page and "alert(1)" not in page
+    assert 'href="https://example.se/program"' in page
+    assert 'type="email"' in page and "Anmäl mig" in page
+    assert "Om adressen finns i vårt register får du en bekräftelse per e-post" in page
+    assert "https://example.se/mote/123" not in page  # the join link comes with the confirmation
+
+
+def test_an_active_contact_is_registered_and_told_to_look_in_the_mailbox(web):
+    client, site = web
+    add_webinar(site)
+    got = register(client, " Anna.Andersson@EXAMPLE.se ")
+    assert got.status_code == 303 and got.headers["Location"] == f"{URL}?anmald=1"
+    assert registration_of(site, ANNA) == "registered"
+    thanks = client.get(got.headers["Location"]).get_data(as_text=True)
+    assert "Tack! Om adressen finns i vårt register" in thanks
+    sent = delivered(site)
+    assert [m["To"].addresses[0].addr_spec for m in sent] == [ANNA]
+    assert "Bredband i glesbygd" in sent[0]["Subject"]
+
+
+def test_the_answer_does_not_reveal_whether_an_address_is_a_contact(web):
+    client, site = web
+    add_webinar(site)
+    with site.transaction() as session:
+        session.scalar(select(Person).where(Person.email == BERTIL)).status = "unsubscribed"
+    known = register(client, ANNA)
+    before = snapshot(site)
+    for stranger in ("okand.person@example.se", BERTIL):
+        other = register(client, stranger)
+        assert (other.status_code, other.headers["Location"]) == (
+            known.status_code, known.headers["Location"])
+        assert other.data == known.data
+    assert snapshot(site) == before
+    assert registration_of(site, BERTIL) is None
+    assert len(delivered(site)) == 1  # Anna's confirmation only
+
+
+def test_a_full_webinar_offers_the_waiting_list(web):
+    client, site = web
+    add_webinar(site, capacity=1)
+    register(client, ANNA)
+    page = client.get(URL).get_data(as_text=True)
+    assert "Alla platser är tagna" in page and "Ställ mig på väntelistan" in page
+    got = register(client, BERTIL)
+    assert got.status_code == 303
+    assert registration_of(site, BERTIL) == "waitlisted"
+
+
+@pytest.mark.parametrize("state,text", [
+    ("cancelled", "Webinariet är inställt."),
+    ("ended", "Webinariet har redan ägt rum."),
+    ("started", "Webinariet pågår just nu"),
+])
+def test_a_cancelled_or_past_webinar_takes_no_registrations(web, state, text):
+    client, site = web
+    now = datetime.now(UTC)
+    starts = {"cancelled": now + timedelta(days=10), "ended": now - timedelta(days=2),
+              "started": now - timedelta(minutes=30)}[state]
+    add_webinar(site, starts_at=starts, status="cancelled" if state == "cancelled" else
+                "scheduled")
+    page = client.get(URL)
+    assert page.status_code == 200
+    assert text in page.get_data(as_text=True)
+    assert "<form" not in page.get_data(as_text=True)
+    from newsletter.web.csrf import make_form_token
+
+    form = make_form_token(site.settings.secret_key, "w:bredband-i-glesbygd")
+    got = client.post(URL, data={"csrf": form, "email": ANNA}, headers=SAME_SITE)
+    assert got.status_code == 409
+    assert registration_of(site, ANNA) is None
+
+
+def test_bad_addresses_bad_forms_and_cross_site_posts_are_refused(web):
+    client, site = web
+    add_webinar(site)
+    bad = register(client, "anna.andersson@")
+    assert bad.status_code == 400
+    page = bad.get_data(as_text=True)
+    assert "Skriv en giltig e-postadress" in page and 'value="anna.andersson@"' in page
+    check_page(bad)
+    assert client.post(URL, data={"email": ANNA}, headers=SAME_SITE).status_code == 400
+    other = client.post(URL, data={"email": ANNA, "csrf": csrf_of(
+        client.get(URL).get_data(as_text=True)).replace("a", "b")}, headers=SAME_SITE)
+    assert other.status_code == 400
+    assert register(client, ANNA, headers={"Origin": "https://evil.example.org"}
+                    ).status_code == 403
+    assert register(client, ANNA, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert registration_of(site, ANNA) is None
+
+
+def test_an_unknown_webinar_is_the_same_404(web):
+    client, site = web
+    reference = client.get("/u/nonsense").data
+    for method in ("get", "post"):
+        got = getattr(client, method)("/webinar/finns-inte")
+        assert got.status_code == 404 and got.data == reference
+    with site.transaction() as session:
+        assert session.scalar(select(Webinar.id)) is None
