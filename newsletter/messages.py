@@ -22,11 +22,12 @@ import hashlib
 import html
 import re
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import links
@@ -116,7 +117,7 @@ def _encoded_words(text: str) -> list[str]:
     words, chunk = [], b""
     for char in text:
         b = char.encode("utf-8")
-        if len(chunk) + len(b) > 45:
+        if len(chunk) + len(b) > 39:
             words.append(chunk)
             chunk = b""
         chunk += b
@@ -199,7 +200,7 @@ Item = bytes | tuple[str, str]
 class MessageTemplate:
     """The pre-encoded message of one mailing variant; `build(recipient)` splices a recipient in."""
 
-    def __init__(self, settings: Settings, content: Content, *, dkim: "DkimSigner | None" = None,
+    def __init__(self, settings: Settings, content: Content, *, dkim: DkimSigner | None = None,
                  extra_headers: dict[str, str] | None = None) -> None:
         org = settings.organisation
         self.dkim = dkim
@@ -226,7 +227,8 @@ class MessageTemplate:
         if mix:
             self._add(f'Content-Type: multipart/mixed;\r\n boundary="{mix}"\r\n\r\n'
                       f'--{mix}\r\n'.encode("ascii"))
-        self._add(f'Content-Type: multipart/alternative;\r\n boundary="{alt}"\r\n\r\n'.encode("ascii"))
+        self._add(f'Content-Type: multipart/alternative;\r\n boundary="{alt}"\r\n\r\n'
+                  .encode("ascii"))
         self._add(f"--{alt}\r\n".encode("ascii"))
         self._add(_part_head('text/plain; charset="utf-8"', "quoted-printable"))
         self._add_text(content.text, "text")
@@ -306,7 +308,7 @@ class DkimSigner:
         self.key, self.selector, self.domain = key, selector.encode(), domain.encode()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DkimSigner | None":
+    def from_settings(cls, settings: Settings) -> DkimSigner | None:
         t = settings.transport
         if not t.dkim_key_file:
             return None

@@ -44,6 +44,7 @@ class Created:
     mailing: Mailing
     new: bool
     recipients: int
+    already_had_it: int = 0  # in the segment, but got this source in another mailing
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -104,11 +105,19 @@ def create(session: Session, settings: Settings, *, kind: str, source: str, segm
                                               resolve_segment(settings, segment_expr)})
     session.add(mailing)
     session.flush()
+    # Nobody gets the same source twice, whichever segments it went to.
+    already = set(session.scalars(
+        select(OutboxRow.person_id).join(Mailing, Mailing.id == OutboxRow.mailing_id)
+        .where(Mailing.kind == kind, Mailing.source == source, Mailing.id != mailing.id,
+               OutboxRow.status.not_in(("failed", "suppressed")))))
     frozen: set[str] = set()
-    total = 0
+    total = skipped = 0
     for people in _people(session, settings, segment_expr):
         rows = []
         for person in people:
+            if person.id in already:
+                skipped += 1
+                continue
             if is_suppressed(session, settings.secret_key, person.email):
                 continue
             key = variant_of(person)
@@ -131,7 +140,7 @@ def create(session: Session, settings: Settings, *, kind: str, source: str, segm
     if total == 0:
         mailing.status, mailing.finished_at = "done", datetime.now(UTC)
     session.flush()
-    return Created(mailing, True, total)
+    return Created(mailing, True, total, skipped)
 
 
 def person_variant(renderer: Any) -> Callable[[Person], str]:
@@ -142,23 +151,59 @@ def person_variant(renderer: Any) -> Callable[[Person], str]:
     return variant_of
 
 
-def create_issue_mailing(session: Session, settings: Settings, month: str,
-                         segment: str) -> Created:
-    """The mailing of issue MONTH to SEGMENT; new ones also publish the web version."""
-    existing = find_mailing(session, "issue", month, segment)
-    if existing is not None:
-        return _existing(session, existing)
+@dataclass(frozen=True)
+class Source:
+    """What a mailing sends: its kind and source key, and how to render and pick variants."""
+
+    kind: str
+    key: str
+    subject: str
+    variant_of: Callable[[Person], str]
+    render: Callable[[str], RenderedLike]
+    web: Any = None  # an issue's public web version, for the archive
+
+
+def issue_source(session: Session, settings: Settings, month: str) -> Source:
+    """Issue MONTH as a mailing source (the files are read and checked now)."""
     from .content import load_issue
     from .render import IssueRenderer
     from .webinars import upcoming
 
     issue = load_issue(settings, month)
     renderer = IssueRenderer(settings, issue, upcoming(session, settings))
-    created = create(session, settings, kind="issue", source=month, segment_expr=segment,
-                     variant_of=person_variant(renderer), render=renderer.render,
-                     subject=issue.subject)
-    archive_issue(session, month, renderer.web_version(),
-                  area_names={a.slug: a.name for a in settings.areas})
+    return Source("issue", month, issue.subject, person_variant(renderer), renderer.render,
+                  web=renderer.web_version)
+
+
+def targeted_source(settings: Settings, subject: str, body_markdown: str) -> Source:
+    """A targeted mailing: the same subject and body are the same mailing (a content hash)."""
+    from .render import render_message
+
+    digest = hashlib.sha256(f"{subject}\0{body_markdown}".encode()).hexdigest()
+    rendered: list[Any] = []
+
+    def render(_key: str) -> Any:
+        if not rendered:
+            rendered.append(render_message(settings, subject=subject,
+                                           body_markdown=body_markdown))
+        return rendered[0]
+
+    return Source("targeted", f"sha256:{digest[:32]}", subject, lambda _p: "message", render)
+
+
+def create_from(session: Session, settings: Settings, make_source: Callable[[], Source],
+                segment: str, *, kind: str, key: str) -> Created:
+    """The mailing of KIND/KEY to SEGMENT. Only a new one calls MAKE_SOURCE (reads the files):
+    an existing one resumes with its frozen content even if the files changed or are gone."""
+    existing = find_mailing(session, kind, key, segment)
+    if existing is not None:
+        return _existing(session, existing)
+    src = make_source()
+    created = create(session, settings, kind=src.kind, source=src.key, segment_expr=segment,
+                     variant_of=src.variant_of, render=src.render, subject=src.subject)
+    if src.web is not None:
+        archive_issue(session, src.key, src.web(),
+                      area_names={a.slug: a.name for a in settings.areas})
     return created
 
 
@@ -171,27 +216,40 @@ def archive_issue(session: Session, month: str, web: Any, *,
                                   html=web.html, text=web.text, manifest=manifest))
 
 
-def targeted_source(subject: str, body_markdown: str) -> str:
-    """The source key of a targeted mailing: the same subject and body are the same mailing."""
-    digest = hashlib.sha256(f"{subject}\0{body_markdown}".encode("utf-8")).hexdigest()
-    return f"sha256:{digest[:32]}"
+@dataclass(frozen=True)
+class Plan:
+    """What a send would do (--dry-run): nothing is created."""
+
+    subject: str
+    recipients: int
+    sample: list[tuple[str, str]]  # (name, email)
+    message_bytes: int
+    existing: Mailing | None
 
 
-def create_targeted_mailing(session: Session, settings: Settings, *, subject: str,
-                            body_markdown: str, segment: str) -> Created:
-    from .render import render_message
+def plan(session: Session, settings: Settings, source: Source, segment: str) -> Plan:
+    from .messages import Content, MessageTemplate, recipient_for
 
-    rendered: list[Any] = []
+    existing = find_mailing(session, source.kind, source.key, segment)
+    people = segments.sample(session, settings, segment, 5)
+    size = 0
+    if people:
+        person = people[0]
+        rendered = source.render(source.variant_of(person))
+        template = MessageTemplate(settings, Content(
+            subject=rendered.subject, html=rendered.html, text=rendered.text,
+            attachments=tuple(getattr(rendered, "attachments", None) or ())))
+        size = len(template.build(recipient_for(settings, person, message_id(
+            settings, 0, person.public_id))))
+    return Plan(subject=source.subject, recipients=segments.count(session, settings, segment),
+                sample=[(p.name, p.email) for p in people], message_bytes=size,
+                existing=existing)
 
-    def render(_key: str) -> Any:
-        if not rendered:
-            rendered.append(render_message(settings, subject=subject,
-                                           body_markdown=body_markdown))
-        return rendered[0]
 
-    return create(session, settings, kind="targeted",
-                  source=targeted_source(subject, body_markdown), segment_expr=segment,
-                  variant_of=lambda _p: "message", render=render, subject=subject)
+def create_test(session: Session, settings: Settings, source: Source, email: str) -> Mailing:
+    """A test mailing of SOURCE to EMAIL (see create_test_mailing)."""
+    return create_test_mailing(session, settings, kind=source.kind, source=source.key,
+                               email=email, variant_of=source.variant_of, render=source.render)
 
 
 def create_test_mailing(session: Session, settings: Settings, *, kind: str, source: str,

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, outbox
@@ -196,7 +197,7 @@ class _Run:
                         self.release([r.id for r in rows[i:]], me)
                         break
                     self.one(row, me, conn)
-        except BaseException as exc:  # a bug or a database error: stop everyone, report it
+        except BaseException as exc:  # noqa: BLE001 - re-raised by send_mailing's thread
             with self.lock:
                 self.error = self.error or exc
             self.release_all(me)
@@ -264,8 +265,8 @@ class _Run:
                                  OutboxRow.claimed_by == me, OutboxRow.status == "sending")
                           .values(status="pending", claimed_by=None, claimed_at=None)
                           .execution_options(synchronize_session=False))
-        except Exception:  # the database itself failed: the rows wait for the next run's reclaim
-            pass
+        except SQLAlchemyError:
+            return  # the database itself failed: the rows wait for the next run's reclaim
 
     def recipient(self, row: _Claimed) -> tuple[Recipient | None, str]:
         """Who gets ROW now, read fresh: None and why not, if nobody may be mailed."""

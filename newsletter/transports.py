@@ -86,7 +86,7 @@ class MaildirTransport:
         self._lock = threading.Lock()
         self._box: mailbox.Maildir | None = None
 
-    def connection(self) -> "MaildirConnection":
+    def connection(self) -> MaildirConnection:
         return MaildirConnection(self)
 
     def deliver(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
@@ -130,7 +130,7 @@ class SMTPTransport:
         self.timeout = timeout
         self.description = f"{scheme}://{host}:{port}"
 
-    def connection(self) -> "SMTPConnection":
+    def connection(self) -> SMTPConnection:
         return SMTPConnection(self)
 
 
@@ -241,12 +241,14 @@ def _text(exc: smtplib.SMTPResponseException | smtplib.SMTPException) -> str:
 
 
 def from_settings(settings: Settings, url: str | None = None) -> Transport:
-    """The transport for URL (default: settings.transport.url); relative Maildirs are site-relative."""
+    """The transport for URL (default: settings.transport.url).
+
+    A relative Maildir path is relative to the site root.
+    """
     url = url or settings.transport.url
     if url.startswith("maildir:"):
         raw = url[len("maildir:"):]
-        if raw.startswith("//"):
-            raw = raw[2:]
+        raw = raw.removeprefix("//")
         if not raw:
             raise TransportConfigError(f"transport url {url!r}: maildir: needs a path")
         path = Path(raw).expanduser()

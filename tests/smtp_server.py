@@ -41,9 +41,10 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Iterable, Iterator
+from typing import Self
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -65,7 +66,7 @@ def free_port() -> int:
 
 
 class _Handler:
-    def __init__(self, server: "RecordingSMTPServer") -> None:
+    def __init__(self, server: RecordingSMTPServer) -> None:
         self.server = server
 
     async def handle_EHLO(self, smtp, session, envelope, hostname, responses):
@@ -112,20 +113,20 @@ class RecordingSMTPServer:
         kwargs: dict = {}
         if users is not None:
             self.users = dict(users)
-            kwargs = dict(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=False)
+            kwargs = {"authenticator": self._authenticate, "auth_required": True,
+                          "auth_require_tls": False}
         self.controller = Controller(_Handler(self), hostname=self.host, port=self.port,
                                      **kwargs)
 
     # --- lifecycle
-    def start(self) -> "RecordingSMTPServer":
+    def start(self) -> RecordingSMTPServer:
         self.controller.start()
         return self
 
     def stop(self) -> None:
         self.controller.stop()
 
-    def __enter__(self) -> "RecordingSMTPServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

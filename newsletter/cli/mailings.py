@@ -1,7 +1,282 @@
-"""Commands of `newsletter` (being written: see the open issues)."""
+"""`newsletter send ...` and `newsletter mail`: mailings through the send engine."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
+from .. import outbox, sender
+from ..content import check_month
+from ..errors import InputError, SendError
+from . import App, pass_app
+
+STATE_NAMES = {"pending": "väntar", "sending": "skickas", "sent": "skickade",
+               "deferred": "uppskjutna", "failed": "misslyckade", "suppressed": "spärrade"}
+
+
+@click.group("send")
+def group() -> None:
+    """Send an issue to a segment; follow, pause and resume mailings."""
+
+
+def _common(f):
+    for option in reversed([
+        click.option("--to", "segment", required=True,
+                     help='A named segment or an expression, e.g. "role:kommunchef and member".'),
+        click.option("--test-to", "test_to", metavar="EMAIL",
+                     help="Send one test copy to EMAIL only (subject marked [TEST])."),
+        click.option("--dry-run", is_flag=True,
+                     help="Print the recipients, a sample and the message size; send nothing."),
+        click.option("--rate", type=click.FloatRange(min=0),
+                     help="Messages per second (0: no limit)."),
+        click.option("--yes", is_flag=True, help="Do not ask before sending to many."),
+    ]):
+        f = option(f)
+    return f
+
+
+@group.command("issue")
+@click.argument("month")
+@_common
+@pass_app
+def issue(app: App, month: str, segment: str, test_to: str | None, dry_run: bool,
+          rate: float | None, yes: bool) -> None:
+    """Send issue YYYY-MM to a segment; the same command again resumes it.
+
+    The mailing is created once (content frozen, recipients fixed) and nobody gets it twice.
+
+    Example: newsletter send issue 2026-12 --to medlemmar
+    """
+    month = check_month(month)
+    _run(app, lambda s: outbox.issue_source(s, app.settings, month), "issue", month, segment,
+         test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
+
+
+@click.command("mail")
+@_common
+@click.option("--subject", required=True, help="The subject line.")
+@click.option("--body", "body", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The message in Markdown (UTF-8).")
+@pass_app
+def mail(app: App, segment: str, test_to: str | None, dry_run: bool, rate: float | None,
+         yes: bool, subject: str, body: Path) -> None:
+    """A targeted mailing to a segment, in the newsletter's frame; the same command resumes it.
+
+    Example: newsletter mail --to kommunchefer --subject "Enkät om bredband" --body enkat.md
+    """
+    try:
+        text = body.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", source=str(body)) from None
+    if not text.strip():
+        raise InputError("the message is empty", source=str(body))
+    source = outbox.targeted_source(app.settings, subject, text)
+    _run(app, lambda _s: source, "targeted", source.key, segment,
+         test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
+
+
+def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to: str | None,
+         dry_run: bool, rate: float | None, yes: bool) -> None:
+    settings = app.settings
+    if dry_run:
+        with app.transaction(dry_run=True) as s:
+            _print_plan(outbox.plan(s, settings, make(s), segment))
+        return
+    if test_to:
+        with app.transaction() as s:
+            mailing_id = outbox.create_test(s, settings, make(s), test_to).id
+        _send(app, mailing_id, rate, f"testutskick till {test_to}")
+        return
+    with app.transaction() as s:
+        existing = outbox.find_mailing(s, kind, key, segment)
+        if existing is None and not yes:
+            p = outbox.plan(s, settings, make(s), segment)
+            if p.recipients > settings.transport.confirm_above:
+                click.confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
+                              f"({segment})?", abort=True)
+        created = outbox.create_from(s, settings, lambda: make(s), segment, kind=kind, key=key)
+        mailing = created.mailing
+        mailing_id, status = mailing.id, mailing.status
+    if created.new:
+        click.echo(f"Utskick {mailing_id} skapat: ”{mailing.subject}” till {created.recipients} "
+                   f"mottagare ({segment}).")
+        if created.already_had_it:
+            click.echo(f"{created.already_had_it} i segmentet har redan fått det i ett annat "
+                       "utskick och hoppas över.")
+    elif status == "done":
+        click.echo(f"Utskick {mailing_id} är redan klart; ingen får det två gånger. "
+                   f"Se `newsletter send status {mailing_id}`.")
+        return
+    else:
+        click.echo(f"Återupptar utskick {mailing_id} ({created.recipients} mottagare).")
+    _send(app, mailing_id, rate, f"utskick {mailing_id}")
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the event: the engine finishes the messages in flight, then stops."""
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        if not stop.is_set():
+            click.echo("\nAvbryter efter meddelandena som skickas just nu ...", err=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _Progress:
+    """A progress bar on a terminal, a short log line now and then otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = None
+        self.shown = 0
+        self.last_log = 0.0
+
+    def __call__(self, report: sender.SendReport) -> None:
+        done = report.handled
+        if sys.stdout.isatty():
+            if self.bar is None:
+                self.bar = click.progressbar(length=max(report.total, 1), label=self.label)
+                self.bar.__enter__()
+                self.bar.update(done)
+            self.bar.update(done - self.shown)
+        elif done != self.shown and (time.monotonic() - self.last_log > 2 or
+                                     done >= report.total):
+            self.last_log = time.monotonic()
+            click.echo(f"{self.label}: {done}/{report.total} klara ({report.sent} skickade, "
+                       f"{report.deferred} uppskjutna, {report.failed + report.bounced} "
+                       f"misslyckade)")
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _send(app: App, mailing_id: int, rate: float | None, label: str) -> None:
+    progress = _Progress(label)
+    with _stop_on_signals() as stop:
+        try:
+            report = sender.send_mailing(app.settings, app.sessions, mailing_id, rate=rate,
+                                         progress=progress, stop=stop)
+        finally:
+            progress.close()
+    if report.reclaimed:
+        click.echo(f"{report.reclaimed} meddelanden från en avbruten sändning skickades igen "
+                   "(de kan ha nått fram två gånger).")
+    click.echo(f"{report.sent} skickade, {report.bounced} studsade, {report.failed} "
+               f"misslyckade, {report.suppressed} spärrade, {report.remaining} kvar "
+               f"({report.transport}).")
+    if report.paused_reason:
+        raise SendError(f"utskick {mailing_id} pausat: {report.paused_reason}. Åtgärda felet "
+                        f"och kör `newsletter send resume {mailing_id}`")
+    if report.interrupted:
+        click.echo(f"Avbrutet. Kör samma kommando igen (eller `newsletter send resume "
+                   f"{mailing_id}`) för att fortsätta.", err=True)
+        sys.exit(130)
+    if report.done:
+        click.echo(f"Utskick {mailing_id} är klart.")
+    elif report.next_attempt_at:
+        when = report.next_attempt_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{report.remaining} uppskjutna (nästa försök {when}): kör "
+                   f"`newsletter send resume {mailing_id}` då.")
+
+
+def _print_plan(p: outbox.Plan) -> None:
+    click.echo(f"Ämne: {p.subject}")
+    click.echo(f"Mottagare: {p.recipients}")
+    for name, email in p.sample:
+        click.echo(f"  {name} <{email}>" if name else f"  {email}")
+    if p.recipients > len(p.sample):
+        click.echo(f"  ... och {p.recipients - len(p.sample)} till")
+    click.echo(f"Meddelandets storlek: {p.message_bytes / 1024:.1f} KiB")
+    if p.existing is not None:
+        click.echo(f"Utskicket finns redan (utskick {p.existing.id}, {p.existing.status}): "
+                   "samma kommando utan --dry-run återupptar det.")
+    click.echo("Torrkörning: inget skapades och inget skickades.")
+
+
+@group.command("status")
+@click.argument("mailing_id", type=int, required=False)
+@pass_app
+def status(app: App, mailing_id: int | None) -> None:
+    """List mailings, or show one: counts per state, failures with reasons, possibly sent.
+
+    Example: newsletter send status 3
+    """
+    with app.transaction() as s:
+        if mailing_id is None:
+            rows = outbox.list_mailings(s)
+            if not rows:
+                click.echo("Inga utskick ännu.")
+            for st in rows:
+                m = st.mailing
+                click.echo(f"{m.id:>4}  {m.status:<8} {st.counts['sent']:>6}/{st.total:<6} "
+                           f"{m.kind:<9} {m.source[:24]:<24} {m.segment[:30]}  {m.subject[:40]}")
+            return
+        st = outbox.mailing_status(s, mailing_id)
+    m = st.mailing
+    click.echo(f"Utskick {m.id}: {m.kind} {m.source} till {m.segment}")
+    click.echo(f"Ämne: {m.subject}")
+    click.echo(f"Status: {m.status}" + (f" ({m.paused_reason})" if m.paused_reason else ""))
+    click.echo(f"Mottagare: {st.total}")
+    for state in ("sent", "pending", "sending", "deferred", "failed", "suppressed"):
+        if st.counts[state]:
+            click.echo(f"  {STATE_NAMES[state]}: {st.counts[state]}")
+    if st.possibly_sent:
+        click.echo(f"Möjligen skickade: {st.possibly_sent} (en sändare dog efter att ha lämnat "
+                   "dem; de skickas igen vid nästa körning och kan då komma fram två gånger)")
+    if st.reclaimed:
+        click.echo(f"Skickade igen efter en avbruten sändning: {st.reclaimed} (kan ha kommit "
+                   "fram två gånger)")
+    if st.failures:
+        click.echo("Fel:")
+        for who, why in st.failures:
+            click.echo(f"  {who}: {why}")
+
+
+@group.command("pause")
+@click.argument("mailing_id", type=int)
+@pass_app
+def pause(app: App, mailing_id: int) -> None:
+    """Pause a mailing: a running sender stops after the messages in flight.
+
+    Example: newsletter send pause 3
+    """
+    with app.transaction() as s:
+        outbox.pause(s, mailing_id, "pausat med newsletter send pause")
+    click.echo(f"Utskick {mailing_id} pausat. Fortsätt med `newsletter send resume {mailing_id}`.")
+
+
+@group.command("resume")
+@click.argument("mailing_id", type=int)
+@click.option("--rate", type=click.FloatRange(min=0), help="Messages per second (0: no limit).")
+@pass_app
+def resume(app: App, mailing_id: int, rate: float | None) -> None:
+    """Un-pause a mailing and send the rest of it (deferred messages that are due included).
+
+    Example: newsletter send resume 3
+    """
+    with app.transaction() as s:
+        outbox.unpause(s, mailing_id)
+    _send(app, mailing_id, rate, f"utskick {mailing_id}")
+
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to MAIN."""
+    main.add_command(group)
+    main.add_command(mail)
