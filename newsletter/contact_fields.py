@@ -21,12 +21,17 @@ _AREA_SPLIT = re.compile(r"[;|,\s]+")
 Positions = set[tuple[int | None, str | None]]
 
 
+def _county_key(text: str) -> str:
+    return " ".join(text.split()).casefold().removesuffix(" län").removesuffix("s")
+
+
 class FieldReader:
     """Validates municipality, role and area values against the site's settings."""
 
     def __init__(self, settings: Settings, resolver: Resolver) -> None:
         self._resolver = resolver
         self._municipalities: dict[str, Municipality | str] = {}
+        self._counties: dict[tuple[str, str], bool] = {}
         self._roles = {slug.casefold(): slug for slug in settings.roles}
         self._roles.update({" ".join(name.split()).casefold(): slug
                             for slug, name in settings.roles.items()})
@@ -48,6 +53,13 @@ class FieldReader:
         if isinstance(found, str):
             raise InputError(found, field="municipality")
         return found
+
+    def county_matches(self, county: str, municipality: Municipality) -> bool:
+        """Whether COUNTY ("Jämtlands län", "Jämtland", any case) is MUNICIPALITY's county."""
+        key = (county, municipality.county)
+        if key not in self._counties:
+            self._counties[key] = _county_key(county) == _county_key(municipality.county)
+        return self._counties[key]
 
     def role(self, text: str) -> str:
         """The role slug of TEXT: a slug or its Swedish name, in any case."""

@@ -7,7 +7,7 @@ read in a few chunked queries and written with executemany, never a query per ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from . import csvfiles
 from .contact_fields import CONTACT_COLUMNS, FieldReader, Positions, settle_positions
 from .contacts import normalise_email
 from .errors import InputError
-from .models import Event, Person, PersonArea, Position, Suppression, new_public_id
+from .models import Base, Event, Person, PersonArea, Position, Suppression, new_public_id
 from .municipalities import Resolver
 from .settings import Settings
 from .signing import address_hash
@@ -76,11 +76,6 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-def _county_key(text: str) -> str:
-    key = " ".join(text.split()).casefold().removesuffix(" län")
-    return key.removesuffix("s")
-
-
 def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
               warnings: list[RowProblem]) -> tuple[_Contact | None, list[str]]:
     """The contact in one row's CELLS, or the reasons it is rejected."""
@@ -112,7 +107,7 @@ def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
     county = cells.get("county", "")
     if county and position and position[0] is not None:
         muni = fields.municipality(cells["municipality"])
-        if _county_key(county) != _county_key(muni.county):
+        if not fields.county_matches(county, muni):
             warnings.append(RowProblem(line, f"county {county!r} does not match {muni.name} "
                                              f"({muni.county}); kept the municipality's"))
     contact = _Contact(email=email, line=line, name=" ".join(cells.get("name", "").split()),
@@ -269,7 +264,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     report.added = len(new)
 
     if new:
-        session.execute(insert(Person), [
+        session.execute(insert(Person.__table__), [
             {"email": c.email, "name": c.name, "public_id": new_public_id(), "status": "active",
              "language": "sv", "lawful_basis": lawful_basis, "basis_source": source,
              "basis_at": now, "soft_bounces": 0, "created_at": now, "updated_at": now}
@@ -296,7 +291,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     return report
 
 
-def _insert(session: Session, model: type, rows: Iterable[dict]) -> None:
-    rows = list(rows)
+def _insert(session: Session, model: type[Base], rows: list[dict]) -> None:
+    """Core executemany: the ORM's per-object bookkeeping would double the import's time."""
     if rows:
-        session.execute(insert(model), rows)
+        session.execute(insert(model.__table__), rows)

@@ -89,8 +89,9 @@ def read_rows(text: str, delimiter: str) -> tuple[list[str], Iterator[Record]]:
     def records() -> Iterator[Record]:
         start = header_line + 1
         for cells in reader:
-            if any(c.strip() for c in cells):
-                yield Record(start, [unneutralise(c.strip()) for c in cells])
+            cells = [c.strip() for c in cells]
+            if any(cells):
+                yield Record(start, [unneutralise(c) if c[:1] == "'" else c for c in cells])
             start = reader.line_num + 1
 
     return header, records()
