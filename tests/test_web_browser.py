@@ -16,7 +16,7 @@ from sqlalchemy import select
 from newsletter import links, preferences
 from newsletter.contacts import is_suppressed
 from newsletter.content import load_issue
-from newsletter.models import ArchivedIssue, Event
+from newsletter.models import ArchivedIssue, Event, Person
 from newsletter.render import IssueRenderer
 
 from . import test_web as common
@@ -161,3 +161,35 @@ def test_unsubscribe_and_preferences_clicked_through_at_phone_width(server):
     assert bertil.paused_until == preferences.add_months(date.today(), 3)
     assert kinds == [("unsubscribed", "web"), ("preferences", "areas"),
                      ("preferences", "paused")]
+
+
+def test_webinar_registration_clicked_through_at_phone_width(server):
+    from newsletter import webinars
+    from newsletter.models import Registration
+
+    base, site = server
+    with site.transaction() as session:
+        webinars.create_webinar(
+            session, site.settings, title="Bostadsförsörjning i små kommuner",
+            starts_at=datetime(2030, 10, 8, 8, 0, tzinfo=UTC), duration_minutes=60,
+            join_url="https://example.se/mote/456", area="bostad", capacity=1,
+            description="Erfarenheter från **Dorotea** och Vilhelmina.", slug="bostad-2030")
+    with chromium() as browser:
+        page = browser.new_page(viewport=PHONE)
+        page.goto(f"{base}/webinar/bostad-2030")
+        _fits_the_phone(page)
+        assert "tisdag 8 oktober 2030 kl. 10:00–11:00" in page.inner_text("main")
+        page.screenshot(path=str(screenshot_path("web-webinar.png")), full_page=True)
+        page.get_by_label("Din e-postadress").fill(ANNA)
+        page.get_by_role("button", name="Anmäl mig").click()
+        page.wait_for_selector("text=Tack! Om adressen finns i vårt register")
+        _fits_the_phone(page)
+        assert page.get_by_role("button", name="Ställ mig på väntelistan").is_visible()
+        page.screenshot(path=str(screenshot_path("web-webinar-full.png")), full_page=True)
+        page.get_by_label("Din e-postadress").fill(BERTIL)
+        page.get_by_role("button", name="Ställ mig på väntelistan").click()
+        page.wait_for_selector("text=Tack! Om adressen finns i vårt register")
+    with site.transaction() as session:
+        statuses = {session.get(Person, r.person_id).email: r.status
+                    for r in session.scalars(select(Registration))}
+    assert statuses == {ANNA: "registered", BERTIL: "waitlisted"}
