@@ -68,14 +68,13 @@ def announcement_text(settings: Settings, webinar: Webinar) -> Text:
 
 
 def confirmation_text(settings: Settings, webinar: Webinar) -> Text:
-    page = links.webinar_url(settings, webinar.slug)
     body = [f"Du är anmäld till webbinariet **{webinar.title}**.",
             f"**När:** {when(settings, webinar)}  \n**Länk till mötet:** "
             f"{_md_link(webinar.join_url)}",
             "Kalenderinbjudan är bifogad: i Outlook och Google Kalender hamnar webbinariet "
             "i din kalender.",
-            f"Kan du inte delta? Meddela oss via {_md_link(page)} eller svara på det här "
-            "mejlet, så går platsen till någon annan."]
+            "Kan du inte delta? Svara på det här mejlet, så avanmäler vi dig och platsen går "
+            "till någon annan."]
     return Text(f"Bekräftelse: {webinar.title}, {_short(settings, webinar)}",
                 f"Du är anmäld. {when(settings, webinar)}.", "\n\n".join(body))
 

@@ -39,7 +39,9 @@ from .contacts import find_person, log_event
 from .errors import InputError, NotFound
 from .models import Person, Registration, Webinar
 from .render import WebinarInfo
+from .sender import SendReport, send_mailing
 from .settings import Settings
+from .transports import Transport
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_SLUG = 60
@@ -414,9 +416,8 @@ def registered_people(session: Session, webinar: Webinar, status: str) -> list[P
         .order_by(Registration.created_at, Registration.id)))
 
 
-def deliver(sessions: sessionmaker[Session], settings: Settings, mailing_ids: list[int]
-            ) -> list[str]:
-    """Send (or resume) the mailings MAILING_IDS through the send engine; a line about each."""
-    from .sender import send_mailing
-
-    return [str(send_mailing(sessions, settings, mailing_id)) for mailing_id in mailing_ids]
+def deliver(sessions: sessionmaker[Session], settings: Settings, mailing_ids: list[int], *,
+            transport: Transport | None = None) -> list[SendReport]:
+    """Send (or resume) MAILING_IDS through the send engine, after the caller's commit."""
+    return [send_mailing(settings, sessions, mailing_id, transport=transport)
+            for mailing_id in mailing_ids]

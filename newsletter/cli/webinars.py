@@ -9,6 +9,9 @@ from ..segments import count, resolve_segment
 from ..webinar_messages import person_label, when
 from . import App, pass_app
 
+_FIELD_NAMES = {"title": "titel", "starts_at": "start", "duration_minutes": "längd",
+                "join_url": "länk", "area": "område", "description": "beskrivning",
+                "capacity": "platser"}
 _DRY_RUN = click.option("--dry-run", is_flag=True,
                         help="Show what would happen; change and send nothing.")
 
@@ -25,7 +28,13 @@ def group() -> None:
 def _deliver(app: App, outcome: webinars.Outcome, dry_run: bool) -> None:
     if dry_run or not outcome.mailings:
         return
-    for line in webinars.deliver(app.sessions, app.settings, outcome.mailings):
+    for r in webinars.deliver(app.sessions, app.settings, outcome.mailings):
+        line = (f"Utskick {r.mailing_id}: {r.sent} skickade, {r.suppressed} spärrade, "
+                f"{r.failed + r.bounced} misslyckade")
+        if r.deferred or r.remaining:
+            line += f", {r.deferred + r.remaining} kvar (`newsletter send status {r.mailing_id}`)"
+        if r.paused_reason:
+            line += f"; pausat: {r.paused_reason}"
         click.echo(line)
 
 
@@ -135,7 +144,8 @@ def edit(app: App, slug: str, title, start, duration, join_url, area, descriptio
     if not outcome.changed:
         click.echo("Inget ändrades.")
         return
-    click.echo(("Skulle ändra " if dry_run else "Ändrade ") + ", ".join(outcome.changed)
+    fields = ", ".join(_FIELD_NAMES.get(name, name) for name in outcome.changed)
+    click.echo(("Skulle ändra " if dry_run else "Ändrade ") + fields
                + f": {slug}, {summary}")
     for person in outcome.promoted:
         click.echo(f"Från väntelistan: {person_label(person)}")
