@@ -112,17 +112,28 @@ def _qp(text: str, *, more: bool) -> bytes:
     return CRLF.join(lines) + b"=" + CRLF
 
 
-def _encoded_words(text: str) -> list[str]:
-    """TEXT as RFC 2047 base64 encoded words of at most 75 characters, split on characters."""
-    words, chunk = [], b""
-    for char in text:
-        b = char.encode("utf-8")
-        if len(chunk) + len(b) > 39:
-            words.append(chunk)
+def _encoded_words(text: str, limit: int = 39) -> list[str]:
+    """TEXT as RFC 2047 base64 encoded words of at most 75 characters (LIMIT bytes each).
+
+    Chunks end after a space where they can: parsers that (wrongly) keep the whitespace between
+    encoded words in a display name then still show whole words.
+    """
+    chunks: list[bytes] = []
+    chunk = b""
+    for word in re.split(r"(?<= )", text):
+        b = word.encode("utf-8")
+        if chunk and len(chunk) + len(b) > limit:
+            chunks.append(chunk)
             chunk = b""
+        while len(b) > limit:  # one word longer than a chunk: split it between characters
+            cut = limit
+            while cut and (b[cut] & 0xC0) == 0x80:
+                cut -= 1
+            chunks.append(b[:cut])
+            b = b[cut:]
         chunk += b
-    words.append(chunk)
-    return [f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words if w]
+    chunks.append(chunk)
+    return [f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks if c]
 
 
 def _phrase(text: str) -> list[str]:
@@ -135,7 +146,7 @@ def _phrase(text: str) -> list[str]:
             return text.split()
         quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return [quoted]
-    return _encoded_words(text)
+    return _encoded_words(text, limit=45)
 
 
 def _subject_words(text: str) -> list[str]:
