@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from email import message_from_string
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -192,3 +192,26 @@ def test_text_part_is_clean_utf8_plain_text(site):
 def test_check_passes_on_the_sample_issue(site, month):
     result = site.cli("issue", "check", month)
     assert "0 fel, 0 varningar" in result.stdout
+
+
+def test_build_shows_scheduled_future_webinars_from_the_database(site):
+    from datetime import timedelta
+
+    from newsletter.models import Webinar
+
+    soon = datetime.now(UTC) + timedelta(days=10)
+    with site.transaction() as session:
+        session.add_all([
+            Webinar(slug="bredband", uid="bredband@example.se", title="Bredbandsstödet i praktiken",
+                    starts_at=soon, duration_minutes=45, join_url="https://example.se/join"),
+            Webinar(slug="inställt", uid="x@example.se", title="Inställt webbinarium",
+                    starts_at=soon, duration_minutes=45, join_url="https://example.se/j",
+                    status="cancelled"),
+            Webinar(slug="gammalt", uid="y@example.se", title="Förra årets webbinarium",
+                    starts_at=soon - timedelta(days=400), duration_minutes=45,
+                    join_url="https://example.se/j")])
+    site.cli("issue", "build", "2026-12")
+    html = (site.root / "issues/2026-12/build/issue.html").read_text(encoding="utf-8")
+    assert "Kommande webbinarier" in html and "Bredbandsstödet i praktiken" in html
+    assert 'href="https://nyhetsbrev.example.se/webinar/bredband"' in html
+    assert "Inställt webbinarium" not in html and "Förra årets" not in html
