@@ -24,7 +24,7 @@ Choices, and why:
 from __future__ import annotations
 
 import calendar as _stdcal
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,7 +59,7 @@ def zone(settings: Settings) -> ZoneInfo:
 def _transitions(tz: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta, bool]]:
     """Offset changes in YEAR: (instant in UTC, offset before, offset after, DST after)."""
     found = []
-    start = datetime(year, 1, 1, tzinfo=timezone.utc)
+    start = datetime(year, 1, 1, tzinfo=UTC)
     previous = start.astimezone(tz).utcoffset()
     for day in range(1, 367):
         moment = start + timedelta(days=day)
@@ -72,7 +72,7 @@ def _transitions(tz: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, tim
                     low = mid
                 else:
                     high = mid
-            instant = datetime.fromtimestamp(high, timezone.utc)
+            instant = datetime.fromtimestamp(high, UTC)
             found.append((instant, previous, offset, bool(instant.astimezone(tz).dst())))
             previous = offset
     return [t for t in found if t[0].year == year]
@@ -134,7 +134,7 @@ def vtimezone(tz: ZoneInfo, year: int) -> Timezone:
 
 
 def _fixed_zone(tz: ZoneInfo, year: int) -> Timezone:
-    moment = datetime(year, 1, 1, tzinfo=timezone.utc).astimezone(tz)
+    moment = datetime(year, 1, 1, tzinfo=UTC).astimezone(tz)
     vtz = Timezone()
     vtz.add("tzid", tz.key)
     part = TimezoneStandard()
@@ -166,7 +166,7 @@ def webinar_calendar(settings: Settings, webinar: Webinar, *, method: str,
     event = Event()
     event.add("uid", webinar.uid)
     event.add("sequence", webinar.sequence)
-    event.add("dtstamp", (stamp or datetime.now(timezone.utc)).astimezone(timezone.utc))
+    event.add("dtstamp", (stamp or datetime.now(UTC)).astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=webinar.duration_minutes))
     event.add("summary", webinar.title)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from babel.dates import format_datetime
 from sqlalchemy import select
@@ -57,8 +57,8 @@ def announcement_text(settings: Settings, webinar: Webinar) -> Text:
     body = [f"**{webinar.title}**", f"**När:** {when(settings, webinar)}  \n**Var:** online"]
     if webinar.description:
         body.append(webinar.description)
-    body.append(f"**[Anmäl dig här]({page})**. Du får då en bekräftelse med länken till mötet "
-                "och en kalenderinbjudan.")
+    body.append(f"**[Anmäl dig här]({page})**. Du får då en bekräftelse med länken till "
+                "mötet och en kalenderinbjudan.")
     if webinar.capacity:
         body.append(f"Antalet platser är begränsat till {webinar.capacity}.")
     body.append("Vill du boka tiden redan nu? Öppna den bifogade filen webinar.ics så läggs "
@@ -69,36 +69,37 @@ def announcement_text(settings: Settings, webinar: Webinar) -> Text:
 
 def confirmation_text(settings: Settings, webinar: Webinar) -> Text:
     body = [f"Du är anmäld till webbinariet **{webinar.title}**.",
-            f"**När:** {when(settings, webinar)}  \n**Länk till mötet:** "
-            f"{_md_link(webinar.join_url)}",
-            "Kalenderinbjudan är bifogad: i Outlook och Google Kalender hamnar webbinariet "
-            "i din kalender.",
-            "Kan du inte delta? Svara på det här mejlet, så avanmäler vi dig och platsen går "
-            "till någon annan."]
+            (f"**När:** {when(settings, webinar)}  \n**Länk till mötet:** "
+             f"{_md_link(webinar.join_url)}"),
+            ("Kalenderinbjudan är bifogad: i Outlook och Google Kalender hamnar webbinariet "
+             "i din kalender."),
+            ("Kan du inte delta? Svara på det här mejlet, så avanmäler vi dig och platsen går "
+             "till någon annan.")]
     return Text(f"Bekräftelse: {webinar.title}, {_short(settings, webinar)}",
                 f"Du är anmäld. {when(settings, webinar)}.", "\n\n".join(body))
 
 
 def waitlist_text(settings: Settings, webinar: Webinar, position: int) -> Text:
     body = [f"Webbinariet **{webinar.title}** ({when(settings, webinar)}) är fullbokat.",
-            f"Du står som nummer {position} på väntelistan. Om en plats blir ledig får du den "
-            "automatiskt och då en bekräftelse med länken och en kalenderinbjudan.",
+            (f"Du står som nummer {position} på väntelistan. Om en plats blir ledig får du den "
+             "automatiskt och då en bekräftelse med länken och en kalenderinbjudan."),
             "Du behöver inte göra något mer nu."]
-    return Text(f"Väntelista: {webinar.title}", f"Du står som nummer {position} på väntelistan.",
-                "\n\n".join(body))
+    return Text(f"Väntelista: {webinar.title}",
+                f"Du står som nummer {position} på väntelistan.", "\n\n".join(body))
 
 
 def withdrawal_text(settings: Settings, webinar: Webinar) -> Text:
+    page = links.webinar_url(settings, webinar.slug)
     body = [f"Du är avanmäld från webbinariet **{webinar.title}** ({when(settings, webinar)}).",
             "Den bifogade kalenderfilen tar bort webbinariet ur din kalender.",
-            f"Ångrar du dig? Anmäl dig igen på {_md_link(links.webinar_url(settings, webinar.slug))}."]
+            f"Ångrar du dig? Anmäl dig igen på {_md_link(page)}"]
     return Text(f"Avanmäld: {webinar.title}", "Din anmälan är borttagen.", "\n\n".join(body))
 
 
 def update_text(settings: Settings, webinar: Webinar) -> Text:
     body = [f"Webbinariet **{webinar.title}** har ändrats.",
-            f"**Ny tid:** {when(settings, webinar)}  \n**Länk till mötet:** "
-            f"{_md_link(webinar.join_url)}",
+            (f"**Ny tid:** {when(settings, webinar)}  \n**Länk till mötet:** "
+             f"{_md_link(webinar.join_url)}"),
             "Den bifogade kalenderinbjudan uppdaterar webbinariet i din kalender."]
     return Text(f"Ändrat: {webinar.title}, {_short(settings, webinar)}",
                 f"Ny tid: {when(settings, webinar)}.", "\n\n".join(body))
@@ -106,16 +107,23 @@ def update_text(settings: Settings, webinar: Webinar) -> Text:
 
 def cancellation_text(settings: Settings, webinar: Webinar) -> Text:
     body = [f"Webbinariet **{webinar.title}** ({when(settings, webinar)}) är tyvärr inställt.",
-            "Den bifogade kalenderfilen tar bort det ur din kalender. Vi hör av oss när vi har "
-            "ett nytt datum."]
+            ("Den bifogade kalenderfilen tar bort det ur din kalender. Vi hör av oss när vi har "
+             "ett nytt datum.")]
     return Text(f"Inställt: {webinar.title}", "Webbinariet är inställt.", "\n\n".join(body))
 
 
-def reminder_text(settings: Settings, webinar: Webinar, what: str) -> Text:
-    lead = {"day": "I morgon", "hour": "Om en timme"}[what.removeprefix("remind-")]
+def _soon(settings: Settings, webinar: Webinar, now: datetime) -> str:
+    """'I dag', 'I morgon' or 'Snart', by the local calendar dates of NOW and the start."""
+    tz = ical.zone(settings)
+    days = (webinar.starts_at.astimezone(tz).date() - now.astimezone(tz).date()).days
+    return {0: "I dag", 1: "I morgon"}.get(days, "Snart")
+
+
+def reminder_text(settings: Settings, webinar: Webinar, now: datetime | None = None) -> Text:
+    lead = _soon(settings, webinar, now or datetime.now(UTC))
     body = [f"{lead} börjar webbinariet **{webinar.title}**.",
-            f"**När:** {when(settings, webinar)}  \n**Länk till mötet:** "
-            f"{_md_link(webinar.join_url)}"]
+            (f"**När:** {when(settings, webinar)}  \n**Länk till mötet:** "
+             f"{_md_link(webinar.join_url)}")]
     return Text(f"Påminnelse: {webinar.title}, {_short(settings, webinar)}",
                 f"{lead}: {webinar.title}.", "\n\n".join(body))
 
@@ -138,7 +146,7 @@ def mailings_like(session: Session, prefix: str) -> list[int]:
 
 def stamp() -> datetime:
     """DTSTAMP of the calendar files of a mailing: when it was created, in UTC."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def registration_round(registration: Registration) -> int:
@@ -213,7 +221,7 @@ def registered_mailing(session: Session, settings: Settings, webinar: Webinar, w
         "update": lambda: update_text(settings, frozen),
         "cancel": lambda: cancellation_text(settings, frozen),
         "followup": lambda: followup_text(settings, frozen)}
-    text = texts[what]() if what in texts else reminder_text(settings, frozen, what)
+    text = texts[what]() if what in texts else reminder_text(settings, frozen)
     method = {"update": "REQUEST", "cancel": "CANCEL"}.get(what)
     source = f"{frozen.slug}:{what}" + (f":{frozen.sequence}" if method else "")
     base: list[Message] = []

@@ -27,7 +27,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -83,10 +83,10 @@ def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -
                          field=field_name) from None
     tz = ical.zone(settings)
     local = naive.replace(tzinfo=tz)
-    if local.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != naive:
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
         raise InputError(f"{text} does not exist in {tz.key} (the clocks skip that hour)",
                          field=field_name)
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def slugify(text: str) -> str:
@@ -186,7 +186,7 @@ def registrations(session: Session, webinar: Webinar, status: str) -> list[Regis
 def upcoming(session: Session, settings: Settings, now: datetime | None = None,
              limit: int = 3) -> list[WebinarInfo]:
     """The next scheduled webinars starting after NOW, for the issue's webinar block."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = session.scalars(
         select(Webinar).where(Webinar.status == "scheduled", Webinar.starts_at > now)
         .order_by(Webinar.starts_at, Webinar.id).limit(limit))
@@ -241,7 +241,7 @@ def register(session: Session, settings: Settings, webinar: Webinar | str, perso
     Returns status "registered", "waitlisted", or "already-registered"/"already-waitlisted"
     (then nothing changes: the message they got before is only resumed if its send was cut off).
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     webinar = get_webinar(session, webinar) if isinstance(webinar, str) else webinar
     person = _person(session, person) if isinstance(person, str) else person
     registration = _registration(session, webinar, person)
@@ -276,7 +276,7 @@ def unregister(session: Session, settings: Settings, webinar: Webinar | str,
     first on the waiting list, who gets the confirmation with the invite. Status "cancelled",
     or "not-registered" when there was nothing to cancel.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     webinar = get_webinar(session, webinar) if isinstance(webinar, str) else webinar
     if isinstance(person, str):
         found = find_person(session, person)
@@ -330,7 +330,7 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
     description, capacity). A new time or place raises SEQUENCE and sends everyone registered an
     updated invite (same UID); a larger capacity gives places to the waiting list.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     webinar = get_webinar(session, slug)
     unknown = set(changes) - {"title", "starts_at", "duration_minutes", "join_url", "area",
                               "description", "capacity"}
@@ -380,8 +380,9 @@ def announce(session: Session, settings: Settings, slug: str, segment: str, *,
              now: datetime | None = None) -> Outcome:
     """The invitation to SEGMENT, with the registration link and a PUBLISH calendar file."""
     webinar = get_webinar(session, slug)
-    _open(webinar, now or datetime.now(timezone.utc))
-    return Outcome(webinar, "announced", [wm.announcement_mailing(session, settings, webinar, segment)])
+    _open(webinar, now or datetime.now(UTC))
+    mailing = wm.announcement_mailing(session, settings, webinar, segment)
+    return Outcome(webinar, "announced", [mailing])
 
 
 def remind(session: Session, settings: Settings, slug: str, when: str = "day", *,
@@ -390,7 +391,7 @@ def remind(session: Session, settings: Settings, slug: str, when: str = "day", *
     if when not in REMINDERS:
         raise InputError(f"{when!r} is not one of {', '.join(REMINDERS)}", field="--when")
     webinar = get_webinar(session, slug)
-    _open(webinar, now or datetime.now(timezone.utc))
+    _open(webinar, now or datetime.now(UTC))
     return Outcome(webinar, "reminded", [wm.registered_mailing(session, settings, webinar,
                                                         f"remind-{when}")])
 

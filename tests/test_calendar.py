@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +14,6 @@ from newsletter.settings import load_settings
 
 from .conftest import REPO
 
-UTC = timezone.utc
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
@@ -24,11 +23,11 @@ def settings():
 
 
 def _webinar(start_utc: datetime, **extra) -> Webinar:
-    values = dict(slug="bredband", uid="0f3c-test@example.se", title="Bredband på landsbygden",
-                  starts_at=start_utc, duration_minutes=90,
-                  join_url="https://teams.example.se/l/meetup-join/abc",
-                  description="Hur **Åsele** och Dorotea byggde ut fibern; frågor, svar.",
-                  sequence=0, status="scheduled")
+    values = {"slug": "bredband", "uid": "0f3c-test@example.se",
+              "title": "Bredband på landsbygden", "starts_at": start_utc, "duration_minutes": 90,
+              "join_url": "https://teams.example.se/l/meetup-join/abc",
+              "description": "Hur **Åsele** och Dorotea byggde ut fibern; frågor, svar.",
+              "sequence": 0, "status": "scheduled"}
     values.update(extra)
     return Webinar(**values)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import email.policy
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -20,7 +19,7 @@ from . import smtp_server as smtp
 
 smtp_server = smtp.smtp_server  # the fixture: a recording aiosmtpd on 127.0.0.1
 
-UTC = timezone.utc
+
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 # Kommunchefer of member municipalities, a kommunchef of a non-member, a politician.
@@ -163,7 +162,8 @@ def test_announce_register_move_remind_unregister_cancel_on_a_real_smtp_server(s
         "Inbjudan", "Bekräftelse", "Ändrat", "Påminnelse", "Påminnelse", "Avanmäld"]
     assert subjects(smtp_server, bengt) == [
         "Inbjudan", "Bekräftelse", "Ändrat", "Påminnelse", "Påminnelse", "Inställt"]
-    assert subjects(smtp_server, cecilia) == ["Inbjudan", "Väntelista", "Bekräftelse", "Inställt"]
+    assert subjects(smtp_server, cecilia) == [
+        "Inbjudan", "Väntelista", "Bekräftelse", "Inställt"]
     assert smtp_server.copies() == Counter({anna: 6, bengt: 6, cecilia: 4, david: 1})
     for message in smtp_server.parsed():
         assert message.defects == []

@@ -271,7 +271,8 @@ def remind(app: App, slug: str, what: str, dry_run: bool) -> None:
 def followup(app: App, slug: str, recording: str, dry_run: bool) -> None:
     """Thank those registered and send them the recording (once).
 
-    Example: newsletter webinar followup bredband-pa-landsbygden --recording https://play.example.se/1
+    Example: newsletter webinar followup bredband-pa-landsbygden
+    --recording https://play.example.se/1
     """
     with app.transaction(dry_run=dry_run) as session:
         outcome = webinars.followup(session, app.settings, slug, recording)
