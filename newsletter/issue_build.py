@@ -27,6 +27,7 @@ from .markdown import Converted
 from .models import Person, Webinar
 from .render import IssueRenderer, Rendered, WebinarInfo, personal_values, personalise
 from .settings import Settings
+from .webinars import upcoming
 
 SIZE_WARNING = 90 * 1024  # Gmail clips messages at about 102 KB of HTML
 
@@ -40,13 +41,8 @@ def upcoming_webinars(settings: Settings, now: datetime | None = None) -> list[W
     try:
         if db.current_revision(engine) != db.head_revision():
             return []
-        now = now or datetime.now(UTC)
         with db.session_factory(engine)() as session:
-            rows = session.scalars(select(Webinar).where(
-                Webinar.starts_at > now, Webinar.status == "scheduled").order_by(Webinar.starts_at))
-            return [WebinarInfo(title=w.title, starts_at=w.starts_at,
-                                url=links.webinar_url(settings, w.slug),
-                                duration_minutes=w.duration_minutes) for w in rows]
+            return upcoming(session, settings, now)
     finally:
         engine.dispose()
 
