@@ -89,13 +89,21 @@ class MaildirTransport:
     def connection(self) -> MaildirConnection:
         return MaildirConnection(self)
 
+    def box(self) -> mailbox.Maildir:
+        with self._lock:
+            if self._box is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._box = mailbox.Maildir(self.path, factory=None, create=True)
+                for sub in ("tmp", "new", "cur"):  # also when PATH existed as an empty folder
+                    (self.path / sub).mkdir(exist_ok=True)
+            return self._box
+
     def deliver(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
         head = f"Return-Path: <{envelope_from}>\nDelivered-To: {rcpt}\n".encode("ascii", "replace")
         local = head + data.replace(b"\r\n", b"\n")
+        box = self.box()
         with self._lock:  # mailbox.Maildir's unique names are per instance: one writer at a time
-            if self._box is None:
-                self._box = mailbox.Maildir(self.path, factory=None, create=True)
-            key = self._box.add(local)
+            key = box.add(local)  # written to tmp/, then renamed into new/
         return Result("sent", None, f"maildir {key}")
 
 
@@ -104,7 +112,7 @@ class MaildirConnection:
         self.transport = transport
 
     def open(self) -> None:
-        self.transport.path.mkdir(parents=True, exist_ok=True)
+        self.transport.box()
 
     def send(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
         try:
@@ -170,6 +178,10 @@ class SMTPConnection:
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
                 return Result("pause", exc.smtp_code, f"authentication failed: {_text(exc)}")
+            except UnicodeEncodeError:
+                self.close()
+                return Result("pause", None, "NEWSLETTER_SMTP_USER or NEWSLETTER_SMTP_PASSWORD "
+                                             "has non-ASCII characters: SMTP AUTH cannot send them")
             except smtplib.SMTPNotSupportedError as exc:
                 self.close()
                 return Result("pause", None, f"{self.t.description}: {exc}")
@@ -257,7 +269,8 @@ def from_settings(settings: Settings, url: str | None = None) -> Transport:
     if parts.scheme not in SCHEMES:
         raise TransportConfigError(
             f"transport url {url!r}: use maildir:PATH, smtp://HOST:PORT, "
-            "smtp+starttls://HOST:PORT or smtps://HOST:PORT (transport.url or NEWSLETTER_TRANSPORT)")
+            "smtp+starttls://HOST:PORT or smtps://HOST:PORT "
+            "(transport.url or NEWSLETTER_TRANSPORT)")
     if not parts.hostname:
         raise TransportConfigError(f"transport url {url!r}: no host")
     try:
@@ -266,8 +279,8 @@ def from_settings(settings: Settings, url: str | None = None) -> Transport:
         raise TransportConfigError(f"transport url {url!r}: bad port") from None
     if parts.username or parts.password:
         raise TransportConfigError(
-            f"transport url {url!r}: put the user and password in NEWSLETTER_SMTP_USER and "
-            "NEWSLETTER_SMTP_PASSWORD, not in the URL")
+            f"transport url {parts.scheme}://{parts.hostname}: put the user and password in "
+            "NEWSLETTER_SMTP_USER and NEWSLETTER_SMTP_PASSWORD, not in the URL")
     return SMTPTransport(parts.scheme, parts.hostname, port, user=settings.transport.smtp_user,
                          password=settings.transport.smtp_password)
 

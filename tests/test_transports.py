@@ -1,0 +1,132 @@
+"""Transports: Maildir delivery and SMTP against a real aiosmtpd on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+
+import pytest
+
+from newsletter.errors import TransportConfigError
+from newsletter.settings import load_settings
+from newsletter.transports import MaildirTransport, SMTPTransport, classify, from_settings
+
+from .conftest import TEST_ENV
+from .smtp_server import RecordingSMTPServer, smtp_server  # noqa: F401  (fixture)
+
+MESSAGE = ("From: nyhetsbrev@example.se\r\nTo: anna@example.se\r\nSubject: Hej\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\nHej från Åsele\r\n.punkt\r\n"
+           ).encode("utf-8")
+
+
+def test_maildir_delivery_is_atomic_and_readable(tmp_path):
+    transport = MaildirTransport(tmp_path / "Maildir")
+    conn = transport.connection()
+    conn.open()
+    for i in range(5):
+        result = conn.send("nyhetsbrev@example.se", f"p{i}@example.se", MESSAGE)
+        assert result.outcome == "sent"
+    conn.close()
+    box = mailbox.Maildir(tmp_path / "Maildir", factory=None, create=False)
+    assert len(box) == 5
+    assert list((tmp_path / "Maildir" / "tmp").iterdir()) == []  # written there, renamed to new/
+    assert len(list((tmp_path / "Maildir" / "new").iterdir())) == 5
+    delivered = sorted(m["Delivered-To"] for m in box)
+    assert delivered == [f"p{i}@example.se" for i in range(5)]
+    msg = email.message_from_bytes(box.get_bytes(box.keys()[0]), policy=email.policy.default)
+    assert msg.get_content().strip().splitlines() == ["Hej från Åsele", ".punkt"]
+
+
+def test_transport_urls(tmp_path):
+    settings = load_settings(tmp_path, env=TEST_ENV)
+    assert from_settings(settings).path == tmp_path / "Maildir"  # relative to the site root
+    assert from_settings(settings, "maildir:/var/mail/nl").path.as_posix() == "/var/mail/nl"
+    smtp = from_settings(settings, "smtp+starttls://mail.example.se")
+    assert (smtp.scheme, smtp.host, smtp.port) == ("smtp+starttls", "mail.example.se", 587)
+    assert from_settings(settings, "smtps://mail.example.se").port == 465
+    for bad in ("smtp://user:secret@mail.example.se", "http://example.se", "maildir:"):
+        with pytest.raises(TransportConfigError) as exc:
+            from_settings(settings, bad)
+        assert "secret" not in str(exc.value)
+
+
+@pytest.mark.parametrize("code, text, sender, outcome", [
+    (250, "2.0.0 OK", False, "sent"),
+    (451, "4.3.0 try later", False, "deferred"),
+    (421, "4.7.0 too many connections", False, "deferred"),
+    (550, "5.1.1 User unknown", False, "bounced"),
+    (553, "5.1.3 bad address syntax", False, "bounced"),
+    (550, "5.1.8 bad sender domain", True, "pause"),
+    (554, "5.7.1 Relay access denied", False, "pause"),
+    (550, "5.7.26 unauthenticated mail is prohibited", False, "pause"),
+    (535, "Authentication failed", False, "pause"),
+    (552, "5.2.2 Mailbox full", False, "failed"),
+    (550, "Mailbox unavailable", False, "failed"),
+])
+def test_reply_classification(code, text, sender, outcome):
+    assert classify(code, text, sender=sender).outcome == outcome
+
+
+def smtp(server, **kw) -> SMTPTransport:
+    return SMTPTransport("smtp", "127.0.0.1", server.port, **kw)
+
+
+def test_one_connection_for_many_messages(smtp_server):  # noqa: F811
+    conn = smtp(smtp_server).connection()
+    for i in range(20):
+        assert conn.send("nyhetsbrev@example.se", f"p{i}@example.se", MESSAGE).outcome == "sent"
+    conn.close()
+    assert smtp_server.sessions == 1
+    assert len(smtp_server.messages) == 20
+    assert smtp_server.messages[0].data.endswith(b".punkt\r\n")
+
+
+def test_faults_are_classified_and_the_connection_survives(smtp_server):  # noqa: F811
+    conn = smtp(smtp_server).connection()
+    smtp_server.tempfail(1)
+    assert conn.send("a@example.se", "p1@example.se", MESSAGE).outcome == "deferred"
+    smtp_server.reject(["borta@example.se"])
+    result = conn.send("a@example.se", "borta@example.se", MESSAGE)
+    assert (result.outcome, result.code) == ("bounced", 550)
+    smtp_server.reject_all("554 5.7.1 Relay access denied")
+    assert conn.send("a@example.se", "p2@example.se", MESSAGE).outcome == "pause"
+    smtp_server.reject_all(None)
+    assert conn.send("a@example.se", "p3@example.se", MESSAGE).outcome == "sent"
+    conn.close()
+    assert smtp_server.sessions == 1
+    assert smtp_server.copies() == {"p3@example.se": 1}
+
+
+def test_reconnects_when_the_server_drops_the_connection_after_250(smtp_server):  # noqa: F811
+    conn = smtp(smtp_server).connection()
+    smtp_server.drop_after(2)
+    outcomes = [conn.send("a@example.se", f"p{i}@example.se", MESSAGE).outcome
+                for i in range(5)]
+    conn.close()
+    assert outcomes == ["sent"] * 5
+    assert smtp_server.copies() == {f"p{i}@example.se": 1 for i in range(5)}
+    assert smtp_server.sessions == 3
+
+
+def test_unreachable_server_defers():
+    with RecordingSMTPServer() as server:
+        port = server.port
+    conn = SMTPTransport("smtp", "127.0.0.1", port, timeout=2).connection()
+    assert conn.send("a@example.se", "p@example.se", MESSAGE).outcome == "deferred"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_authentication():
+    with RecordingSMTPServer(users={"kansliet": "ratt-losen"}) as server:
+        bad = smtp(server, user="kansliet", password="fel").connection()
+        result = bad.send("a@example.se", "p@example.se", MESSAGE)
+        assert result.outcome == "pause" and "authentication failed" in result.detail
+        none = smtp(server).connection().send("a@example.se", "p@example.se", MESSAGE)
+        assert none.outcome == "pause"
+        swedish = smtp(server, user="kansliet", password="rätt-lösen").connection()
+        assert "non-ASCII" in swedish.send("a@example.se", "p@example.se", MESSAGE).detail
+        good = smtp(server, user="kansliet", password="ratt-losen").connection()
+        assert good.send("a@example.se", "p@example.se", MESSAGE).outcome == "sent"
+        good.close()
+        assert server.copies() == {"p@example.se": 1}
