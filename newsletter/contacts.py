@@ -101,6 +101,17 @@ def unsubscribe(session: Session, secret: bytes, person: Person, *, source: str)
     return True
 
 
+def unsubscribe_address(session: Session, secret: bytes, email: str, *, source: str) -> str:
+    """Unsubscribe EMAIL: "unsubscribed", "already" (it was), or "blocked" (no such contact,
+    but the address is now on the suppression list all the same)."""
+    email = normalise_email(email)
+    person = find_person(session, email)
+    if person is None:
+        suppress(session, secret, email, "unsubscribed")
+        return "blocked"
+    return "unsubscribed" if unsubscribe(session, secret, person, source=source) else "already"
+
+
 def find_person(session: Session, email: str) -> Person | None:
     return session.scalar(select(Person).where(Person.email == normalise_email(email)))
 

@@ -10,12 +10,10 @@ from ..contacts import (
     add_contact,
     contact_details,
     export_contacts,
-    find_person,
     forget,
     list_contacts,
     normalise_email,
-    suppress,
-    unsubscribe,
+    unsubscribe_address,
 )
 from ..contacts_import import ImportReport, import_contacts
 from ..models import PERSON_STATUSES, Person, Position
@@ -171,14 +169,10 @@ def unsubscribe_(app: App, email: str) -> None:
     """
     address = normalise_email(email)
     with app.transaction() as session:
-        person = find_person(session, address)
-        if person is None:
-            suppress(session, app.settings.secret_key, address, "unsubscribed")
-            click.echo(f"{address} finns inte i registret; adressen är nu spärrad.")
-        elif unsubscribe(session, app.settings.secret_key, person, source="cli"):
-            click.echo(f"Avregistrerade {address}")
-        else:
-            click.echo(f"{address} var redan avregistrerad")
+        outcome = unsubscribe_address(session, app.settings.secret_key, address, source="cli")
+    click.echo({"unsubscribed": f"Avregistrerade {address}",
+                "already": f"{address} var redan avregistrerad",
+                "blocked": f"{address} finns inte i registret; adressen är nu spärrad."}[outcome])
 
 
 @group.command("forget")
