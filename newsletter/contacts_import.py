@@ -131,8 +131,9 @@ def _columns(header: list[str], source: str, warnings: list[RowProblem]) -> dict
         else:
             found[col] = index
     if "email" not in found:
-        raise InputError("missing column 'email' (or 'E-post'); the header has: "
-                         + ", ".join(repr(c.strip()) for c in header), source=source, line=1)
+        shown = ", ".join(repr(c.strip()[:30]) for c in header[:8])
+        raise InputError(f"missing column 'email' (or 'E-post'); the header has: {shown}",
+                         source=source, line=1)
     return found
 
 

@@ -30,6 +30,9 @@ class Record:
 
 def decode(data: bytes, *, source: str) -> str:
     """The text of DATA: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252."""
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise InputError("this is an Excel workbook, not CSV: in Excel choose Save As, "
+                         "CSV UTF-8 (or CSV semicolon-separated)", source=source)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")

@@ -115,6 +115,7 @@ def test_missing_email_column_is_one_line_and_writes_nothing(site, tmp_path):
 @pytest.mark.parametrize("content,message", [
     (b"", "empty file"),
     (b"email\n\x81\x8d\x8f\n", "neither UTF-8 nor Windows-1252"),
+    (b"PK\x03\x04\x14\x00\x06\x00binary", "Excel workbook, not CSV"),
 ])
 def test_unreadable_files_are_one_line_errors(site, tmp_path, content, message):
     f = tmp_path / "k.csv"
