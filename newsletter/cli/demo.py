@@ -1,7 +1,58 @@
-"""Commands of `newsletter` (being written: see the open issues)."""
+"""`newsletter demo`: the main job end to end on demo data."""
+
+from __future__ import annotations
 
 import click
 
+from .. import db, outbox, transports
+from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
+from ..issue_build import build_issue, upcoming_webinars
+from ..settings import ensure_secret_key
+from . import App, init, pass_app
+from .mailings import _send as send_mailing_and_report
+
+
+@click.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Seed demo members and contacts, build the sample issue and send it to `medlemmar`.
+
+    Everything is demo data (invented people, @example.se addresses). With the default
+    transport the messages land in ./Maildir, which any mail client can open. Running it
+    again sends nobody a second copy.
+
+    Example: newsletter demo
+    """
+    app: App = ctx.obj
+    ctx.invoke(init)
+    settings = ensure_secret_key(app.settings)
+    app.settings = settings
+    with db.transaction(app.sessions) as session:
+        seeded = seed(session, settings)
+    report = seeded.contacts
+    click.echo(f"Demodata: {seeded.members} medlemskommuner; kontakter: {report.added} nya, "
+               f"{report.updated} uppdaterade, {report.unchanged} oförändrade.")
+    for name, n in seeded.segments.items():
+        click.echo(f"  segment {name}: {n} mottagare")
+
+    build = build_issue(settings, DEMO_MONTH, upcoming_webinars(settings))
+    click.echo(f"Byggde numret {DEMO_MONTH}: {build.folder}/issue.html "
+               f"({len(build.rendered.html.encode()) / 1024:.0f} KB HTML)")
+
+    with db.transaction(app.sessions) as session:
+        created = outbox.create_from(
+            session, settings, lambda: outbox.issue_source(session, settings, DEMO_MONTH),
+            DEMO_SEGMENT, kind="issue", key=DEMO_MONTH)
+        mailing_id = created.mailing.id
+    send_mailing_and_report(app, mailing_id, None, f"utskick {mailing_id}")
+
+    click.echo("")
+    click.echo("Titta här:")
+    click.echo(f"  meddelandena:  {transports.from_settings(settings).description}")
+    click.echo(f"  webbversionen: {build.folder}/issue.html")
+    click.echo(f"  utskicket:     newsletter send status {mailing_id}")
+    click.echo("  sidorna:       newsletter serve  (avregistrering, inställningar, arkiv)")
+
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to MAIN."""
+    main.add_command(demo)
