@@ -105,10 +105,11 @@ def update_text(settings: Settings, webinar: Webinar) -> Text:
                 f"Ny tid: {when(settings, webinar)}.", "\n\n".join(body))
 
 
-def cancellation_text(settings: Settings, webinar: Webinar) -> Text:
+def cancellation_text(settings: Settings, webinar: Webinar, *, invited: bool = True) -> Text:
     body = [f"Webbinariet **{webinar.title}** ({when(settings, webinar)}) är tyvärr inställt.",
-            ("Den bifogade kalenderfilen tar bort det ur din kalender. Vi hör av oss när vi har "
-             "ett nytt datum.")]
+            ("Den bifogade kalenderfilen tar bort det ur din kalender. " if invited else
+             "Du stod på väntelistan; den är nu stängd. ")
+            + "Vi hör av oss när vi har ett nytt datum."]
     return Text(f"Inställt: {webinar.title}", "Webbinariet är inställt.", "\n\n".join(body))
 
 
@@ -250,7 +251,8 @@ def registered_mailing(session: Session, settings: Settings, webinar: Webinar, w
 def personal_mailing(session: Session, settings: Settings, webinar: Webinar, what: str,
                      person: Person, registration: Registration,
                      position: int | None = None) -> int | None:
-    """A message to one person (confirm, waitlist, withdrawn), once per registration round.
+    """A message to one person, once per registration round: confirm (REQUEST), waitlist,
+    withdrawn (CANCEL), cancel (to one on the waiting list when the webinar is cancelled).
 
     The engine's create_mailing takes only segment expressions, and the segment language has no
     selector for one person, so this freezes the one variant and the one outbox row itself, the
@@ -261,7 +263,8 @@ def personal_mailing(session: Session, settings: Settings, webinar: Webinar, wha
     round_ = registration_round(registration)
     source = {"confirm": f"{frozen.slug}:confirm:{person.public_id}:{frozen.sequence}:{round_}",
               "waitlist": f"{frozen.slug}:waitlist:{person.public_id}:{round_}",
-              "withdrawn": f"{frozen.slug}:withdrawn:{person.public_id}:{round_}"}[what]
+              "withdrawn": f"{frozen.slug}:withdrawn:{person.public_id}:{round_}",
+              "cancel": f"{frozen.slug}:cancel:{person.public_id}:{round_}"}[what]
     segment = f"person:{person.public_id}"
     existing = outbox.find_mailing(session, KIND, source, segment)
     if existing is not None:
@@ -272,6 +275,8 @@ def personal_mailing(session: Session, settings: Settings, webinar: Webinar, wha
         text, method = confirmation_text(settings, frozen), "REQUEST"
     elif what == "withdrawn":
         text, method = withdrawal_text(settings, frozen), "CANCEL"
+    elif what == "cancel":  # on the waiting list: never had an invite, so no calendar file
+        text, method = cancellation_text(settings, frozen, invited=False), None
     else:
         text, method = waitlist_text(settings, frozen, position or 0), None
     message = _render(settings, text)

@@ -11,6 +11,7 @@ it is, so that running a command again resumes it and never sends anyone a secon
 | `SLUG:withdrawn:PUBLIC_ID:N` | one person, who unregistered | CANCEL, personal |
 | `SLUG:update:SEQUENCE` | `registered:SLUG` | REQUEST, personal |
 | `SLUG:cancel:SEQUENCE` | `registered:SLUG` | CANCEL, personal |
+| `SLUG:cancel:PUBLIC_ID:N` | one person on the waiting list of a cancelled webinar | none |
 | `SLUG:remind-day`, `SLUG:remind-hour` | `registered:SLUG` | none |
 | `SLUG:followup` | `registered:SLUG` | none |
 
@@ -362,7 +363,8 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
 
 
 def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
-    """Cancel a webinar: SEQUENCE raised, METHOD:CANCEL to everyone registered."""
+    """Cancel a webinar: SEQUENCE raised, METHOD:CANCEL to everyone registered, and a plain
+    notice to those on the waiting list."""
     webinar = get_webinar(session, slug)
     if webinar.status == "cancelled":
         earlier = wm.mailings_like(session, f"{slug}:cancel:")
@@ -371,6 +373,11 @@ def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
     webinar.sequence += 1
     session.flush()
     outcome = Outcome(webinar, "cancelled")
+    waiting = [(session.get(Person, r.person_id), r)
+               for r in registrations(session, webinar, "waitlisted")]
+    for person, registration in waiting:
+        outcome.mailings += _ids(wm.personal_mailing(session, settings, webinar, "cancel",
+                                                     person, registration))
     if counts(session, webinar).registered:
         outcome.mailings.append(wm.registered_mailing(session, settings, webinar, "cancel"))
     return outcome
