@@ -117,23 +117,25 @@ def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
     return contact, []
 
 
-def _columns(header: list[str], source: str, warnings: list[RowProblem]) -> dict[str, int]:
+def _columns(header: csvfiles.Record, source: str,
+             warnings: list[RowProblem]) -> dict[str, int]:
+    line = header.line
     by_header = {h: col for col, names in COLUMNS.items() for h in names}
     found: dict[str, int] = {}
-    for index, cell in enumerate(header):
+    for index, cell in enumerate(header.cells):
         key = csvfiles.normalise_header(cell)
         col = by_header.get(key)
         if col is None:
             if key:
-                warnings.append(RowProblem(1, f"ignored unknown column {cell.strip()!r}"))
+                warnings.append(RowProblem(line, f"ignored unknown column {cell.strip()!r}"))
         elif col in found:
-            raise InputError(f"column {cell.strip()!r} appears twice", source=source, line=1)
+            raise InputError(f"column {cell.strip()!r} appears twice", source=source, line=line)
         else:
             found[col] = index
     if "email" not in found:
-        shown = ", ".join(repr(c.strip()[:30]) for c in header[:8])
+        shown = ", ".join(repr(c.strip()[:30]) for c in header.cells[:8])
         raise InputError(f"missing column 'email' (or 'E-post'); the header has: {shown}",
-                         source=source, line=1)
+                         source=source, line=line)
     return found
 
 
@@ -148,11 +150,11 @@ def read_contacts(path: Path, fields: FieldReader, *,
     text = csvfiles.decode(data, source=source)
     known = [h for names in COLUMNS.values() for h in names]
     header, records = csvfiles.read_rows(text, csvfiles.sniff_delimiter(text, known))
-    if not header:
+    if not header.cells:
         raise InputError("empty file: expected a header line such as "
                          f"{','.join(CONTACT_COLUMNS)}", source=source)
     columns = _columns(header, source, report.warnings)
-    width = len(header)
+    width = len(header.cells)
     contacts: dict[str, _Contact] = {}
     for record in records:
         report.rows += 1

@@ -80,12 +80,13 @@ def unneutralise(cell: str) -> str:
     return cell
 
 
-def read_rows(text: str, delimiter: str) -> tuple[list[str], Iterator[Record]]:
-    """The header cells and the data records of TEXT; blank lines are skipped."""
+def read_rows(text: str, delimiter: str) -> tuple[Record, Iterator[Record]]:
+    """The header and the data records of TEXT; blank lines are skipped."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] = []
-    for header in reader:
-        if any(c.strip() for c in header):
+    for cells in reader:
+        if any(c.strip() for c in cells):
+            header = cells
             break
     header_line = reader.line_num
 
@@ -97,7 +98,7 @@ def read_rows(text: str, delimiter: str) -> tuple[list[str], Iterator[Record]]:
                 yield Record(start, [unneutralise(c) if c[:1] == "'" else c for c in cells])
             start = reader.line_num + 1
 
-    return header, records()
+    return Record(header_line, header), records()
 
 
 def neutralise(cell: str) -> str:

@@ -112,8 +112,17 @@ def test_missing_email_column_is_one_line_and_writes_nothing(site, tmp_path):
     assert _count(site, Person) == 0
 
 
+def test_lines_are_counted_in_the_file_even_before_the_header(site, tmp_path):
+    f = tmp_path / "k.csv"
+    f.write_text("\n\nemail;Telefon\nbad\n", encoding="utf-8")
+    out = site.cli("contacts", "import", str(f)).stdout
+    assert f"{f}:3: Varning: ignored unknown column 'Telefon'" in out
+    assert f"{f}:4: Avvisad: invalid email address 'bad'" in out
+
+
 @pytest.mark.parametrize("content,message", [
     (b"", "empty file"),
+    (b"\r\n \r\n", "empty file"),
     (b"email\n\x81\x8d\x8f\n", "neither UTF-8 nor Windows-1252"),
     (b"PK\x03\x04\x14\x00\x06\x00binary", "Excel workbook, not CSV"),
 ])
