@@ -237,7 +237,7 @@ def test_forget_erases_everything_but_a_hashed_suppression(site):
     result = site.cli("contacts", "add", address, "--role", "kso", ok=False)
     assert result.exit_code == 4
     assert "erased (GDPR)" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    out = site.cli("contacts", "import", str(DATA / "contacts_excel_cp1252.csv")).stdout
+    out = site.cli("contacts", "import", str(DATA / "contacts_excel_cp1252.csv")).output
     assert "address is erased" in out and "0 nya" in out
     result = site.cli("contacts", "show", address, ok=False)
     assert result.exit_code == 5 and "erased" in result.stderr

@@ -71,8 +71,9 @@ def test_english_headers_and_commas(site):
 
 
 def test_every_bad_row_is_reported_with_its_line_and_the_rest_imported(site):
-    result = site.cli("contacts", "import", str(DATA / "contacts_bad_rows.csv"))
-    out = result.stdout
+    result = site.cli("contacts", "import", str(DATA / "contacts_bad_rows.csv"), ok=False)
+    assert result.exit_code == 1  # rows were rejected; the rest are imported
+    out = result.stderr
     src = str(DATA / "contacts_bad_rows.csv")
     rejected = {int(line.split(":")[1]): line for line in out.splitlines() if "Avvisad" in line}
     assert set(rejected) == {3, 4, 5, 6, 7, 11}
@@ -83,7 +84,7 @@ def test_every_bad_row_is_reported_with_its_line_and_the_rest_imported(site):
     assert "unknown area 'fiske'" in rejected[7]
     assert "8 fields but the header has 6" in rejected[11]
     assert "ignored unknown column 'Anteckning'" in out
-    assert "3 nya" in out and "6 avvisade" in out
+    assert "3 nya" in result.stdout and "6 avvisade" in result.stdout
     people = _persons(site)
     assert set(people) == {"anna.lind@asele.example.se", "lars.ek@dorotea.example.se",
                            "maja.ek@sorsele.example.se"}
@@ -95,7 +96,7 @@ def test_every_bad_row_is_reported_with_its_line_and_the_rest_imported(site):
 def test_row_with_several_problems_names_them_all(site, tmp_path):
     f = tmp_path / "k.csv"
     f.write_text("email,name,municipality,role\nnope,X,Atlantis,kung\n", encoding="utf-8")
-    out = site.cli("contacts", "import", str(f)).stdout
+    out = site.cli("contacts", "import", str(f), ok=False).stderr
     line = next(x for x in out.splitlines() if "Avvisad" in x)
     assert f"{f}:2:" in line
     assert "'nope'" in line and "'Atlantis'" in line and "'kung'" in line
@@ -115,7 +116,7 @@ def test_missing_email_column_is_one_line_and_writes_nothing(site, tmp_path):
 def test_lines_are_counted_in_the_file_even_before_the_header(site, tmp_path):
     f = tmp_path / "k.csv"
     f.write_text("\n\nemail;Telefon\nbad\n", encoding="utf-8")
-    out = site.cli("contacts", "import", str(f)).stdout
+    out = site.cli("contacts", "import", str(f), ok=False).output
     assert f"{f}:3: Varning: ignored unknown column 'Telefon'" in out
     assert f"{f}:4: Avvisad: invalid email address 'bad'" in out
 
@@ -203,7 +204,7 @@ def test_county_that_does_not_match_is_a_warning(site, tmp_path):
     f = tmp_path / "k.csv"
     f.write_text("email,municipality,role,county\na@example.se,Åsele,kso,Skåne län\n"
                  "b@example.se,Åsele,kso,Västerbotten\n", encoding="utf-8")
-    out = site.cli("contacts", "import", str(f)).stdout
+    out = site.cli("contacts", "import", str(f)).output
     warnings = [x for x in out.splitlines() if "Varning" in x]
     assert len(warnings) == 1 and f"{f}:2:" in warnings[0] and "Västerbottens län" in warnings[0]
     assert "2 nya" in out
@@ -219,7 +220,7 @@ def test_suppressed_addresses_are_never_made_active_again(site, how):
             session.scalar(select(Person).where(Person.email == address)).status = "bounced"
     else:
         site.cli("contacts", how, address, *(["--yes"] if how == "forget" else []))
-    out = site.cli("contacts", "import", str(src)).stdout
+    out = site.cli("contacts", "import", str(src)).output
     skipped = [x for x in out.splitlines() if "Hoppade över" in x]
     assert len(skipped) == 1 and f"{src}:2:" in skipped[0]
     reason = {"unsubscribe": "unsubscribed", "forget": "erased", "bounced": "bounced"}[how]

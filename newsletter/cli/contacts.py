@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sys
+
 import click
 
 from ..contacts import (
@@ -29,7 +31,7 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
     for title, problems in (("Varning", report.warnings), ("Hoppade över", report.skipped),
                             ("Avvisad", report.rejected)):
         for p in sorted(problems, key=lambda p: p.line):
-            click.echo(f"{report.source}:{p.line}: {title}: {p.reason}")
+            click.echo(f"{report.source}:{p.line}: {title}: {p.reason}", err=True)
     verb = "Skulle importera (--dry-run, inget sparat)" if dry_run else "Importerade"
     click.echo(f"{verb} {report.source}: {report.rows} rader: {report.added} nya, "
                f"{report.updated} uppdaterade, {report.unchanged} oförändrade, "
@@ -47,12 +49,15 @@ def import_(app: App, file: Path, dry_run: bool) -> None:
     Columns: email,name,municipality,role[,county,areas] or the Swedish
     E-post;Namn;Kommun;Roll[;Län;Områden]. Bad rows are reported with their line number and the
     rest imported; addresses that unsubscribed, bounced or were erased are never re-subscribed.
+    Problems go to stderr; the exit status is 1 when rows were rejected (the rest imported).
 
     Example: newsletter contacts import kontakter.csv --dry-run
     """
     with app.transaction(dry_run=dry_run) as session:
         report = import_contacts(session, app.settings, file)
     _print_report(report, dry_run)
+    if report.rejected:
+        sys.exit(1)
 
 
 @group.command("add")
