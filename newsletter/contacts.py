@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .contact_fields import CONTACT_COLUMNS, FieldReader, settle_positions
@@ -23,6 +23,7 @@ from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
 from .models import (
     PERSON_STATUSES,
     Event,
+    MailingVariant,
     Municipality,
     OutboxRow,
     Person,
@@ -278,6 +279,9 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
         for event in session.scalars(select(Event).where(Event.person_id == person.id)):
             if email in json.dumps(event.detail, ensure_ascii=False).casefold():
                 event.detail = {"redacted": True}
+        # Content frozen for this person alone (a calendar invite names its attendee) goes too;
+        # their outbox rows, now without a person, are marked suppressed when claimed.
+        session.execute(delete(MailingVariant).where(MailingVariant.key == person.public_id))
         session.delete(person)
         session.flush()
     log_event(session, "erased")

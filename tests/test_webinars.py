@@ -12,7 +12,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from newsletter import webinars
-from newsletter.models import Mailing, OutboxRow, Webinar
+from newsletter.models import Mailing, MailingVariant, OutboxRow, Webinar
 from newsletter.transports import from_settings
 
 from . import smtp_server as smtp
@@ -421,3 +421,19 @@ def test_personal_invites_render_the_html_once(site):
                                    .where(OutboxRow.mailing_id == mailing.id)))
         assert keys == {v.key for v in variants}
         assert session.scalar(select(Webinar.sequence)) == 1
+
+
+def test_forget_erases_the_personal_invites_frozen_for_that_person(site, smtp_server):
+    seed(site)
+    env = smtp_env(smtp_server)
+    new_webinar(site, future_start())
+    anna, bengt = KOMMUNCHEFER[:2]
+    for address in (anna, bengt):
+        site.cli("webinar", "register", "bredband", address, env=env)
+    site.cli("webinar", "edit", "bredband", "--start", future_start(hour=10), env=env)
+    site.cli("contacts", "forget", anna, "--yes")
+    with site.transaction() as session:
+        frozen = [v.html + v.text + repr(v.attachments) for v in session.scalars(
+            select(MailingVariant))]
+    assert frozen and not any(anna in text or "Öberg" in text for text in frozen)
+    assert any(bengt in text for text in frozen)  # the others' invites are kept
