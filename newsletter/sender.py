@@ -34,19 +34,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, outbox
-from .contacts import is_suppressed, log_event, suppress
+from .contacts import log_event, suppress
 from .errors import SendError
 from .messages import Content, DkimSigner, MessageTemplate, Recipient, recipient_for
-from .models import Mailing, MailingVariant, OutboxRow, Person
+from .models import Mailing, MailingVariant, OutboxRow, Person, Suppression
 from .settings import Settings
+from .signing import address_hash
 from .transports import Connection, Result, Transport, from_settings
 
-CLAIM_BATCH = 8
+CLAIM_BATCH = 25
 CLAIMABLE = ("pending", "deferred")
 DOMAIN_MAX_WAIT = 2.0  # longer than this for a domain's turn: put the row back, take another
 
@@ -113,6 +114,27 @@ class _Limiter:
     def free_in(self, key: str) -> float:
         with self._lock:
             return max(0.0, self._next.get(key, 0.0) - time.monotonic())
+
+
+# Built once: statements executed per message (building them costs more than running them).
+_PERSON = select(Person.name, Person.email, Person.public_id, Person.status,
+                 Person.paused_until).where(Person.id == bindparam("pid"))
+_SUPPRESSED = select(Suppression.id).where(Suppression.email_hash == bindparam("digest"))
+_RECORD = (update(OutboxRow)
+           .where(OutboxRow.id == bindparam("row_id"), OutboxRow.claimed_by == bindparam("me"))
+           .values(status=bindparam("new_status"), last_error=bindparam("error"),
+                   next_attempt_at=bindparam("due"), attempts=bindparam("attempts"),
+                   sent_at=bindparam("sent_at"), claimed_by=bindparam("claim"))
+           .execution_options(synchronize_session=False))
+
+
+@dataclass(frozen=True)
+class _Someone:
+    """A stand-in person for links.py (a test address that is not in the database)."""
+
+    name: str
+    email: str
+    public_id: str
 
 
 @dataclass
@@ -270,10 +292,11 @@ class _Run:
 
     def recipient(self, row: _Claimed) -> tuple[Recipient | None, str]:
         """Who gets ROW now, read fresh: None and why not, if nobody may be mailed."""
-        with self.sessions() as s:
-            person = s.get(Person, row.person_id) if row.person_id else None
+        engine = self.sessions.kw["bind"]
+        with engine.connect() as c:
+            person = c.execute(_PERSON, {"pid": row.person_id}).first() if row.person_id else None
             if self.test_to:
-                stand_in = person or Person(email=self.test_to, name="", public_id="test")
+                stand_in = person or _Someone("", self.test_to, "test")
                 found = recipient_for(self.settings, stand_in, row.message_id)
                 return replace(found, email=self.test_to), ""
             if person is None:
@@ -282,9 +305,10 @@ class _Run:
                 return None, f"person is {person.status}"
             if person.paused_until and person.paused_until > datetime.now(UTC).date():
                 return None, f"paused until {person.paused_until.isoformat()}"
-            if is_suppressed(s, self.settings.secret_key, person.email):
+            digest = address_hash(self.settings.secret_key, person.email)
+            if c.execute(_SUPPRESSED, {"digest": digest}).first() is not None:
                 return None, "on the suppression list"
-            return recipient_for(self.settings, person, row.message_id), ""
+        return recipient_for(self.settings, person, row.message_id), ""
 
     def one(self, row: _Claimed, me: str, conn: Connection) -> None:
         recipient, why_not = self.recipient(row)
@@ -336,18 +360,16 @@ class _Run:
     def record(self, row: _Claimed, me: str, status: str, error: str | None, *,
                attempt: bool = False, due: datetime | None = None, bounce: int | None = None,
                code: int | None = None) -> None:
-        now = datetime.now(UTC)
-        values: dict = {"status": status, "last_error": error, "next_attempt_at": due}
-        if attempt:
-            values["attempts"] = row.attempts + 1
-        if status == "sent":
-            values["sent_at"] = now
-        if status != "sending":
-            values["claimed_by"] = None if status in CLAIMABLE else me
+        values = {"row_id": row.id, "me": me, "new_status": status, "error": error, "due": due,
+                  "attempts": row.attempts + attempt,
+                  "sent_at": datetime.now(UTC) if status == "sent" else None,
+                  "claim": None if status in CLAIMABLE else me}
+        if bounce is None:
+            with self.sessions.kw["bind"].begin() as c:
+                c.execute(_RECORD, values)
+            return
         with self.tx() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == row.id,
-                                              OutboxRow.claimed_by == me)
-                      .values(**values).execution_options(synchronize_session=False))
+            s.execute(_RECORD, values)
             if bounce is not None:
                 person = s.get(Person, bounce)
                 if person is not None:
