@@ -141,7 +141,7 @@ class RecordingSMTPServer:
             self._reject_all: str | None = None
             self._drop_left = 0
 
-    def tempfail(self, n: int, reply: str = "451 4.3.0 Tillfälligt fel, försök igen senare") -> None:
+    def tempfail(self, n: int, reply: str = "451 4.3.0 Tillfälligt fel, försök igen") -> None:
         with self._lock:
             self._tempfail_left, self._tempfail_reply = n, reply
 
