@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -67,10 +67,16 @@ def _freeze(session: Session, mailing: Mailing, key: str, rendered: RenderedLike
         text=rendered.text, attachments=list(getattr(rendered, "attachments", None) or [])))
 
 
-def _people(session: Session, settings: Settings, segment_expr: str) -> Iterator[list[Person]]:
-    """The segment's persons in batches of BATCH, with areas and positions loaded."""
-    ids = session.scalars(segments.recipients_query(settings, segment_expr)
-                          .with_only_columns(Person.id)).all()
+def _people(session: Session, settings: Settings, segment_expr: str, *,
+            transactional: bool = False, only: Sequence[Person] | None = None
+            ) -> Iterator[list[Person]]:
+    """The segment's persons (or ONLY these) in batches of BATCH, areas and positions loaded."""
+    if only is not None:
+        ids = [p.id for p in only if p.status == "active"]
+    else:
+        ids = session.scalars(segments.recipients_query(
+            settings, segment_expr, include_paused=transactional)
+            .with_only_columns(Person.id)).all()
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         yield list(session.scalars(
@@ -86,23 +92,33 @@ def _existing(session: Session, mailing: Mailing) -> Created:
 def create_mailing(session: Session, settings: Settings, *, kind: str, source: str,
                    segment_expr: str, variant_of: Callable[[Person], str],
                    render: Callable[[str], RenderedLike], meta: dict[str, Any] | None = None,
-                   subject: str | None = None) -> Mailing:
+                   subject: str | None = None, transactional: bool = False,
+                   recipients: Sequence[Person] | None = None) -> Mailing:
     """The mailing of SOURCE to SEGMENT_EXPR: the existing one, or a new one with its content
-    frozen (RENDER(key) once per distinct VARIANT_OF(person)) and its recipients fixed."""
+    frozen (RENDER(key) once per distinct VARIANT_OF(person)) and its recipients fixed.
+
+    TRANSACTIONAL mailings answer something the person asked for (a webinar registration): they
+    reach persons who paused the newsletter. RECIPIENTS, if given, are the persons instead of
+    the segment's; SEGMENT_EXPR is then only the mailing's label (e.g. "person:PUBLIC_ID").
+    """
     return create(session, settings, kind=kind, source=source, segment_expr=segment_expr,
-                  variant_of=variant_of, render=render, meta=meta, subject=subject).mailing
+                  variant_of=variant_of, render=render, meta=meta, subject=subject,
+                  transactional=transactional, recipients=recipients).mailing
 
 
 def create(session: Session, settings: Settings, *, kind: str, source: str, segment_expr: str,
            variant_of: Callable[[Person], str], render: Callable[[str], RenderedLike],
-           meta: dict[str, Any] | None = None, subject: str | None = None) -> Created:
+           meta: dict[str, Any] | None = None, subject: str | None = None,
+           transactional: bool = False, recipients: Sequence[Person] | None = None) -> Created:
     """Like create_mailing, but also says whether it was new and how many recipients it has."""
     existing = find_mailing(session, kind, source, segment_expr)
     if existing is not None:
         return _existing(session, existing)
+    expr = segment_expr if recipients is not None else segments.resolve_segment(
+        settings, segment_expr)
     mailing = Mailing(kind=kind, source=source, segment=segment_expr, subject=subject or "",
-                      status="sending", meta={**(meta or {}), "segment_expr": segments.
-                                              resolve_segment(settings, segment_expr)})
+                      status="sending", meta={**(meta or {}), "segment_expr": expr,
+                                              "transactional": transactional})
     session.add(mailing)
     session.flush()
     # Nobody gets the same source twice, whichever segments it went to.
@@ -112,7 +128,8 @@ def create(session: Session, settings: Settings, *, kind: str, source: str, segm
                OutboxRow.status.not_in(("failed", "suppressed")))))
     frozen: set[str] = set()
     total = skipped = 0
-    for people in _people(session, settings, segment_expr):
+    for people in _people(session, settings, segment_expr, transactional=transactional,
+                          only=recipients):
         rows = []
         for person in people:
             if person.id in already:

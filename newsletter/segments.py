@@ -462,19 +462,27 @@ def _position_only(node: Node) -> bool:
     return False
 
 
-def _recipients(settings: Settings, segment: str, today: date | None) -> ColumnElement[bool]:
+def _recipients(settings: Settings, segment: str, today: date | None,
+                include_paused: bool = False) -> ColumnElement[bool]:
     expr = resolve_segment(settings, segment)
     condition = _Compiler(settings, expr).person(parse(expr))
+    if include_paused:
+        return and_(Person.status == "active", condition)
     today = today or date.today()
     return and_(Person.status == "active",
                 or_(Person.paused_until.is_(None), Person.paused_until < today),
                 condition)
 
 
-def recipients_query(settings: Settings, segment: str, *, today: date | None = None
-                     ) -> Select[tuple[Person]]:
-    """The active, unpaused persons in SEGMENT (a named segment or an expression), by id."""
-    return select(Person).where(_recipients(settings, segment, today)).order_by(Person.id)
+def recipients_query(settings: Settings, segment: str, *, today: date | None = None,
+                     include_paused: bool = False) -> Select[tuple[Person]]:
+    """The active, unpaused persons in SEGMENT (a named segment or an expression), by id.
+
+    INCLUDE_PAUSED is for transactional messages (a webinar the person registered for): a
+    pause holds back the newsletter, not the answer to something the person asked for.
+    """
+    return select(Person).where(_recipients(settings, segment, today, include_paused)
+                                ).order_by(Person.id)
 
 
 def _check_webinars(session: Session, settings: Settings, segment: str) -> None:

@@ -156,6 +156,7 @@ class _Run:
     backoff: Backoff
     stop: threading.Event
     test_to: str | None
+    transactional: bool
     rate: _Limiter
     per_domain: _Limiter
     dkim: DkimSigner | None
@@ -303,7 +304,8 @@ class _Run:
                 return None, "erased"
             if person.status != "active":
                 return None, f"person is {person.status}"
-            if person.paused_until and person.paused_until > datetime.now(UTC).date():
+            if (not self.transactional and person.paused_until
+                    and person.paused_until > datetime.now(UTC).date()):
                 return None, f"paused until {person.paused_until.isoformat()}"
             digest = address_hash(self.settings.secret_key, person.email)
             if c.execute(_SUPPRESSED, {"digest": digest}).first() is not None:
@@ -416,12 +418,14 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
             raise SendError(f"utskick {mailing_id} är pausat: {mailing.paused_reason}; "
                             f"kör `newsletter send resume {mailing_id}` när felet är åtgärdat")
         test_to = (mailing.meta or {}).get("test_to")
+        transactional = bool((mailing.meta or {}).get("transactional"))
     transport = transport or from_settings(settings)
     report = SendReport(mailing_id, transport=transport.description)
     report.reclaimed = reclaim(sessions, mailing_id)
     t = settings.transport
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
                backoff=backoff or Backoff(), stop=stop or threading.Event(), test_to=test_to,
+               transactional=transactional,
                rate=_Limiter(t.rate if rate is None else rate),
                per_domain=_Limiter(t.per_domain_rate), dkim=DkimSigner.from_settings(settings),
                report=report)

@@ -16,9 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import ical, links, outbox
-from .contacts import is_suppressed
-from .messages import calendar_attachments, message_id
-from .models import Mailing, MailingVariant, OutboxRow, Person, Registration, Webinar
+from .messages import calendar_attachments
+from .models import Mailing, Person, Registration, Webinar
 from .render import render_message
 from .settings import Settings
 
@@ -245,7 +244,7 @@ def registered_mailing(session: Session, settings: Settings, webinar: Webinar, w
 
     return outbox.create_mailing(session, settings, kind=KIND, source=source,
                                  segment_expr=f"registered:{frozen.slug}", variant_of=variant_of,
-                                 render=render, subject=text.subject).id
+                                 render=render, subject=text.subject, transactional=True).id
 
 
 def personal_mailing(session: Session, settings: Settings, webinar: Webinar, what: str,
@@ -254,10 +253,8 @@ def personal_mailing(session: Session, settings: Settings, webinar: Webinar, wha
     """A message to one person, once per registration round: confirm (REQUEST), waitlist,
     withdrawn (CANCEL), cancel (to one on the waiting list when the webinar is cancelled).
 
-    The engine's create_mailing takes only segment expressions, and the segment language has no
-    selector for one person, so this freezes the one variant and the one outbox row itself, the
-    way outbox.create_test_mailing does; the sender then treats it like any other mailing.
-    None when the address may not be mailed.
+    Transactional: it reaches a person who paused the newsletter. None when the address may
+    not be mailed.
     """
     frozen = snapshot(webinar)
     round_ = registration_round(registration)
@@ -265,12 +262,6 @@ def personal_mailing(session: Session, settings: Settings, webinar: Webinar, wha
               "waitlist": f"{frozen.slug}:waitlist:{person.public_id}:{round_}",
               "withdrawn": f"{frozen.slug}:withdrawn:{person.public_id}:{round_}",
               "cancel": f"{frozen.slug}:cancel:{person.public_id}:{round_}"}[what]
-    segment = f"person:{person.public_id}"
-    existing = outbox.find_mailing(session, KIND, source, segment)
-    if existing is not None:
-        return existing.id
-    if person.status != "active" or is_suppressed(session, settings.secret_key, person.email):
-        return None
     if what == "confirm":
         text, method = confirmation_text(settings, frozen), "REQUEST"
     elif what == "withdrawn":
@@ -279,18 +270,16 @@ def personal_mailing(session: Session, settings: Settings, webinar: Webinar, wha
         text, method = cancellation_text(settings, frozen, invited=False), None
     else:
         text, method = waitlist_text(settings, frozen, position or 0), None
-    message = _render(settings, text)
-    attendee = _Attendee(person.email, person.name or "")
-    attachments = _invite(settings, frozen, method, attendee, stamp()) if method else []
-    mailing = Mailing(kind=KIND, source=source, segment=segment, subject=message.subject,
-                      status="sending", meta={"segment_expr": segment})
-    session.add(mailing)
-    session.flush()
-    session.add(MailingVariant(mailing_id=mailing.id, key=person.public_id,
-                               subject=message.subject, html=message.html, text=message.text,
-                               attachments=attachments))
-    session.add(OutboxRow(mailing_id=mailing.id, person_id=person.id, variant_key=person.public_id,
-                          message_id=message_id(settings, mailing.id, person.public_id),
-                          status="pending", attempts=0))
-    session.flush()
-    return mailing.id
+
+    def render(_key: str) -> Message:
+        message = _render(settings, text)
+        attendee = _Attendee(person.email, person.name or "")
+        attachments = _invite(settings, frozen, method, attendee, stamp()) if method else []
+        return Message(message.subject, message.preheader, message.html, message.text,
+                       attachments)
+
+    created = outbox.create(session, settings, kind=KIND, source=source,
+                            segment_expr=f"person:{person.public_id}",
+                            variant_of=lambda p: p.public_id, render=render,
+                            subject=text.subject, transactional=True, recipients=[person])
+    return created.mailing.id if created.recipients else None
