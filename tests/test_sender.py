@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -269,3 +270,25 @@ def test_test_mailing_goes_to_one_address_and_marks_nobody(site, smtp_server):  
     with site.transaction() as s:
         assert outbox.find_mailing(s, "targeted", "enkat", "medlemmar") is None
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1
+
+
+def test_per_domain_limit_holds_back_one_domain_and_lets_the_others_through(
+        site, smtp_server):  # noqa: F811
+    config = site.root / "newsletter.toml"
+    # One message per 1000 s per domain: far longer than the engine waits for a domain's turn.
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "per_domain_rate = 0", "per_domain_rate = 0.001"), encoding="utf-8")
+    site.cli("municipalities", "members", "Åsele")
+    addresses = ["a1@asele.example.se", "a2@asele.example.se", "a3@asele.example.se",
+                 "b1@dorotea.example.se"]
+    for address in addresses:
+        site.cli("contacts", "add", address, "--municipality", "Åsele", "--role", "politiker")
+    mailing_id = make_mailing(site)
+    report = send(site, mailing_id, smtp_server, backoff=sender.Backoff(linger=0))
+    domains = Counter(a.rpartition("@")[2] for a in smtp_server.copies().elements())
+    assert domains == Counter({"asele.example.se": 1, "dorotea.example.se": 1})
+    assert report.remaining == 2 and not report.done
+    with site.transaction() as s:
+        later = s.scalars(select(OutboxRow.next_attempt_at).where(
+            OutboxRow.mailing_id == mailing_id, OutboxRow.status == "pending")).all()
+    assert len(later) == 2 and all(t > datetime.now(UTC) + timedelta(seconds=60) for t in later)

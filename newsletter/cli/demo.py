@@ -9,7 +9,7 @@ from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
 from ..issue_build import build_issue, upcoming_webinars
 from ..settings import ensure_secret_key
 from . import App, init, pass_app
-from .mailings import _send as send_mailing_and_report
+from .mailings import send_and_report
 
 
 @click.command()
@@ -44,7 +44,7 @@ def demo(ctx: click.Context) -> None:
             session, settings, lambda: outbox.issue_source(session, settings, DEMO_MONTH),
             DEMO_SEGMENT, kind="issue", key=DEMO_MONTH)
         mailing_id = created.mailing.id
-    send_mailing_and_report(app, mailing_id, None, f"utskick {mailing_id}")
+    send_and_report(app, mailing_id, None, f"utskick {mailing_id}")
 
     click.echo("")
     click.echo("Titta här:")

@@ -93,7 +93,7 @@ def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to
     if test_to:
         with app.transaction() as s:
             mailing_id = outbox.create_test(s, settings, make(s), test_to).id
-        _send(app, mailing_id, rate, f"testutskick till {test_to}")
+        send_and_report(app, mailing_id, rate, f"testutskick till {test_to}")
         return
     with app.transaction() as s:
         existing = outbox.find_mailing(s, kind, key, segment)
@@ -117,7 +117,7 @@ def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to
         return
     else:
         click.echo(f"Återupptar utskick {mailing_id} ({created.recipients} mottagare).")
-    _send(app, mailing_id, rate, f"utskick {mailing_id}")
+    send_and_report(app, mailing_id, rate, f"utskick {mailing_id}")
 
 
 @contextmanager
@@ -168,7 +168,8 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-def _send(app: App, mailing_id: int, rate: float | None, label: str) -> None:
+def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -> None:
+    """Send what is left of MAILING_ID with a progress display, then say how it went."""
     progress = _Progress(label)
     with _stop_on_signals() as stop:
         try:
@@ -274,7 +275,7 @@ def resume(app: App, mailing_id: int, rate: float | None) -> None:
     """
     with app.transaction() as s:
         outbox.unpause(s, mailing_id)
-    _send(app, mailing_id, rate, f"utskick {mailing_id}")
+    send_and_report(app, mailing_id, rate, f"utskick {mailing_id}")
 
 
 def register(main: click.Group) -> None:
