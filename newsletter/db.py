@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -15,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ConfigError
+from .models import SiteMeta
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -105,10 +108,36 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head() or ""
 
 
-def require_current(engine: Engine) -> None:
-    """Refuse to work on a database that `newsletter init` has not created or migrated."""
+def require_current(engine: Engine, secret_key: bytes) -> None:
+    """Refuse to work on a database that `newsletter init` has not created or migrated, or with
+    a secret key other than the one it was made with."""
     rev = current_revision(engine)
     if rev != head_revision():
         raise ConfigError(
             f"database {engine.url.render_as_string(hide_password=True)} is not initialised "
             f"or is out of date (revision {rev or 'none'}): run `newsletter init`")
+    with transaction(session_factory(engine)) as session:
+        check_secret_key(session, secret_key)
+
+
+_KEY_FINGERPRINT = "secret_key_fingerprint"
+
+
+def check_secret_key(session: Session, secret_key: bytes) -> None:
+    """Remember the secret key's fingerprint on first use; refuse another key afterwards.
+
+    The suppression list is keyed by an HMAC of each address under this key: with another key
+    every unsubscribed, bounced and erased address would silently become mailable again, and
+    every link already sent would stop working.
+    """
+    if not secret_key:
+        raise ConfigError("no secret key: set NEWSLETTER_SECRET_KEY or run `newsletter init`")
+    fingerprint = hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
+    stored = session.get(SiteMeta, _KEY_FINGERPRINT)
+    if stored is None:
+        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=fingerprint))
+    elif not hmac.compare_digest(stored.value, fingerprint):
+        raise ConfigError(
+            "the secret key (NEWSLETTER_SECRET_KEY or .secret_key) is not the one this database "
+            "was made with: with another key the suppression list and every link already sent "
+            "stop working. Restore the old key")

@@ -283,6 +283,17 @@ class Registration(Base):
                                                  onupdate=utcnow)
 
 
+# --- the site itself ------------------------------------------------------------------------
+
+class SiteMeta(Base):
+    """Facts about the database itself, e.g. the fingerprint of the secret key it was made with."""
+
+    __tablename__ = "site_meta"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 # --- bounces --------------------------------------------------------------------------------
 
 class ProcessedReport(Base):

@@ -138,6 +138,8 @@ def ensure_secret_key(settings: Settings) -> Settings:
     if settings.secret_key:
         return settings
     path = settings.root / SECRET_FILE
+    if path.exists():  # made since SETTINGS was loaded: never replace a key
+        return replace(settings, secret_key=_secret_key(settings.root, {}))
     key = secrets.token_urlsafe(32)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -111,3 +111,21 @@ def test_secure_delete_is_on(site):
     with engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
     conn.close()
+
+
+def test_another_secret_key_is_refused_in_one_line(site):
+    site.cli("municipalities", "list")
+    other = {"NEWSLETTER_SECRET_KEY": "another-secret-key-of-some-length"}
+    result = site.cli("municipalities", "list", ok=False, env=other)
+    assert result.exit_code == 2
+    assert "not the one this database was made with" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    site.cli("municipalities", "list")  # the right key still works
+
+
+def test_init_then_demo_keep_the_key_made_on_the_first_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    assert site_cli(tmp_path, "init").exit_code == 0
+    key = (tmp_path / ".secret_key").read_text()
+    assert site_cli(tmp_path, "init").exit_code == 0
+    assert (tmp_path / ".secret_key").read_text() == key

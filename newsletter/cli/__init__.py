@@ -32,7 +32,7 @@ class App:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """Sessions on a database that `newsletter init` has brought up to date."""
-        db.require_current(self.engine)
+        db.require_current(self.engine, self.settings.secret_key)
         return db.session_factory(self.engine)
 
     def transaction(self, *, dry_run: bool = False):
@@ -83,11 +83,12 @@ def init(app: App) -> None:
         tmp.replace(config)
         click.echo(f"Skapade {config}")
         del app.settings
-    ensure_secret_key(app.settings)
+    settings = app.settings = ensure_secret_key(app.settings)
     before, after = db.migrate(app.engine)
     from ..municipalities import load_municipalities
 
     with db.transaction(db.session_factory(app.engine)) as session:
+        db.check_secret_key(session, settings.secret_key)
         added = load_municipalities(session)
     if before == after:
         click.echo(f"Databasen är aktuell (schema {after}).")

@@ -7,7 +7,6 @@ import click
 from .. import db, outbox, transports
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
 from ..issue_build import build_issue, upcoming_webinars
-from ..settings import ensure_secret_key
 from . import App, init, pass_app
 from .mailings import send_and_report
 
@@ -25,8 +24,7 @@ def demo(ctx: click.Context) -> None:
     """
     app: App = ctx.obj
     ctx.invoke(init)
-    settings = ensure_secret_key(app.settings)
-    app.settings = settings
+    settings = app.settings
     with db.transaction(app.sessions) as session:
         seeded = seed(session, settings)
     report = seeded.contacts

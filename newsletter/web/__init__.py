@@ -162,7 +162,7 @@ def create_app(settings: Settings) -> Flask:
         raise ConfigError("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
                           "run `newsletter init` or set NEWSLETTER_SECRET_KEY")
     engine = db.make_engine(settings.db_url)
-    db.require_current(engine)
+    db.require_current(engine, settings.secret_key)
 
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024,

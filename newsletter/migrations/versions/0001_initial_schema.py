@@ -88,6 +88,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_processed_reports')),
     sa.UniqueConstraint('digest', name=op.f('uq_processed_reports_digest'))
     )
+    op.create_table('site_meta',
+    sa.Column('key', sa.String(length=40), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_site_meta'))
+    )
     op.create_table('suppressions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email_hash', sa.String(length=64), nullable=False),
@@ -230,6 +235,7 @@ def downgrade() -> None:
     op.drop_table('events')
     op.drop_table('webinars')
     op.drop_table('suppressions')
+    op.drop_table('site_meta')
     op.drop_table('processed_reports')
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_persons_status'))
