@@ -56,7 +56,19 @@ def _disable_pysqlite_begin(dbapi_conn, _record) -> None:
 
 def _sqlite_begin(conn) -> None:
     # pysqlite's own transaction handling begins late and breaks SAVEPOINTs; begin ourselves.
-    conn.exec_driver_sql("BEGIN")
+    immediate = conn.get_execution_options().get("sqlite_immediate")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """ENGINE for transactions that read, then write (a web form, a CLI command).
+
+    On SQLite they begin IMMEDIATE: the write lock is taken (waiting up to the busy timeout) at
+    the start. A deferred transaction that reads first fails at once with "database is locked"
+    when another connection (the sender, say) commits before its first write. Elsewhere the
+    option means nothing.
+    """
+    return engine.execution_options(sqlite_immediate=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

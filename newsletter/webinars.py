@@ -251,6 +251,7 @@ def register(session: Session, settings: Settings, webinar: Webinar | str, perso
         earlier = wm.mailings_like(session, f"{webinar.slug}:{kind}:{person.public_id}:")
         return Outcome(webinar, f"already-{registration.status}", earlier, person=person)
     _open(webinar, now)
+    _lock_places(session, webinar)
     full = webinar.capacity is not None and counts(session, webinar).registered >= webinar.capacity
     status = "waitlisted" if full else "registered"
     if registration is None:
@@ -299,11 +300,18 @@ def unregister(session: Session, settings: Settings, webinar: Webinar | str,
     return outcome
 
 
+def _lock_places(session: Session, webinar: Webinar) -> None:
+    """Count places under a lock on the webinar, so two registrations at once cannot both take
+    the last one (FOR UPDATE where the database has it; SQLite serialises writers, db.writer)."""
+    session.execute(select(Webinar.id).where(Webinar.id == webinar.id).with_for_update())
+
+
 def _promote(session: Session, settings: Settings, webinar: Webinar, outcome: Outcome,
              now: datetime) -> None:
     """Give free places to the first on the waiting list (active contacts only), in order."""
     if webinar.status != "scheduled" or webinar.starts_at <= now:
         return
+    _lock_places(session, webinar)
     taken = counts(session, webinar).registered
     for registration in registrations(session, webinar, "waitlisted"):
         if webinar.capacity is not None and taken >= webinar.capacity:

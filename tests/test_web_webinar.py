@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import threading
 import email.policy
 from datetime import UTC, datetime, timedelta
 
@@ -160,3 +161,34 @@ def test_an_unknown_webinar_is_the_same_404(web):
         assert got.status_code == 404 and got.data == reference
     with site.transaction() as session:
         assert session.scalar(select(Webinar.id)) is None
+
+
+def test_simultaneous_registrations_neither_fail_nor_overbook(web):
+    client, site = web
+    add_webinar(site, capacity=3)
+    people = [f"samtidig{i}@asele.example.se" for i in range(8)]
+    with site.transaction() as session:
+        session.add_all(Person(email=address, name=f"Samtidig {i}")
+                        for i, address in enumerate(people))
+    app = client.application
+    forms = []
+    for _ in people:
+        c = app.test_client()
+        forms.append((c, csrf_of(c.get(URL).get_data(as_text=True))))
+    start = threading.Barrier(len(people))
+    answers: dict[str, int] = {}
+
+    def post(address: str, c, form: str) -> None:
+        start.wait()
+        answers[address] = c.post(URL, data={"csrf": form, "email": address},
+                                  headers=SAME_SITE).status_code
+
+    threads = [threading.Thread(target=post, args=(a, c, f))
+               for a, (c, f) in zip(people, forms, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert answers == {address: 303 for address in people}
+    statuses = sorted(registration_of(site, address) for address in people)
+    assert statuses == ["registered"] * 3 + ["waitlisted"] * 5

@@ -35,9 +35,15 @@ class App:
         db.require_current(self.engine, self.settings.secret_key)
         return db.session_factory(self.engine)
 
+    @cached_property
+    def writers(self) -> sessionmaker[Session]:
+        """Sessions for transactions that read, then write: see db.writer."""
+        db.require_current(self.engine, self.settings.secret_key)
+        return db.session_factory(db.writer(self.engine))
+
     def transaction(self, *, dry_run: bool = False):
         """A session committed at the end of the block (rolled back with dry_run or on error)."""
-        return db.transaction(self.sessions, dry_run=dry_run)
+        return db.transaction(self.writers, dry_run=dry_run)
 
 
 pass_app = click.make_pass_decorator(App)

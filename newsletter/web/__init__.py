@@ -11,7 +11,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from flask import Flask, Response, current_app, g, render_template, send_file
+from flask import Flask, Response, current_app, g, render_template, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, NotFound
@@ -45,6 +45,7 @@ class WebContext:
 
     settings: Settings
     sessions: sessionmaker[Session]
+    writers: sessionmaker[Session]  # for POSTs: they read, then write (see db.writer)
 
 
 def web_context() -> WebContext:
@@ -54,7 +55,8 @@ def web_context() -> WebContext:
 def session() -> Session:
     """The request's database session, committed when the request succeeds."""
     if "db" not in g:
-        g.db = web_context().sessions()
+        context = web_context()
+        g.db = (context.writers if request.method == "POST" else context.sessions)()
         g.db.begin()
     return g.db
 
@@ -167,7 +169,8 @@ def create_app(settings: Settings) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024,
                       TRAP_HTTP_EXCEPTIONS=False)
-    app.extensions["newsletter"] = WebContext(settings, db.session_factory(engine))
+    app.extensions["newsletter"] = WebContext(settings, db.session_factory(engine),
+                                              db.session_factory(db.writer(engine)))
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month, swedish_time=swedish_time)
