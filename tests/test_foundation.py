@@ -129,3 +129,13 @@ def test_init_then_demo_keep_the_key_made_on_the_first_run(tmp_path, monkeypatch
     key = (tmp_path / ".secret_key").read_text()
     assert site_cli(tmp_path, "init").exit_code == 0
     assert (tmp_path / ".secret_key").read_text() == key
+
+
+def test_a_damaged_database_is_one_line_not_a_traceback(site):
+    path = site.settings.db_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE outbox")
+    result = site.cli("send", "status", ok=False)
+    assert result.exit_code == 1
+    assert "no such table: outbox" in result.stderr and path in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import db
@@ -58,6 +59,18 @@ class _Group(click.Group):
         except NewsletterError as exc:
             click.echo(f"Fel: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except SQLAlchemyError as exc:  # the database itself: unreachable, locked, damaged
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            click.echo(f"Fel: databasen ({self._database(ctx)}): {reason}", err=True)
+            sys.exit(1)
+
+    @staticmethod
+    def _database(ctx: click.Context) -> str:
+        app = ctx.obj
+        try:
+            return app.engine.url.render_as_string(hide_password=True)
+        except NewsletterError:
+            return "?"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
