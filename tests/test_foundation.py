@@ -134,8 +134,8 @@ def test_init_then_demo_keep_the_key_made_on_the_first_run(tmp_path, monkeypatch
 def test_a_damaged_database_is_one_line_not_a_traceback(site):
     path = site.settings.db_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE outbox")
+        conn.execute("DROP TABLE mailings")
     result = site.cli("send", "status", ok=False)
     assert result.exit_code == 1
-    assert "no such table: outbox" in result.stderr and path in result.stderr
+    assert "no such table: mailings" in result.stderr and path in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
