@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from . import segments
@@ -89,6 +89,13 @@ def _existing(session: Session, mailing: Mailing) -> Created:
     return Created(mailing, False, n or 0)
 
 
+def _had_it(kind: str, source: str) -> Select[tuple[int | None]]:
+    """The persons who got (or are getting) KIND/SOURCE in some mailing."""
+    return (select(OutboxRow.person_id).join(Mailing, Mailing.id == OutboxRow.mailing_id)
+            .where(Mailing.kind == kind, Mailing.source == source,
+                   OutboxRow.status.not_in(("failed", "suppressed"))))
+
+
 def create_mailing(session: Session, settings: Settings, *, kind: str, source: str,
                    segment_expr: str, variant_of: Callable[[Person], str],
                    render: Callable[[str], RenderedLike], meta: dict[str, Any] | None = None,
@@ -122,10 +129,7 @@ def create(session: Session, settings: Settings, *, kind: str, source: str, segm
     session.add(mailing)
     session.flush()
     # Nobody gets the same source twice, whichever segments it went to.
-    already = set(session.scalars(
-        select(OutboxRow.person_id).join(Mailing, Mailing.id == OutboxRow.mailing_id)
-        .where(Mailing.kind == kind, Mailing.source == source, Mailing.id != mailing.id,
-               OutboxRow.status.not_in(("failed", "suppressed")))))
+    already = set(session.scalars(_had_it(kind, source).where(Mailing.id != mailing.id)))
     frozen: set[str] = set()
     total = skipped = 0
     for people in _people(session, settings, segment_expr, transactional=transactional,
@@ -242,6 +246,7 @@ class Plan:
     sample: list[tuple[str, str]]  # (name, email)
     message_bytes: int
     existing: Mailing | None
+    already_had_it: int = 0  # in the segment, but got this source in another mailing
 
 
 def plan(session: Session, settings: Settings, source: Source, segment: str) -> Plan:
@@ -258,9 +263,12 @@ def plan(session: Session, settings: Settings, source: Source, segment: str) -> 
             attachments=tuple(getattr(rendered, "attachments", None) or ())))
         size = len(template.build(recipient_for(settings, person, message_id(
             settings, 0, person.public_id))))
+    in_segment = segments.recipients_query(settings, segment).with_only_columns(Person.id)
+    already = 0 if existing else session.scalar(select(func.count()).select_from(
+        in_segment.where(Person.id.in_(_had_it(source.kind, source.key))).subquery()))
     return Plan(subject=source.subject, recipients=segments.count(session, settings, segment),
                 sample=[(p.name, p.email) for p in people], message_bytes=size,
-                existing=existing)
+                existing=existing, already_had_it=already or 0)
 
 
 def create_test(session: Session, settings: Settings, source: Source, email: str) -> Mailing:

@@ -54,7 +54,9 @@ def test_send_issue_into_the_default_maildir_once(site):
     again = site.cli("send", "issue", "2026-12", "--to", "medlemmar")
     assert "redan klart" in again.stdout
     assert len(maildir(site)) == 12
-    # Another segment later: those who already got the issue are skipped.
+    # Another segment later: those who already got the issue are skipped, as the dry run says.
+    plan = site.cli("send", "issue", "2026-12", "--to", "role:kommunchef", "--dry-run")
+    assert "Varav 4 redan har fått det" in plan.stdout and "så 0 får det nu" in plan.stdout
     other = site.cli("send", "issue", "2026-12", "--to", "role:kommunchef")
     assert "4 i segmentet har redan fått det" in other.stdout
     assert len(maildir(site)) == 12

@@ -206,6 +206,9 @@ def _print_plan(p: outbox.Plan) -> None:
     if p.recipients > len(p.sample):
         click.echo(f"  ... och {p.recipients - len(p.sample)} till")
     click.echo(f"Meddelandets storlek: {p.message_bytes / 1024:.1f} KiB")
+    if p.already_had_it:
+        click.echo(f"Varav {p.already_had_it} redan har fått det i ett annat utskick: de hoppas "
+                   f"över, så {p.recipients - p.already_had_it} får det nu.")
     if p.existing is not None:
         click.echo(f"Utskicket finns redan (utskick {p.existing.id}, {p.existing.status}): "
                    "samma kommando utan --dry-run återupptar det.")
