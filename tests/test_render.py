@@ -66,6 +66,9 @@ def test_sample_issue_html_is_email_shaped(site):
     assert "Nyhetsbrev december 2026" in html
     assert site.settings.organisation.postal_address in html
     assert issue.preheader in html  # the hidden preheader
+    # ... hidden without a font colour, which SpamAssassin scores as low contrast
+    hidden = html[html.index('<div style="display:none'):].split(">", 1)[0]
+    assert "opacity:0" in hidden and "color" not in hidden
     for label in ("Nyhet", "Utredning", "Remiss", "Rapport", "Evenemang"):
         assert f">{label}<" in html
     assert "Läs mer på regeringen.se" in html
