@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,16 +117,42 @@ class _Limiter:
             return max(0.0, self._next.get(key, 0.0) - time.monotonic())
 
 
-# Built once: statements executed per message (building them costs more than running them).
-_PERSON = select(Person.name, Person.email, Person.public_id, Person.status,
-                 Person.paused_until).where(Person.id == bindparam("pid"))
-_SUPPRESSED = select(Suppression.id).where(Suppression.email_hash == bindparam("digest"))
+# Built once: statements executed per message or per claim (building them costs more than
+# running them). Each worker runs them on one database connection it keeps for the whole run.
+_DUE = or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= bindparam("now"))
+_CLAIM = (update(OutboxRow)
+          .where(OutboxRow.id.in_(select(OutboxRow.id)
+                                  .where(OutboxRow.mailing_id == bindparam("mailing"),
+                                         OutboxRow.status.in_(CLAIMABLE), _DUE)
+                                  .order_by(OutboxRow.id).limit(CLAIM_BATCH)),
+                 OutboxRow.status.in_(CLAIMABLE), _DUE,
+                 select(Mailing.id).where(Mailing.id == bindparam("mailing"),
+                                          Mailing.status == "sending").exists())
+          .values(status="sending", claimed_by=bindparam("me"), claimed_at=bindparam("now"))
+          .execution_options(synchronize_session=False))
+_CLAIMED = (select(OutboxRow.id, OutboxRow.person_id, OutboxRow.variant_key, OutboxRow.message_id,
+                   OutboxRow.attempts, OutboxRow.last_error, Person.email, Person.public_id)
+            .outerjoin(Person, Person.id == OutboxRow.person_id)
+            .where(OutboxRow.mailing_id == bindparam("mailing"),
+                   OutboxRow.claimed_by == bindparam("me"), OutboxRow.status == "sending")
+            .order_by(OutboxRow.id))
+# The re-check right before each message: one query for the person and the suppression list.
+_CHECK = (select(Person.name, Person.email, Person.status, Person.paused_until,
+                 select(Suppression.id).where(Suppression.email_hash == bindparam("digest"))
+                 .exists().label("suppressed"))
+          .where(Person.id == bindparam("pid")))
 _RECORD = (update(OutboxRow)
            .where(OutboxRow.id == bindparam("row_id"), OutboxRow.claimed_by == bindparam("me"))
            .values(status=bindparam("new_status"), last_error=bindparam("error"),
                    next_attempt_at=bindparam("due"), attempts=bindparam("attempts"),
                    sent_at=bindparam("sent_at"), claimed_by=bindparam("claim"))
            .execution_options(synchronize_session=False))
+_RELEASE = (update(OutboxRow)
+            .where(OutboxRow.id.in_(bindparam("ids", expanding=True)),
+                   OutboxRow.claimed_by == bindparam("me"), OutboxRow.status == "sending")
+            .values(status="pending", claimed_by=None, claimed_at=None,
+                    next_attempt_at=bindparam("due"))
+            .execution_options(synchronize_session=False))
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,18 @@ class _Claimed:
     message_id: str
     attempts: int
     last_error: str | None
+    email: str | None  # the person's address when claimed
+    public_id: str | None
+    digest: str | None = None  # EMAIL's suppression key, computed once per claim
+
+
+@dataclass
+class _Worker:
+    """One sending thread's own resources, kept for the whole run."""
+
+    me: str  # the claim id stamped on the rows it takes
+    db: DbConnection  # claims, re-checks and records, each in its own short transaction
+    conn: Connection  # the transport connection
 
 
 @dataclass
@@ -203,23 +242,12 @@ class _Run:
             self.pause(f"{limit} misslyckade sändningar i rad, senast: {result}")
 
     # --- one worker
-    def work(self, worker: int) -> None:
-        me = outbox.claimant(worker)
+    def work(self, number: int) -> None:
+        me = outbox.claimant(number)
         conn = self.transport.connection()
         try:
-            while not self.halted():
-                rows = self.claim(me)
-                if not rows:
-                    wait = self.next_due()
-                    if wait is None or wait > self.backoff.linger:
-                        return
-                    self.stop.wait(min(max(wait, 0.05), 1.0))
-                    continue
-                for i, row in enumerate(rows):
-                    if self.halted():
-                        self.release([r.id for r in rows[i:]], me)
-                        break
-                    self.one(row, me, conn)
+            with self.sessions.kw["bind"].connect() as db:
+                self.loop(_Worker(me, db, conn))
         except BaseException as exc:  # noqa: BLE001 - re-raised by send_mailing's thread
             with self.lock:
                 self.error = self.error or exc
@@ -227,34 +255,36 @@ class _Run:
         finally:
             conn.close()
 
-    def claim(self, me: str) -> list[_Claimed]:
-        now = datetime.now(UTC)
-        due = or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now)
-        candidates = (select(OutboxRow.id)
-                      .where(OutboxRow.mailing_id == self.mailing_id,
-                             OutboxRow.status.in_(CLAIMABLE), due)
-                      .order_by(OutboxRow.id).limit(CLAIM_BATCH))
-        sending = select(Mailing.id).where(Mailing.id == self.mailing_id,
-                                           Mailing.status == "sending").exists()
-        with self.tx() as s:
-            s.execute(update(OutboxRow)
-                      .where(OutboxRow.id.in_(candidates), OutboxRow.status.in_(CLAIMABLE), due,
-                             sending)
-                      .values(status="sending", claimed_by=me, claimed_at=now)
-                      .execution_options(synchronize_session=False))
-            rows = s.execute(select(OutboxRow.id, OutboxRow.person_id, OutboxRow.variant_key,
-                                    OutboxRow.message_id, OutboxRow.attempts,
-                                    OutboxRow.last_error)
-                             .where(OutboxRow.mailing_id == self.mailing_id,
-                                    OutboxRow.claimed_by == me, OutboxRow.status == "sending")
-                             .order_by(OutboxRow.id)).all()
+    def loop(self, w: _Worker) -> None:
+        while not self.halted():
+            rows = self.claim(w)
             if not rows:
-                status, reason = s.execute(select(Mailing.status, Mailing.paused_reason)
-                                           .where(Mailing.id == self.mailing_id)).one()
+                wait = self.next_due()
+                if wait is None or wait > self.backoff.linger:
+                    return
+                self.stop.wait(min(max(wait, 0.05), 1.0))
+                continue
+            for i, row in enumerate(rows):
+                if self.halted():
+                    self.release(w, [r.id for r in rows[i:]])
+                    break
+                self.one(row, w)
+
+    def claim(self, w: _Worker) -> list[_Claimed]:
+        params = {"mailing": self.mailing_id, "me": w.me, "now": datetime.now(UTC)}
+        with w.db.begin():
+            w.db.execute(_CLAIM, params)
+            rows = [_Claimed(*r) for r in w.db.execute(_CLAIMED, params)]
+            if not rows:
+                status, reason = w.db.execute(select(Mailing.status, Mailing.paused_reason)
+                                              .where(Mailing.id == self.mailing_id)).one()
                 if status == "paused":
                     with self.lock:
                         self.pause_reason = self.pause_reason or reason or "pausad"
-        return [_Claimed(*r) for r in rows]
+        for row in rows:
+            if row.email is not None:
+                row.digest = address_hash(self.settings.secret_key, row.email)
+        return rows
 
     def next_due(self) -> float | None:
         """Seconds until the next row may be claimed; None when no row is left to claim."""
@@ -268,17 +298,11 @@ class _Run:
             return 0.0
         return (left[1] - datetime.now(UTC)).total_seconds()
 
-    def release(self, ids: list[int], me: str, *, due: datetime | None = None) -> None:
+    def release(self, w: _Worker, ids: list[int], *, due: datetime | None = None) -> None:
         """Put claimed rows back, untouched: they were never handed to the transport."""
-        if not ids:
-            return
-        with self.tx() as s:
-            s.execute(update(OutboxRow)
-                      .where(OutboxRow.id.in_(ids), OutboxRow.claimed_by == me,
-                             OutboxRow.status == "sending")
-                      .values(status="pending", claimed_by=None, claimed_at=None,
-                              next_attempt_at=due)
-                      .execution_options(synchronize_session=False))
+        if ids:
+            with w.db.begin():
+                w.db.execute(_RELEASE, {"ids": ids, "me": w.me, "due": due})
 
     def release_all(self, me: str) -> None:
         try:
@@ -291,95 +315,101 @@ class _Run:
         except SQLAlchemyError:
             return  # the database itself failed: the rows wait for the next run's reclaim
 
-    def recipient(self, row: _Claimed) -> tuple[Recipient | None, str]:
+    def recipient(self, row: _Claimed, db: DbConnection) -> tuple[Recipient | None, str]:
         """Who gets ROW now, read fresh: None and why not, if nobody may be mailed."""
-        engine = self.sessions.kw["bind"]
-        with engine.connect() as c:
-            person = c.execute(_PERSON, {"pid": row.person_id}).first() if row.person_id else None
-            if self.test_to:
-                stand_in = person or _Someone("", self.test_to, "test")
-                found = recipient_for(self.settings, stand_in, row.message_id)
-                return replace(found, email=self.test_to), ""
-            if person is None:
-                return None, "erased"
-            if person.status != "active":
-                return None, f"person is {person.status}"
-            if (not self.transactional and person.paused_until
-                    and person.paused_until > datetime.now(UTC).date()):
-                return None, f"paused until {person.paused_until.isoformat()}"
-            digest = address_hash(self.settings.secret_key, person.email)
-            if c.execute(_SUPPRESSED, {"digest": digest}).first() is not None:
-                return None, "on the suppression list"
-        return recipient_for(self.settings, person, row.message_id), ""
+        person = None
+        if row.person_id is not None:
+            with db.begin():  # one snapshot: a changed address is checked against the same state
+                person = db.execute(_CHECK, {"pid": row.person_id, "digest": row.digest}).first()
+                if person is not None and person.email != row.email:
+                    row.email = person.email
+                    row.digest = address_hash(self.settings.secret_key, person.email)
+                    person = db.execute(_CHECK, {"pid": row.person_id,
+                                                 "digest": row.digest}).first()
+        if self.test_to:
+            stand_in = (_Someone(person.name, person.email, row.public_id or "test")
+                        if person is not None else _Someone("", self.test_to, "test"))
+            found = recipient_for(self.settings, stand_in, row.message_id)
+            return replace(found, email=self.test_to), ""
+        if person is None:
+            return None, "erased"
+        if person.status != "active":
+            return None, f"person is {person.status}"
+        if (not self.transactional and person.paused_until
+                and person.paused_until > datetime.now(UTC).date()):
+            return None, f"paused until {person.paused_until.isoformat()}"
+        if person.suppressed:
+            return None, "on the suppression list"
+        return recipient_for(self.settings, _Someone(person.name, person.email, row.public_id),
+                             row.message_id), ""
 
-    def one(self, row: _Claimed, me: str, conn: Connection) -> None:
-        recipient, why_not = self.recipient(row)
+    def one(self, row: _Claimed, w: _Worker) -> None:
+        recipient, why_not = self.recipient(row, w.db)
         if recipient is None:
-            self.record(row, me, "suppressed", why_not)
+            self.record(w, row, "suppressed", why_not)
             self.count("suppressed", False)
             return
         domain = recipient.email.rpartition("@")[2].lower()
         wait = self.per_domain.reserve(domain, DOMAIN_MAX_WAIT)
         if wait is None:
             later = datetime.now(UTC) + timedelta(seconds=self.per_domain.free_in(domain))
-            self.release([row.id], me, due=later)
+            self.release(w, [row.id], due=later)
             return
         wait += self.rate.reserve() or 0.0
         if wait and self.stop.wait(wait):
-            self.release([row.id], me)
+            self.release(w, [row.id])
             return
         data = self.template(row.variant_key).build(recipient)
-        result = conn.send(self.settings.organisation.sender, recipient.email, data)
-        self.outcome(row, me, recipient, result)
+        result = w.conn.send(self.settings.organisation.sender, recipient.email, data)
+        self.outcome(row, w, result)
 
-    def outcome(self, row: _Claimed, me: str, recipient: Recipient, result: Result) -> None:
+    def outcome(self, row: _Claimed, w: _Worker, result: Result) -> None:
         if result.outcome == "sent":
             keep = outbox.RECLAIMED if row.last_error == outbox.RECLAIMED else None
-            self.record(row, me, "sent", keep, attempt=True)
+            self.record(w, row, "sent", keep, attempt=True)
             self.count("sent", False)
         elif result.outcome == "deferred":
             attempts = row.attempts + 1
             if attempts >= self.backoff.max_attempts:
-                self.record(row, me, "failed", f"gave up after {attempts} attempts: {result}",
+                self.record(w, row, "failed", f"gave up after {attempts} attempts: {result}",
                             attempt=True)
                 self.count("failed", True, result)
             else:
                 due = datetime.now(UTC) + timedelta(seconds=self.backoff.delay(attempts))
-                self.record(row, me, "deferred", str(result), attempt=True, due=due)
+                self.record(w, row, "deferred", str(result), attempt=True, due=due)
                 self.count("deferred", True, result)
         elif result.outcome == "bounced":
-            self.record(row, me, "failed", f"hard bounce: {result}", attempt=True,
+            self.record(w, row, "failed", f"hard bounce: {result}", attempt=True,
                         bounce=None if self.test_to else row.person_id,
                         code=result.code)
             self.count("bounced", True, result)
         elif result.outcome == "failed":
-            self.record(row, me, "failed", str(result), attempt=True)
+            self.record(w, row, "failed", str(result), attempt=True)
             self.count("failed", True, result)
         else:
-            self.release([row.id], me)
+            self.release(w, [row.id])
             self.pause(f"{self.transport.description} vägrar: {result}")
 
-    def record(self, row: _Claimed, me: str, status: str, error: str | None, *,
+    def record(self, w: _Worker, row: _Claimed, status: str, error: str | None, *,
                attempt: bool = False, due: datetime | None = None, bounce: int | None = None,
                code: int | None = None) -> None:
-        values = {"row_id": row.id, "me": me, "new_status": status, "error": error, "due": due,
+        values = {"row_id": row.id, "me": w.me, "new_status": status, "error": error, "due": due,
                   "attempts": row.attempts + attempt,
                   "sent_at": datetime.now(UTC) if status == "sent" else None,
-                  "claim": None if status in CLAIMABLE else me}
+                  "claim": None if status in CLAIMABLE else w.me}
         if bounce is None:
-            with self.sessions.kw["bind"].begin() as c:
-                c.execute(_RECORD, values)
+            with w.db.begin():
+                w.db.execute(_RECORD, values)
             return
         with self.tx() as s:
             s.execute(_RECORD, values)
-            if bounce is not None:
-                person = s.get(Person, bounce)
-                if person is not None:
-                    suppress(s, self.settings.secret_key, person.email, "bounced")
-                    if person.status == "active":
-                        person.status = "bounced"
-                    log_event(s, "bounced", person, mailing=self.mailing_id, code=code,
-                              source="smtp")
+            person = s.get(Person, bounce)
+            if person is not None:
+                suppress(s, self.settings.secret_key, person.email, "bounced")
+                if person.status == "active":
+                    person.status = "bounced"
+                log_event(s, "bounced", person, mailing=self.mailing_id, code=code,
+                          source="smtp")
 
 
 def reclaim(sessions: sessionmaker[Session], mailing_id: int) -> int:
