@@ -31,6 +31,9 @@ from .settings import Settings
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTH_CODES = {530, 534, 535, 538}
+# An address smtplib's quoteaddr() would pass through unchanged: dot-atom local part, plain
+# ASCII domain. Such addresses go into MAIL FROM/RCPT TO as they are, skipping its parser.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,11 @@ class SMTPConnection:
     def _transaction(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
         smtp = self.smtp
         assert smtp is not None
-        code, msg = smtp.mail(envelope_from)
+        code, msg = _command(smtp, "mail", "FROM", envelope_from)
         if code != 250:
             self._rset()
             return classify(code, _decode(msg), sender=True)
-        code, msg = smtp.rcpt(rcpt)
+        code, msg = _command(smtp, "rcpt", "TO", rcpt)
         if code not in (250, 251):
             self._rset()
             return classify(code, _decode(msg))
@@ -235,6 +238,14 @@ class SMTPConnection:
         if self.smtp is not None:
             _quietly_close(self.smtp)
             self.smtp = None
+
+
+def _command(smtp: smtplib.SMTP, verb: str, key: str, address: str) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO ADDRESS, as smtp.mail()/smtp.rcpt() would send it."""
+    if not _PLAIN_ADDRESS.fullmatch(address):
+        return smtp.mail(address) if verb == "mail" else smtp.rcpt(address)
+    smtp.putcmd(verb, f"{key}:<{address}>")
+    return smtp.getreply()
 
 
 def _data(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:

@@ -130,3 +130,14 @@ def test_authentication():
         assert good.send("a@example.se", "p@example.se", MESSAGE).outcome == "sent"
         good.close()
         assert server.copies() == {"p@example.se": 1}
+
+
+def test_envelope_addresses_reach_the_server_as_given(smtp_server):  # noqa: F811
+    conn = smtp(smtp_server).connection()
+    # A plain address is written as it is; a quoted local part goes through smtplib's quoting.
+    for rcpt in ("anna.berg+nyhetsbrev@example.se", '"anna berg"@example.se'):
+        assert conn.send("nyhetsbrev@example.se", rcpt, MESSAGE).outcome == "sent"
+    conn.close()
+    assert [(m.mail_from, m.rcpt_tos) for m in smtp_server.messages] == [
+        ("nyhetsbrev@example.se", ("anna.berg+nyhetsbrev@example.se",)),
+        ("nyhetsbrev@example.se", ('"anna berg"@example.se',))]
