@@ -95,21 +95,47 @@ def calendar_attachments(ics: str, method: str = "REQUEST") -> list[dict[str, An
 # --- encoding helpers --------------------------------------------------------------------------
 
 def _qp(text: str, *, more: bool) -> bytes:
-    """TEXT quoted-printable with CRLF; with MORE, ending in a soft line break (lines <= 76)."""
+    """TEXT quoted-printable with CRLF; with MORE, ending in a soft line break (lines <= 76).
+
+    No line starts with "." (it is written =2E), so a message of such pieces needs no SMTP
+    dot-stuffing.
+    """
     if not text:
         return b""
     raw = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    out = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
-    if not more:
-        return out
-    lines = out.split(CRLF)
-    last = lines[-1]
-    if len(last) > 75:  # leave room for the "=" of the soft break
-        cut = 73
-        while b"=" in last[cut - 2:cut]:
-            cut -= 1
-        lines[-1:] = [last[:cut] + b"=", last[cut:]]
-    return CRLF.join(lines) + b"=" + CRLF
+    out = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+    lines = out.split(b"\n")
+    if more:
+        last = lines[-1]
+        if len(last) > 75:  # leave room for the "=" of the soft break
+            cut = _cut(last, 73)
+            lines[-1:] = [last[:cut] + b"=", last[cut:]]
+        lines[-1] += b"="
+        lines.append(b"")
+    if any(line[:1] == b"." for line in lines):
+        lines = [piece for line in lines for piece in _undot(line)]
+    return CRLF.join(lines)
+
+
+def _cut(line: bytes, at: int) -> int:
+    """Where to cut LINE at or before AT without splitting an =XX escape."""
+    while b"=" in line[at - 2:at]:
+        at -= 1
+    return at
+
+
+def _undot(line: bytes) -> list[bytes]:
+    """A quoted-printable LINE as lines of at most 76 characters none of which starts with "."."""
+    out = []
+    while line[:1] == b".":
+        line = b"=2E" + line[1:]
+        if len(line) <= 76:
+            break
+        cut = _cut(line, 75)
+        out.append(line[:cut] + b"=")
+        line = line[cut:]
+    out.append(line)
+    return out
 
 
 def _encoded_words(text: str, limit: int = 39) -> list[str]:
@@ -277,7 +303,8 @@ class MessageTemplate:
                 self._add(_qp(piece, more=i < len(pieces) - 1))
 
     def build(self, recipient: Recipient, *, date: datetime | None = None) -> bytes:
-        """The whole message for RECIPIENT, CRLF line endings, DKIM-signed if configured."""
+        """The whole message for RECIPIENT, DKIM-signed if configured, ready for SMTP DATA as it
+        is: CRLF line endings only, ending in CRLF, no line starting with "."."""
         values = {field: getattr(recipient, field) for field in PLACEHOLDERS.values()}
         cache: dict[tuple[str, str], bytes] = {}
         for item in self._items:

@@ -360,7 +360,8 @@ class _Run:
             self.release(w, [row.id])
             return
         data = self.template(row.variant_key).build(recipient)
-        result = w.conn.send(self.settings.organisation.sender, recipient.email, data)
+        result = w.conn.send(self.settings.organisation.sender, recipient.email, data,
+                             ready=True)
         self.outcome(row, w, result)
 
     def outcome(self, row: _Claimed, w: _Worker, result: Result) -> None:

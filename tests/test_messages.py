@@ -49,6 +49,9 @@ def check_message(data: bytes) -> email.message.EmailMessage:
     """The conformance checks every message must pass; returns the parsed message."""
     head, _, _ = data.partition(b"\r\n\r\n")
     assert head.isascii(), "every header line is ASCII"
+    # Ready for SMTP DATA as it is (the sender skips normalising and dot-stuffing).
+    assert data.count(b"\r") == data.count(b"\n") == data.count(b"\r\n"), "CRLF only"
+    assert data.endswith(b"\r\n") and not data.startswith(b".") and b"\r\n." not in data
     assert all(len(line) <= 998 for line in data.split(b"\r\n"))
     msg = parse(data)
     for part in msg.walk():
@@ -104,7 +107,9 @@ def test_random_placeholder_positions_round_trip(site):
     alphabet = ["a", "Å", "ö", " ", "\n", "=", ".", "\t", "é", "€", "<", "&", "x" * 90,
                 *PLACEHOLDERS]
     people = [ANNA, Recipient("b@example.se", "", "<1.b@x>", "https://n/u/b", "https://n/p/b"),
-              Recipient("c@example.se", "Lars " * 30, "<1.c@x>", "https://n/u/c", "https://n/p/c")]
+              Recipient("c@example.se", "Lars " * 30, "<1.c@x>", "https://n/u/c", "https://n/p/c"),
+              Recipient("d@example.se", ".Punkt\n." + "å" * 40, "<1.d@x>", "https://n/u/d",
+                        "https://n/p/d")]
     for _ in range(150):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         template = MessageTemplate(site.settings, Content(subject="Test", html=text, text=text))
@@ -112,6 +117,22 @@ def test_random_placeholder_positions_round_trip(site):
             msg = check_message(template.build(person))
             assert body(msg, "plain") == expected(text, person, escape=False)
             assert body(msg, "html") == expected(text, person, escape=True)
+
+
+def test_lines_starting_with_a_dot_are_encoded_within_76_characters(site):
+    # Lines of every length around the 76-character limit, starting with one or more dots, in
+    # the fixed text and in a personal value right after a soft line break.
+    lines = ["." * dots + "x" * (n - dots) + tail for n in range(70, 82) for dots in (1, 2, 40)
+             for tail in ("", "=", " ", "å")]
+    text = "\n".join(lines) + "\n__NL_NAME__\n"
+    person = Recipient("e@example.se", ". punkt." * 20, "<1.e@x>", "https://n/u/e", "https://n/p/e")
+    data = MessageTemplate(site.settings, Content(subject="Punkter", html=text, text=text)
+                           ).build(person)
+    msg = check_message(data)
+    for line in data.partition(b"\r\n\r\n")[2].split(b"\r\n"):
+        assert len(line) <= 76, line
+    assert body(msg, "plain") == expected(text, person, escape=False)
+    assert body(msg, "html") == expected(text, person, escape=True)
 
 
 def test_long_subject_and_names_are_folded_encoded_words(site):

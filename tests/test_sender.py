@@ -144,8 +144,8 @@ def test_hard_bounce_fails_and_suppresses_the_address(site, smtp_server):  # noq
         assert s.scalar(select(Event.kind).where(Event.person_id == person.id,
                                                  Event.kind == "bounced"))
         status = outbox.mailing_status(s, mailing_id)
-    assert status.failures == [("p004@example.se", "failed: hard bounce: 550 5.1.1 "
-                                "Recipient address rejected: User unknown")]
+    assert status.failures == [("p004@example.se", ("failed: hard bounce: 550 5.1.1 "
+                                                     "Recipient address rejected: User unknown"))]
 
 
 def test_policy_refusal_pauses_without_blaming_anyone_then_resume(site, smtp_server):  # noqa: F811

@@ -17,7 +17,7 @@ from .smtp_server import RecordingSMTPServer, smtp_server  # noqa: F401  (fixtur
 
 MESSAGE = ("From: nyhetsbrev@example.se\r\nTo: anna@example.se\r\nSubject: Hej\r\n"
            "Content-Type: text/plain; charset=utf-8\r\n\r\nHej från Åsele\r\n.punkt\r\n"
-           ).encode("utf-8")
+           ).encode()
 
 
 def test_maildir_delivery_is_atomic_and_readable(tmp_path):
@@ -141,3 +141,12 @@ def test_envelope_addresses_reach_the_server_as_given(smtp_server):  # noqa: F81
     assert [(m.mail_from, m.rcpt_tos) for m in smtp_server.messages] == [
         ("nyhetsbrev@example.se", ("anna.berg+nyhetsbrev@example.se",)),
         ("nyhetsbrev@example.se", ('"anna berg"@example.se',))]
+
+
+def test_ready_messages_are_sent_as_they_are(smtp_server):  # noqa: F811
+    ready = MESSAGE.replace(b"\r\n.punkt", b"\r\n=2Epunkt")  # as MessageTemplate.build writes
+    conn = smtp(smtp_server).connection()
+    assert conn.send("nyhetsbrev@example.se", "p1@example.se", ready, ready=True).outcome == "sent"
+    assert conn.send("nyhetsbrev@example.se", "p2@example.se", MESSAGE).outcome == "sent"
+    conn.close()
+    assert [m.data for m in smtp_server.messages] == [ready, MESSAGE]
