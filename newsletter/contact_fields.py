@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import InputError, NewsletterError
-from .models import Municipality
+from .models import Municipality, Person
 from .municipalities import Resolver
 from .settings import Settings
 
@@ -17,12 +17,22 @@ from .settings import Settings
 CONTACT_COLUMNS = ("email", "name", "municipality", "role", "county", "areas")
 DEFAULT_ROLE = "ovrig"  # the role of a contact given a municipality but no role, if configured
 _AREA_SPLIT = re.compile(r"[;|,\s]+")
+MAX_NAME: int = Person.__table__.c.name.type.length
 
 Positions = set[tuple[int | None, str | None]]
 
 
 def _county_key(text: str) -> str:
     return " ".join(text.split()).casefold().removesuffix(" län").removesuffix("s")
+
+
+def contact_name(text: str) -> str:
+    """TEXT with its whitespace collapsed; InputError if it is longer than a name may be."""
+    name = " ".join(text.split())
+    if len(name) > MAX_NAME:
+        raise InputError(f"the name is {len(name)} characters long, at most {MAX_NAME}",
+                         field="name")
+    return name
 
 
 class FieldReader:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from .contact_fields import CONTACT_COLUMNS, FieldReader, settle_positions
+from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, settle_positions
 from .csvfiles import write_csv
 from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
 from .models import (
@@ -147,7 +147,7 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
     wanted = {position} if position else set()
     areas = list(areas)
     wanted_areas = fields.stored_areas(fields.areas(areas)) if areas else None
-    name = " ".join(name.split())
+    name = contact_name(name)
     if person is None:
         person = Person(email=email, name=name, lawful_basis=lawful_basis, basis_source=source,
                         basis_at=utcnow())
@@ -237,7 +237,10 @@ def _export_rows(session: Session, status: str | None) -> Iterator[list[str]]:
     for pid, role, muni, county in session.execute(
             select(Position.person_id, Position.role, Municipality.name, Municipality.county)
             .outerjoin(Municipality, Position.municipality_id == Municipality.id)
-            .order_by(Position.person_id, Municipality.name, Position.role)):
+            # The association's own roles (no municipality) first: SQLite sorts NULL first,
+            # PostgreSQL last.
+            .order_by(Position.person_id, case((Municipality.name.is_(None), 0), else_=1),
+                      Municipality.name, Position.role)):
         positions.setdefault(pid, []).append((muni or "", role, county or ""))
     areas: dict[int, list[str]] = {}
     for pid, area in session.execute(select(PersonArea.person_id, PersonArea.area)

@@ -17,7 +17,13 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import csvfiles
-from .contact_fields import CONTACT_COLUMNS, FieldReader, Positions, settle_positions
+from .contact_fields import (
+    CONTACT_COLUMNS,
+    FieldReader,
+    Positions,
+    contact_name,
+    settle_positions,
+)
 from .contacts import normalise_email
 from .errors import InputError
 from .models import Base, Event, Person, PersonArea, Position, Suppression, new_public_id
@@ -95,6 +101,11 @@ def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
                 fields.role(cells["role"])
             except InputError as role_exc:
                 problems.append(role_exc.reason)
+    name = ""
+    try:
+        name = contact_name(cells.get("name", ""))
+    except InputError as exc:
+        problems.append(exc.reason)
     areas = None
     if cells.get("areas"):
         try:
@@ -110,8 +121,7 @@ def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
         if not fields.county_matches(county, muni):
             warnings.append(RowProblem(line, f"county {county!r} does not match {muni.name} "
                                              f"({muni.county}); kept the municipality's"))
-    contact = _Contact(email=email, line=line, name=" ".join(cells.get("name", "").split()),
-                       areas=areas)
+    contact = _Contact(email=email, line=line, name=name, areas=areas)
     if position:
         contact.positions.add(position)
     return contact, []

@@ -90,7 +90,7 @@ class Person(Base):
     language: Mapped[str] = mapped_column(String(8), default="sv")
     # GDPR: why we may mail this person, where the data came from and when.
     lawful_basis: Mapped[str] = mapped_column(String(40), default="legitimate_interest")
-    basis_source: Mapped[str] = mapped_column(String(200), default="")
+    basis_source: Mapped[str] = mapped_column(Text, default="")  # e.g. an import file's name
     basis_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Preferences: mailings are held back until this date ("pause for a while").
     paused_until: Mapped[date | None] = mapped_column(Date)

@@ -14,6 +14,9 @@ from .errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
 SECRET_FILE = ".secret_key"
+# The longest area or role slug: the columns that hold them (positions.role, person_areas.area,
+# webinars.area) are VARCHAR(40), a length PostgreSQL enforces.
+MAX_SLUG = 40
 
 
 @dataclass(frozen=True)
@@ -196,12 +199,17 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
     areas = []
     for i, area in enumerate(data.get("areas", [])):
         slug = _require(area, "slug", f"areas[{i}]")
+        if len(slug) > MAX_SLUG:
+            raise ConfigError(f"{CONFIG_NAME}: areas[{i}].slug is longer than {MAX_SLUG}")
         areas.append(Area(slug=slug, name=_require(area, "name", f"areas[{i}]")))
     if not areas:
         raise ConfigError(f"{CONFIG_NAME}: no [[areas]] configured")
     if len({a.slug for a in areas}) != len(areas):
         raise ConfigError(f"{CONFIG_NAME}: [[areas]] has a slug twice")
 
+    for role in data.get("roles", {}):
+        if len(role) > MAX_SLUG:
+            raise ConfigError(f"{CONFIG_NAME}: [roles] {role!r} is longer than {MAX_SLUG}")
     tracking = data.get("tracking", {})
     soft_limit = int(data.get("bounces", {}).get("soft_limit", 3))
     if soft_limit < 1:

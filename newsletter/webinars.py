@@ -46,6 +46,7 @@ from .transports import Transport
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_SLUG = 60
+_MAX_TITLE: int = Webinar.__table__.c.title.type.length
 REMINDERS = ("day", "hour")
 
 
@@ -120,6 +121,9 @@ def _check(settings: Settings, *, title: str | None = None, duration: int | None
            capacity: int | None = None) -> None:
     if title is not None and not title.strip():
         raise InputError("the title is empty", field="--title")
+    if title is not None and len(title.strip()) > _MAX_TITLE:
+        raise InputError(f"the title is {len(title.strip())} characters long, at most "
+                         f"{_MAX_TITLE}", field="--title")
     if duration is not None and not 0 < duration <= 24 * 60:
         raise InputError(f"{duration} is not a duration in minutes (1-1440)", field="--duration")
     if join_url is not None and not re.fullmatch(r"https?://\S+", join_url):

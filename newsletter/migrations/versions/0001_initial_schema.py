@@ -67,7 +67,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=False),
     sa.Column('lawful_basis', sa.String(length=40), nullable=False),
-    sa.Column('basis_source', sa.String(length=200), nullable=False),
+    sa.Column('basis_source', sa.Text(), nullable=False),
     sa.Column('basis_at', sa.DateTime(), nullable=False),
     sa.Column('paused_until', sa.Date(), nullable=True),
     sa.Column('soft_bounces', sa.Integer(), nullable=False),

@@ -1,0 +1,102 @@
+"""What SQLite lets pass and PostgreSQL does not: string lengths, NULL ordering.
+
+Every test here runs on SQLite and, with NEWSLETTER_TEST_PG_URL, on PostgreSQL (see conftest):
+a value too long for its VARCHAR(N) is refused with a message naming the field on both, never
+stored on one and a database error on the other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import String, select
+
+from newsletter.models import Base, Person, PersonArea, Position, Webinar
+from newsletter.settings import MAX_SLUG
+
+
+def test_a_long_name_rejects_its_row_and_a_long_file_name_is_kept(site):
+    long_name = "Anna-" + "Lisa" * 50  # 205 characters
+    file_name = "kontakter_" + "x" * 200 + ".csv"
+    path = site.root / file_name
+    path.write_text("email,name,municipality,role\n"
+                    f"anna.lisa@asele.example.se,{long_name},Åsele,kso\n"
+                    "karin.hogberg@harjedalen.example.se,Karin Högberg,Härjedalen,kso\n",
+                    encoding="utf-8")
+    result = site.cli("contacts", "import", str(path), ok=False)
+    assert result.exit_code == 1
+    assert f"{path}:2: Avvisad: the name is 205 characters long, at most 200" in result.stderr
+    assert "1 nya" in result.stdout
+    with site.transaction() as session:
+        (person,) = session.scalars(select(Person)).all()
+        assert person.email == "karin.hogberg@harjedalen.example.se"
+        assert person.basis_source == file_name
+
+
+def test_add_refuses_a_name_longer_than_the_column(site):
+    result = site.cli("contacts", "add", "anna@example.se", "--name", "A" * 201, ok=False)
+    assert result.exit_code == 3
+    assert "name: the name is 201 characters long, at most 200" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    site.cli("contacts", "add", "anna@example.se", "--name", "A" * 200)
+
+
+def test_a_webinar_title_longer_than_the_column_is_refused(site):
+    args = ["webinar", "new", "--start", "2027-01-12 10:00", "--join-url", "https://example.se/j"]
+    result = site.cli(*args, "--title", "Bredband " * 34, ok=False)  # 305 characters, trimmed
+    assert result.exit_code == 3
+    assert "--title: the title is 305 characters long, at most 300" in result.stderr
+    site.cli(*args, "--title", "B" * 300)
+    with site.transaction() as session:
+        assert session.scalar(select(Webinar.title)) == "B" * 300
+
+
+def test_a_role_slug_longer_than_the_column_is_a_config_error(site):
+    config = site.root / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        '[roles]\n', f'[roles]\n{"r" * (MAX_SLUG + 1)} = "Lång roll"\n'), encoding="utf-8")
+    result = site.cli("segments", "list", ok=False)
+    assert result.exit_code == 2
+    assert f"is longer than {MAX_SLUG}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_max_slug_is_the_length_of_the_slug_columns():
+    for column in (Position.role, PersonArea.area, Webinar.area):
+        assert column.type.length == MAX_SLUG, column
+
+
+def test_every_short_string_column_is_checked_here_or_written_by_the_program():
+    # A new VARCHAR(N) column written from user input needs a length check (and a test above):
+    # PostgreSQL refuses a longer value, SQLite stores it. Text columns have no limit.
+    lengths = {f"{table.name}.{column.name}": column.type.length
+               for table in Base.metadata.sorted_tables for column in table.columns
+               if isinstance(column.type, String) and column.type.length}
+    user_written = {"persons.name": 200, "webinars.title": 300, "positions.role": MAX_SLUG,
+                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG}
+    assert {k: lengths[k] for k in user_written} == user_written
+    program_written = {
+        "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",
+        "municipalities.county",  # package data
+        "persons.public_id", "persons.email", "persons.status", "persons.language",
+        "persons.lawful_basis",  # email: validated (at most 254)
+        "suppressions.email_hash", "suppressions.reason", "events.kind",
+        "mailings.kind", "mailings.source", "mailings.status",  # source: month, hash, slug:...
+        "mailing_variants.key", "outbox.variant_key",  # capped by render.variant_key
+        "outbox.message_id", "outbox.status", "outbox.claimed_by",
+        "archived_issues.month", "webinars.slug", "webinars.uid", "webinars.status",
+        "registrations.status", "site_meta.key", "processed_reports.digest",
+        "processed_reports.outcome"}
+    assert set(lengths) == set(user_written) | program_written
+
+
+def test_export_lists_the_associations_own_roles_first_on_every_database(site):
+    site.cli("contacts", "add", "anna@example.se", "--municipality", "Åsele", "--role", "kso")
+    site.cli("contacts", "add", "anna@example.se", "--role", "styrelse")
+    site.cli("contacts", "add", "anna@example.se", "--municipality", "Arjeplog", "--role",
+             "politiker")
+    out = site.cli("contacts", "export", "-").stdout
+    rows = list(csv.reader(io.StringIO(out)))[1:]
+    assert [(r[2], r[3]) for r in rows] == [
+        ("", "styrelse"), ("Arjeplog", "politiker"), ("Åsele", "kso")]
