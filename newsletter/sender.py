@@ -2,7 +2,8 @@
 
 `send_mailing(settings, sessions, mailing_id)` works through a mailing's outbox with
 `transport.connections` workers (threads; SMTP I/O releases the GIL), each with its own
-connection, reused for every message it sends.
+transport connection and database connection, both reused for every message it sends; every
+claim, re-check and record is its own short transaction on that database connection.
 
 Exactly once, and its window. Rows move pending -> sending -> sent | deferred | failed |
 suppressed. A worker claims a few rows with one compare-and-set UPDATE (only rows still pending or

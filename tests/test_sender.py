@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from newsletter import outbox, sender
-from newsletter.contacts import find_person, is_suppressed, unsubscribe
+from newsletter.contacts import find_person, is_suppressed, suppress, unsubscribe
 from newsletter.errors import SendError
 from newsletter.models import Event, Mailing, MailingVariant, OutboxRow, Person
 from newsletter.render import Rendered
@@ -216,6 +216,23 @@ def test_unsubscribe_during_a_send_takes_effect_before_the_message(site, smtp_se
     assert smtp_server.wait_for(2)
     with site.transaction() as s:
         unsubscribe(s, site.settings.secret_key, find_person(s, "p019@example.se"), source="web")
+    worker.join(60)
+    assert result[0].done and result[0].suppressed == 1
+    assert smtp_server.copies() == {a: 1 for a in addresses if a != "p019@example.se"}
+
+
+def test_an_address_changed_after_the_claim_is_checked_as_it_is_now(site, smtp_server):  # noqa: F811
+    addresses = seed(site, 20)
+    mailing_id = make_mailing(site)
+    smtp_server.delay = 0.05
+    result = []
+    worker = threading.Thread(target=lambda: result.append(
+        send(site, mailing_id, smtp_server, connections=1)))
+    worker.start()
+    assert smtp_server.wait_for(2)  # every row is claimed by now, with the old addresses
+    with site.transaction() as s:
+        suppress(s, site.settings.secret_key, "borta@example.se", "bounced")
+        find_person(s, "p019@example.se").email = "borta@example.se"
     worker.join(60)
     assert result[0].done and result[0].suppressed == 1
     assert smtp_server.copies() == {a: 1 for a in addresses if a != "p019@example.se"}
