@@ -1,4 +1,5 @@
-"""Engine, sessions and migrations. Nothing here is SQLite-only but the pragmas applied to SQLite."""
+"""Engine, sessions and migrations. Nothing here is SQLite-only but the pragmas applied to SQLite
+and the way writers take the write lock there (BEGIN IMMEDIATE; elsewhere SELECT ... FOR UPDATE)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ConfigError
 from .models import SiteMeta
 
 BUSY_TIMEOUT_MS = 30_000
+_WRITER = "newsletter_writer"  # the execution option db.writer sets
+_KEY_FINGERPRINT = "secret_key_fingerprint"  # a site_meta row every initialised database has
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -45,7 +48,9 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "connect", _disable_pysqlite_begin)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "begin", _lock_for_writer)
+        return engine
     except Exception as exc:  # an unparseable URL or a missing driver
         raise ConfigError(f"database url {url!r}: {exc}") from None
 
@@ -56,19 +61,31 @@ def _disable_pysqlite_begin(dbapi_conn, _record) -> None:
 
 def _sqlite_begin(conn) -> None:
     # pysqlite's own transaction handling begins late and breaks SAVEPOINTs; begin ourselves.
-    immediate = conn.get_execution_options().get("sqlite_immediate")
+    immediate = conn.get_execution_options().get(_WRITER)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_WRITE_LOCK = select(SiteMeta.key).where(SiteMeta.key == _KEY_FINGERPRINT).with_for_update()
+
+
+def _lock_for_writer(conn) -> None:
+    if conn.get_execution_options().get(_WRITER):
+        conn.execute(_WRITE_LOCK)
 
 
 def writer(engine: Engine) -> Engine:
     """ENGINE for transactions that read, then write (a web form, a CLI command).
 
+    They run one at a time, each seeing what the one before committed, as the code that reads
+    ("not suppressed yet", "these areas stored") and then writes on that basis assumes.
     On SQLite they begin IMMEDIATE: the write lock is taken (waiting up to the busy timeout) at
     the start. A deferred transaction that reads first fails at once with "database is locked"
-    when another connection (the sender, say) commits before its first write. Elsewhere the
-    option means nothing.
+    when another connection (the sender, say) commits before its first write. Elsewhere they
+    begin by locking one well-known row (SELECT ... FOR UPDATE); without that, two unsubscribe
+    clicks at once on PostgreSQL both insert the suppression and the second fails on its unique
+    key. Other transactions (readers, the sender's claims) do not wait for writers.
     """
-    return engine.execution_options(sqlite_immediate=True)
+    return engine.execution_options(**{_WRITER: True})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -130,9 +147,6 @@ def require_current(engine: Engine, secret_key: bytes) -> None:
             f"or is out of date (revision {rev or 'none'}): run `newsletter init`")
     with transaction(session_factory(engine)) as session:
         check_secret_key(session, secret_key)
-
-
-_KEY_FINGERPRINT = "secret_key_fingerprint"
 
 
 def check_secret_key(session: Session, secret_key: bytes) -> None:

@@ -1,4 +1,4 @@
-"""What SQLite lets pass and PostgreSQL does not: string lengths, NULL ordering.
+"""What SQLite lets pass and PostgreSQL does not: string lengths, NULL ordering, two writers.
 
 Every test here runs on SQLite and, with NEWSLETTER_TEST_PG_URL, on PostgreSQL (see conftest):
 a value too long for its VARCHAR(N) is refused with a message naming the field on both, never
@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import String, select
+from sqlalchemy import String, func, select
 
-from newsletter.models import Base, Person, PersonArea, Position, Webinar
+from newsletter import db
+from newsletter.contacts import unsubscribe_address
+from newsletter.models import Base, Event, Person, PersonArea, Position, Suppression, Webinar
 from newsletter.settings import MAX_SLUG
 
 
@@ -100,3 +105,30 @@ def test_export_lists_the_associations_own_roles_first_on_every_database(site):
     rows = list(csv.reader(io.StringIO(out)))[1:]
     assert [(r[2], r[3]) for r in rows] == [
         ("", "styrelse"), ("Arjeplog", "politiker"), ("Åsele", "kso")]
+
+
+def test_two_unsubscribe_clicks_at_once_are_one_unsubscribe(site):
+    # Writers run one at a time (db.writer). Without that, on PostgreSQL both clicks would find
+    # no suppression, both insert one, and the second would fail on the unique key.
+    site.cli("contacts", "add", "anna@example.se")
+    settings = site.settings
+    engine = db.make_engine(settings.db_url)
+    writers = db.session_factory(db.writer(engine))
+    both_ready = threading.Barrier(2)
+
+    def click() -> str:
+        both_ready.wait()
+        with db.transaction(writers) as session:
+            outcome = unsubscribe_address(session, settings.secret_key, "anna@example.se",
+                                          source="web")
+            session.flush()
+            time.sleep(0.2)  # still open when the other click comes in
+        return outcome
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(f.result() for f in [pool.submit(click) for _ in range(2)])
+    engine.dispose()
+    assert outcomes == ["already", "unsubscribed"]
+    with site.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 1
+        assert session.scalar(select(func.count()).where(Event.kind == "unsubscribed")) == 1
