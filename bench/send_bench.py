@@ -11,7 +11,8 @@ of the engine's size over the same number of connections (as processes and as th
 naive loop that runs the whole Jinja -> MJML -> premailer -> EmailMessage pipeline per recipient.
 
 Each measurement runs --repeat times, interleaved, and the best run is reported (other work on
-the machine only ever slows a run down). Rates are taken from smtp-sink's own message counter (first to last message it received), so
+the machine only ever slows a run down). Rates are taken from smtp-sink's own message counter
+(first to last message it received), so
 the engine's figure is its sending phase; the command's wall time (start-up, rendering, outbox)
 is printed beside it. Prints figures and ratios; it never passes or fails. Only 127.0.0.1.
 """

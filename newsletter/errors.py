@@ -17,7 +17,7 @@ class ConfigError(NewsletterError):
 
 
 class InputError(NewsletterError, ValueError):
-    """A file, row or field given by the user is invalid; the message names the file, line or field."""
+    """A file, row or field given by the user is invalid; the message names file, line or field."""
 
     exit_code = 3
 

@@ -101,7 +101,7 @@ def _rules_hold(rules: list, transitions: list) -> bool:
     if len(transitions) != len(rules):
         return False
     for (instant, before, after, _), (local, r_before, r_after, _, _, (m, wd, n)) in zip(
-            transitions, rules):
+            transitions, rules, strict=True):
         when = (instant + before).replace(tzinfo=None)
         if (before, after) != (r_before, r_after) or (when.month, when.time()) != (
                 m, local.time()) or when.day != _nth_weekday(when.year, m, wd, n):

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import db, links
@@ -24,7 +23,7 @@ from .content import (
 )
 from .errors import InputError, NotFound
 from .markdown import Converted
-from .models import Person, Webinar
+from .models import Person
 from .render import IssueRenderer, Rendered, WebinarInfo, personal_values, personalise
 from .settings import Settings
 from .webinars import upcoming

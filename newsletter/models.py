@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -32,7 +32,7 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_public_id() -> str:
@@ -51,10 +51,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass an aware datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -99,9 +99,9 @@ class Person(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
 
-    positions: Mapped[list["Position"]] = relationship(
+    positions: Mapped[list[Position]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True)
-    areas: Mapped[list["PersonArea"]] = relationship(
+    areas: Mapped[list[PersonArea]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True)
 
 
@@ -182,7 +182,7 @@ class Mailing(Base):
     # Frozen extras (e.g. an iCalendar attachment, headers, manifest), as JSON.
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
 
-    variants: Mapped[list["MailingVariant"]] = relationship(
+    variants: Mapped[list[MailingVariant]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True)
 
 
@@ -277,7 +277,8 @@ class Registration(Base):
     webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"),
                                            index=True)
-    status: Mapped[str] = mapped_column(String(16), default="registered")  # registered|waitlisted|cancelled
+    # registered | waitlisted | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="registered")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)

@@ -6,10 +6,10 @@ import csv
 import difflib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,7 +50,7 @@ def _norm(text: str) -> str:
 
 
 class Resolver:
-    """Finds a municipality from what people write: "Åsele", "Åsele kommun", "Malmö stad", "2463"."""
+    """Finds a municipality as people write it: "Åsele", "Åsele kommun", "Malmö stad", "2463"."""
 
     def __init__(self, municipalities: Iterable[Municipality]) -> None:
         self._by_code: dict[str, Municipality] = {}
@@ -60,7 +60,7 @@ class Resolver:
             self._by_name[_norm(m.name)] = m
 
     @classmethod
-    def from_session(cls, session: Session) -> "Resolver":
+    def from_session(cls, session: Session) -> Resolver:
         return cls(session.scalars(select(Municipality)))
 
     def _candidates(self, key: str) -> list[str]:
@@ -112,7 +112,8 @@ def set_members(session: Session, names: Iterable[str], *, member: bool = True,
         try:
             m = resolver.resolve(name)
         except NotFound as exc:
-            raise InputError(str(exc), source=source or None, line=line if source else None) from None
+            raise InputError(str(exc), source=source or None,
+                             line=line if source else None) from None
         if m.member != member:
             m.member = member
             m.member_since = (since or date.today()) if member else None

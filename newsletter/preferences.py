@@ -65,7 +65,7 @@ def add_months(day: date, months: int) -> date:
 
 
 def pause(session: Session, person: Person, months: int, *, today: date) -> date:
-    """Hold mailings to PERSON back for MONTHS months (one of PAUSE_MONTHS); returns the end date."""
+    """Hold mailings to PERSON back for MONTHS months (one of PAUSE_MONTHS); returns the end."""
     if months not in PAUSE_MONTHS:
         raise InputError(f"pause must be one of {PAUSE_MONTHS} months, not {months}",
                          field="months")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -91,7 +92,7 @@ class Settings:
     def issues_dir(self) -> Path:
         return self.root / "issues"
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
@@ -124,7 +125,7 @@ def _require(table: Mapping, key: str, where: str) -> Any:
 
 
 def _secret_key(root: Path, env: Mapping[str, str]) -> bytes:
-    """NEWSLETTER_SECRET_KEY, or else a random key kept in ROOT/.secret_key (mode 600, not committed)."""
+    """NEWSLETTER_SECRET_KEY, or else the key kept in ROOT/.secret_key (mode 600, not committed)."""
     value = env.get("NEWSLETTER_SECRET_KEY")
     if value:
         if len(value) < 16:
@@ -175,7 +176,8 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
 
     org = _require(data, "organisation", "")
     try:
-        organisation = Organisation(**{k: org[k] for k in Organisation.__dataclass_fields__ if k in org})
+        organisation = Organisation(
+            **{k: org[k] for k in Organisation.__dataclass_fields__ if k in org})
     except TypeError as exc:
         raise ConfigError(f"{CONFIG_NAME}: [organisation] is incomplete: {exc}") from None
 

@@ -8,12 +8,12 @@ import hmac
 
 
 def address_hash(secret: bytes, email: str) -> str:
-    """The suppression key of a normalised address: HMAC-SHA256, hex. Not reversible without SECRET."""
+    """The suppression key of a normalised address: HMAC-SHA256 hex, irreversible without SECRET."""
     return hmac.new(secret, b"suppress:" + email.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _sig(secret: bytes, purpose: str, value: str) -> str:
-    mac = hmac.new(secret, f"{purpose}:{value}".encode("utf-8"), hashlib.sha256).digest()
+    mac = hmac.new(secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
 
 

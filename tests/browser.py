@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -31,7 +31,7 @@ def require_chromium() -> None:
 
 
 @contextmanager
-def chromium() -> Iterator["object"]:
+def chromium() -> Iterator[object]:
     """A Playwright Browser on Debian's chromium, closed afterwards."""
     require_chromium()
     from playwright.sync_api import sync_playwright

@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @dataclass
 class Site:
-    """A newsletter site in a temp dir: newsletter.toml, templates and issues copied from the repo."""
+    """A newsletter site in a temp dir: newsletter.toml, templates and issues from the repo."""
 
     root: Path
     # NEWSLETTER_DB_URL for the site; None: the site's own SQLite file.

@@ -1,4 +1,4 @@
-"""Bounces: the sample reports in tests/data/bounces/, read from a real Maildir and mbox by the CLI."""
+"""Bounces: the sample reports in tests/data/bounces/, read from a Maildir and an mbox."""
 
 from __future__ import annotations
 

@@ -123,7 +123,8 @@ def test_issue_new_scaffolds_with_todays_areas_and_refuses_twice(site):
 def test_items_new_and_list(site):
     site.cli("issue", "new", "2027-01")
     site.cli("items", "new", "--issue", "2027-01", "--area", "bostad", "--title",
-             "Åsele bygger 40 hyresrätter 🎉", "--url", "https://www.asele.se/", "--kind", "rapport")
+             "Åsele bygger 40 hyresrätter 🎉", "--url", "https://www.asele.se/",
+             "--kind", "rapport")
     path = site.root / "issues/2027-01/items/asele-bygger-40-hyresratter.md"
     item = next(iter(load_issue(site.settings, "2027-01").items))
     assert path.exists() and item.title == "Åsele bygger 40 hyresrätter 🎉"

@@ -29,7 +29,7 @@ def test_demo_sends_the_sample_issue_to_medlemmar_once(tmp_path, monkeypatch):
     assert len(box) == medlemmar
 
     recipients, with_members_section = set(), 0
-    for key in box.keys():
+    for key in box.iterkeys():
         msg = BytesParser(policy=policy.default).parsebytes(box.get_bytes(key))
         assert msg["To"].addresses[0].domain.endswith("example.se")
         assert msg["Subject"].startswith("Nyhetsbrev december 2026")

@@ -27,9 +27,8 @@ def test_resolves_what_people_write(site, text, code):
 
 
 def test_unknown_name_suggests_the_closest(site):
-    with site.transaction() as session:
-        with pytest.raises(NotFound, match="did you mean 'Åsele'"):
-            Resolver.from_session(session).resolve("Åsle")
+    with site.transaction() as session, pytest.raises(NotFound, match="did you mean 'Åsele'"):
+        Resolver.from_session(session).resolve("Åsle")
 
 
 def test_members_by_name_and_file(site, tmp_path):

@@ -29,7 +29,7 @@ def maildir(site) -> mailbox.Maildir:
 def received(site) -> list:
     box = maildir(site)
     return [email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
-            for k in box.keys()]
+            for k in box.iterkeys()]
 
 
 def test_send_issue_into_the_default_maildir_once(site):
@@ -43,7 +43,7 @@ def test_send_issue_into_the_default_maildir_once(site):
         persons = {p.email: p for p in s.scalars(select(Person))}
         archived = s.scalar(select(ArchivedIssue).where(ArchivedIssue.month == "2026-12"))
         assert archived is not None and "__NL_" not in archived.html + archived.text
-    for key in box.keys():
+    for key in box.iterkeys():
         data = box.get_bytes(key).replace(b"\n", b"\r\n")
         msg = check_message(data)
         person = persons[msg["Delivered-To"]]

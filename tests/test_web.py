@@ -1,4 +1,4 @@
-"""The personal pages through the app's test client: unsubscribe, tokens, headers, cross-site posts."""
+"""The personal pages through the test client: unsubscribe, tokens, headers, cross-site posts."""
 
 from __future__ import annotations
 

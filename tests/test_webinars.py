@@ -87,7 +87,7 @@ def check_invite(message: EmailMessage) -> tuple[str, object]:
 
 def by_recipient(server) -> dict[str, list[EmailMessage]]:
     out: dict[str, list[EmailMessage]] = {}
-    for received, message in zip(server.messages, server.parsed()):
+    for received, message in zip(server.messages, server.parsed(), strict=True):
         for rcpt in received.rcpt_tos:
             out.setdefault(rcpt.lower(), []).append(message)
     return out
@@ -360,7 +360,7 @@ def test_new_list_show_and_a_description_file(site, tmp_path):
 def test_new_refuses_bad_input_in_one_line(site, args, words):
     base = {"--title": "Bredband", "--start": "2026-12-10 14:00",
             "--join-url": "https://teams.example.se/l/x"}
-    base.update(dict(zip(args[::2], args[1::2])))
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
     flat = [x for pair in base.items() for x in pair]
     result = site.cli("webinar", "new", *flat, ok=False)
     assert result.exit_code == 3, result.output

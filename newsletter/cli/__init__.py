@@ -118,8 +118,17 @@ def init(app: App) -> None:
 
 
 def _register() -> None:
-    from . import (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
-                   webinars)
+    from . import (
+        bounces,
+        contacts,
+        demo,
+        issues,
+        mailings,
+        municipalities,
+        segments,
+        serve,
+        webinars,
+    )
 
     for module in (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
                    webinars):

@@ -7,7 +7,7 @@ import click
 from .. import db, outbox, transports
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
 from ..issue_build import build_issue, upcoming_webinars
-from . import App, init, pass_app
+from . import App, init
 from .mailings import send_and_report
 
 

@@ -1,4 +1,4 @@
-"""`newsletter issue` and `newsletter items`: compose, build, check and preview the monthly issue."""
+"""`newsletter issue` and `newsletter items`: compose, build, check and preview an issue."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def list_(app: App, members: bool, county: str | None) -> None:
 @click.option("--file", "file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A text file with one municipality (name or kommunkod) a line.")
 @click.option("--remove", is_flag=True, help="Mark them as no longer members.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Member since (YYYY-MM-DD).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Member since (YYYY-MM-DD).")
 @click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
 @pass_app
 def members(app: App, names: tuple[str, ...], file: Path | None, remove: bool,
