@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import tomllib
 
 import click
@@ -146,3 +148,9 @@ def test_a_damaged_database_is_one_line_not_a_traceback(site):
     assert "mailings" in result.stderr
     assert engine.url.render_as_string(hide_password=True) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_code_is_ruff_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "newsletter",
+                             "tests", "bench"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
