@@ -403,10 +403,15 @@ def pause(session: Session, mailing_id: int, reason: str) -> Mailing:
 
 
 def unpause(session: Session, mailing_id: int) -> Mailing:
-    """Let a paused mailing go on; its failed-for-pause rows are pending again."""
+    """Let a paused mailing go on, its deferred rows due at once: someone who resumes a mailing
+    has usually mended what held it up and wants it sent now, not at the next backoff step."""
     mailing = get_mailing(session, mailing_id)
     if mailing.status == "paused":
         mailing.status, mailing.paused_reason = "sending", None
+    session.execute(update(OutboxRow)
+                    .where(OutboxRow.mailing_id == mailing_id, OutboxRow.status == "deferred")
+                    .values(next_attempt_at=None)
+                    .execution_options(synchronize_session=False))
     return mailing
 
 

@@ -13,8 +13,10 @@ import time
 
 from sqlalchemy import func, select
 
+from newsletter import outbox, sender
 from newsletter.links import unsubscribe_url
 from newsletter.models import ArchivedIssue, Mailing, OutboxRow, Person
+from newsletter.transports import SMTPTransport
 
 from .conftest import TEST_ENV
 from .smtp_server import smtp_server  # noqa: F401  (fixture)
@@ -186,3 +188,20 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(site, smtp_server): 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert smtp_server.copies() == {a: 1 for a in addresses}  # a clean stop: no second copy
+
+
+def test_resume_sends_deferred_messages_at_once(site, smtp_server):  # noqa: F811
+    addresses = seed(site, 3)
+    with site.transaction() as s:
+        mailing_id = outbox.create_from(
+            s, site.settings, lambda: outbox.issue_source(s, site.settings, "2026-12"),
+            "medlemmar", kind="issue", key="2026-12").mailing.id
+    smtp_server.tempfail(1)
+    transport = SMTPTransport("smtp", "127.0.0.1", smtp_server.port, timeout=10)
+    report = sender.send_mailing(site.settings, site.sessions(), mailing_id, transport=transport,
+                                 backoff=sender.Backoff(base=3600, linger=5))
+    assert report.remaining == 1 and report.next_attempt_at is not None  # due in about an hour
+    resumed = site.cli("send", "resume", str(mailing_id),
+                       env={"NEWSLETTER_TRANSPORT": smtp_server.url})
+    assert "klart" in resumed.stdout
+    assert smtp_server.copies() == {a: 1 for a in addresses}

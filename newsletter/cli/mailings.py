@@ -272,7 +272,7 @@ def pause(app: App, mailing_id: int) -> None:
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second (0: no limit).")
 @pass_app
 def resume(app: App, mailing_id: int, rate: float | None) -> None:
-    """Un-pause a mailing and send the rest of it (deferred messages that are due included).
+    """Un-pause a mailing and send the rest of it, deferred messages at once.
 
     Example: newsletter send resume 3
     """
