@@ -29,6 +29,15 @@ Faults it injects (set from the test at any time, also while a send runs):
 - `server.delay = SECONDS`: each message is recorded, then the 250 comes SECONDS later (a slow
   server, so that a test can kill a sender in the middle of a mailing).
 - `RecordingSMTPServer(users={"user": "password"})`: AUTH required (PLAIN/LOGIN, no TLS).
+
+TLS (see tests/test_tls.py for a throw-away CA and certificate):
+- `RecordingSMTPServer(tls=SERVER_SSL_CONTEXT)`: STARTTLS offered and required before MAIL; with
+  `users`, AUTH is only offered and accepted after STARTTLS.
+- `RecordingSMTPServer(tls=SERVER_SSL_CONTEXT, implicit_tls=True)`: SMTPS, TLS from the first
+  byte; `server.url` is then `smtps://...`.
+- Each `Received` says `tls` (the TLS version the message came over, "" for none) and `login`
+  (the user the session authenticated as, "" for none); `server.auth_attempts` lists every AUTH
+  as `(login, accepted, tls)`.
 - `server.clear_faults()`.
 """
 
@@ -38,6 +47,7 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -57,6 +67,8 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     session: int
+    tls: str = ""
+    login: str = ""
 
 
 def free_port() -> int:
@@ -88,7 +100,7 @@ class _Handler:
 
     async def handle_DATA(self, smtp, session, envelope):
         srv = self.server
-        drop = srv._record(envelope, session)
+        drop = srv._record(envelope, session, _tls_version(smtp))
         if srv.delay:
             await asyncio.sleep(srv.delay)
         if drop:
@@ -99,22 +111,31 @@ class _Handler:
 class RecordingSMTPServer:
     """See the module docstring."""
 
-    def __init__(self, *, users: dict[str, str] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, *, users: dict[str, str] | None = None, delay: float = 0.0,
+                 tls: ssl.SSLContext | None = None, implicit_tls: bool = False) -> None:
         self.port = free_port()
         self.host = "127.0.0.1"
-        self.url = f"smtp://{self.host}:{self.port}"
+        scheme = "smtps" if implicit_tls else "smtp+starttls" if tls else "smtp"
+        self.url = f"{scheme}://{self.host}:{self.port}"
         self.delay = delay
         self.messages: list[Received] = []
         self.sessions = 0
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._session_ids: dict[int, int] = {}
+        self.auth_attempts: list[tuple[str, bool, str]] = []
         self.clear_faults()
         kwargs: dict = {}
         if users is not None:
             self.users = dict(users)
+            # aiosmtpd counts only STARTTLS as TLS for auth_require_tls, so under implicit TLS
+            # it must be off (the whole session is encrypted anyway).
             kwargs = {"authenticator": self._authenticate, "auth_required": True,
-                          "auth_require_tls": False}
+                      "auth_require_tls": bool(tls) and not implicit_tls}
+        if implicit_tls:
+            kwargs["ssl_context"] = tls
+        elif tls:
+            kwargs.update(tls_context=tls, require_starttls=True)
         self.controller = Controller(_Handler(self), hostname=self.host, port=self.port,
                                      **kwargs)
 
@@ -197,11 +218,13 @@ class RecordingSMTPServer:
                 return self._tempfail_reply
         return None
 
-    def _record(self, envelope, session) -> bool:
+    def _record(self, envelope, session, tls: str) -> bool:
+        login = (getattr(session.auth_data, "login", b"") or b"") if session.authenticated else b""
         with self._arrived:
             self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos),
                                           bytes(envelope.original_content or envelope.content),
-                                          self._session_ids.get(id(session), 0)))
+                                          self._session_ids.get(id(session), 0), tls,
+                                          login.decode() if isinstance(login, bytes) else login))
             self._arrived.notify_all()
             if self._drop_left > 0:
                 self._drop_left -= 1
@@ -214,7 +237,17 @@ class RecordingSMTPServer:
         user = login.decode() if isinstance(login, bytes) else str(login)
         pw = password.decode() if isinstance(password, bytes) else str(password)
         ok = user in self.users and self.users[user] == pw
-        return AuthResult(success=ok, handled=False)
+        with self._lock:
+            self.auth_attempts.append((user, ok, _tls_version(server)))
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
+def _tls_version(smtp) -> str:
+    """The TLS version of an aiosmtpd session's connection now ("" for none), for STARTTLS and
+    implicit TLS alike (aiosmtpd's session.ssl is set only after STARTTLS)."""
+    transport = smtp.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    return (ssl_object.version() or "") if ssl_object is not None else ""
 
 
 @pytest.fixture
