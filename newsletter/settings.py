@@ -49,6 +49,8 @@ class TransportSettings:
     confirm_above: int = 50
     smtp_user: str | None = None
     smtp_password: str | None = None
+    # A PEM bundle of the CAs to trust for the SMTP server's certificate instead of the system's.
+    smtp_ca_file: str | None = None
     dkim_key_file: str | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
@@ -191,6 +193,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         confirm_above=int(tr.get("confirm_above", 50)),
         smtp_user=env.get("NEWSLETTER_SMTP_USER"),
         smtp_password=env.get("NEWSLETTER_SMTP_PASSWORD"),
+        smtp_ca_file=env.get("NEWSLETTER_SMTP_CA_FILE") or tr.get("smtp_ca_file"),
         dkim_key_file=env.get("NEWSLETTER_DKIM_KEY_FILE"),
         dkim_selector=env.get("NEWSLETTER_DKIM_SELECTOR") or tr.get("dkim_selector"),
         dkim_domain=env.get("NEWSLETTER_DKIM_DOMAIN") or tr.get("dkim_domain"),

@@ -14,10 +14,17 @@ it without scanning it.
 - `bounced`: 5.1.x, the address does not exist: suppress it as a hard bounce;
 - `failed`: another permanent (5xx) refusal of this one message;
 - `pause`: 5.7.x, a refused sender or failed authentication: the mailing stops, nobody is blamed.
+
+TLS: `smtp+starttls://` and `smtps://` verify the server's certificate and host name, always,
+against the system's CAs or only those in `transport.smtp_ca_file` (NEWSLETTER_SMTP_CA_FILE); an
+untrusted certificate or a server that does not offer STARTTLS pauses the mailing, never a
+fallback to plaintext. AUTH over plaintext `smtp://` only to a loopback address (a relay on this
+machine): elsewhere the password would cross the network in clear, and the URL is refused.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import mailbox
 import re
 import smtplib
@@ -34,6 +41,7 @@ from .settings import Settings
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTH_CODES = {530, 534, 535, 538}
+_NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 # An address smtplib's quoteaddr() would pass through unchanged: dot-atom local part, plain
 # ASCII domain. Such addresses go into MAIL FROM/RCPT TO as they are, skipping its parser.
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
@@ -139,12 +147,20 @@ class SMTPTransport:
 
     def __init__(self, scheme: str, host: str, port: int, *, user: str | None = None,
                  password: str | None = None, ssl_context: ssl.SSLContext | None = None,
-                 timeout: float = 60.0) -> None:
+                 ca_file: str | None = None, timeout: float = 60.0) -> None:
+        """SSL_CONTEXT: how to verify the server (default: the system's CAs); CA_FILE: the
+        bundle it trusts, only to name it in messages."""
         self.scheme, self.host, self.port = scheme, host, port
         self.user, self.password = user, password
-        self.ssl_context = ssl_context
         self.timeout = timeout
         self.description = f"{scheme}://{host}:{port}"
+        if scheme == "smtp" and user and not _loopback(host):
+            raise TransportConfigError(
+                f"transport url {self.description}: NEWSLETTER_SMTP_USER is set, but smtp:// is "
+                "plaintext and the password would cross the network in clear: use "
+                "smtp+starttls:// or smtps:// (AUTH over smtp:// only to 127.0.0.1 or ::1)")
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.ca_file = ca_file
 
     def connection(self) -> SMTPConnection:
         return SMTPConnection(self)
@@ -159,16 +175,18 @@ class SMTPConnection:
 
     def open(self) -> None:
         t = self.t
-        context = t.ssl_context or ssl.create_default_context()
         if t.scheme == "smtps":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout,
-                                                  context=context)
+                                                  context=t.ssl_context)
         else:
             smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout)
         try:
             smtp.ehlo()
             if t.scheme == "smtp+starttls":
-                smtp.starttls(context=context)
+                if not smtp.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError(
+                        "the server does not offer STARTTLS; not sending in plaintext")
+                smtp.starttls(context=t.ssl_context)
                 smtp.ehlo()
             if t.user:
                 smtp.login(t.user, t.password or "")
@@ -202,6 +220,9 @@ class SMTPConnection:
             except smtplib.SMTPConnectError as exc:
                 self.close()
                 return Result("deferred", exc.smtp_code, f"cannot connect: {_text(exc)}")
+            except ssl.SSLCertVerificationError as exc:
+                self.close()
+                return Result("pause", None, self._untrusted(exc))
             except ssl.SSLError as exc:
                 self.close()
                 return Result("pause", None, f"TLS with {self.t.description} failed: {exc}")
@@ -210,6 +231,16 @@ class SMTPConnection:
                 return Result("deferred", None,
                               f"{self.t.description}: {exc.__class__.__name__}: {exc}")
         raise AssertionError("unreachable")
+
+    def _untrusted(self, exc: ssl.SSLCertVerificationError) -> str:
+        why = exc.verify_message or exc.reason or str(exc)
+        if exc.verify_code in _NAME_MISMATCH:
+            hint = f"use a host name in the URL that the certificate is for, not {self.t.host}"
+        elif self.t.ca_file:
+            hint = f"no CA in {self.t.ca_file} (NEWSLETTER_SMTP_CA_FILE) signed it"
+        else:
+            hint = "if a private CA signed it, name that CA's PEM file in NEWSLETTER_SMTP_CA_FILE"
+        return f"the server's certificate is not trusted, nothing sent ({why}); {hint}"
 
     def _transaction(self, envelope_from: str, rcpt: str, data: bytes, ready: bool) -> Result:
         smtp = self.smtp
@@ -273,6 +304,32 @@ def _data(smtp: smtplib.SMTP, data: bytes, ready: bool) -> tuple[int, bytes]:
     return smtp.getreply()
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ssl_context(settings: Settings) -> tuple[ssl.SSLContext, str | None]:
+    """The context that verifies SMTP servers: the system's CAs, or only those in
+    transport.smtp_ca_file (relative to the site root); and that file's path."""
+    raw = settings.transport.smtp_ca_file
+    if not raw:
+        return ssl.create_default_context(), None
+    path = Path(raw).expanduser()
+    path = path if path.is_absolute() else settings.root / path
+    try:
+        return ssl.create_default_context(cafile=str(path)), str(path)
+    except FileNotFoundError:
+        raise TransportConfigError(f"NEWSLETTER_SMTP_CA_FILE {path}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise TransportConfigError(
+            f"NEWSLETTER_SMTP_CA_FILE {path}: not a PEM file of CA certificates: {exc}") from None
+
+
 def _quietly_close(smtp: smtplib.SMTP) -> None:
     try:
         smtp.quit()
@@ -317,6 +374,11 @@ def from_settings(settings: Settings, url: str | None = None) -> Transport:
         raise TransportConfigError(
             f"transport url {parts.scheme}://{parts.hostname}: put the user and password in "
             "NEWSLETTER_SMTP_USER and NEWSLETTER_SMTP_PASSWORD, not in the URL")
+    if settings.transport.smtp_password and not settings.transport.smtp_user:
+        raise TransportConfigError(
+            "NEWSLETTER_SMTP_PASSWORD is set but NEWSLETTER_SMTP_USER is not: set both for AUTH")
+    context, ca_file = _ssl_context(settings)
     return SMTPTransport(parts.scheme, parts.hostname, port, user=settings.transport.smtp_user,
-                         password=settings.transport.smtp_password)
+                         password=settings.transport.smtp_password, ssl_context=context,
+                         ca_file=ca_file)
 
