@@ -390,7 +390,7 @@ class _Run:
             self.count("failed", True, result)
         else:
             self.release(w, [row.id])
-            self.pause(f"{self.transport.description} vägrar: {result}")
+            self.pause(f"{self.transport.description}: {result}")
 
     def record(self, w: _Worker, row: _Claimed, status: str, error: str | None, *,
                attempt: bool = False, due: datetime | None = None, bounce: int | None = None,
