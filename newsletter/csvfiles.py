@@ -5,15 +5,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from .errors import InputError
+from .files import atomic_write
 
 DELIMITERS = (",", ";", "\t")
 # A cell starting with one of these is a formula (or becomes one) in Excel and LibreOffice.
@@ -116,16 +115,8 @@ def write_csv(target: Path | str, header: Sequence[str], rows: Iterable[Sequence
     """
     if str(target) == "-":
         return _write(sys.stdout, header, rows, delimiter)
-    path = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            count = _write(fh, header, rows, delimiter)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
+    with atomic_write(Path(target), encoding="utf-8-sig", newline="", mode=0o600) as fh:
+        return _write(fh, header, rows, delimiter)
 
 
 def _write(fh: TextIO, header: Sequence[str], rows: Iterable[Sequence[str]],

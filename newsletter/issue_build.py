@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from .content import (
     scan_issue,
 )
 from .errors import InputError, NotFound
+from .files import atomic_write
 from .markdown import Converted
 from .models import Person
 from .render import IssueRenderer, Rendered, WebinarInfo, personal_values, personalise
@@ -54,15 +53,8 @@ def build_folder(settings: Settings, month: str) -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        fh.write(text)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .files import atomic_write
 
 CONFIG_NAME = "newsletter.toml"
 SECRET_FILE = ".secret_key"
@@ -147,11 +148,8 @@ def ensure_secret_key(settings: Settings) -> Settings:
     if path.exists():  # made since SETTINGS was loaded: never replace a key
         return replace(settings, secret_key=_secret_key(settings.root, {}))
     key = secrets.token_urlsafe(32)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
+    with atomic_write(path, encoding="ascii", mode=0o600) as fh:
         fh.write(key + "\n")
-    os.replace(tmp, path)
     return replace(settings, secret_key=key.encode("ascii"))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from newsletter import db
 from newsletter.cli import main
+from newsletter.files import atomic_write
 from newsletter.models import Base, Mailing, MailingVariant, Municipality, OutboxRow
 from newsletter.settings import default_config_text, load_settings
 
@@ -154,3 +155,20 @@ def test_the_code_is_ruff_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "newsletter",
                              "tests", "bench"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_atomic_write_leaves_the_old_file_whole_on_an_error(tmp_path):
+    target = tmp_path / "issue.html"
+    target.write_text("gammal", encoding="utf-8")
+    try:
+        with atomic_write(target) as fh:
+            fh.write("halv")
+            raise RuntimeError("avbrott")
+    except RuntimeError:
+        pass
+    assert target.read_text(encoding="utf-8") == "gammal"
+    assert [p.name for p in tmp_path.iterdir()] == ["issue.html"]
+    with atomic_write(target, mode=0o600) as fh:
+        fh.write("ny")
+    assert target.read_text(encoding="utf-8") == "ny"
+    assert target.stat().st_mode & 0o777 == 0o600

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import db
 from ..errors import NewsletterError
+from ..files import atomic_write
 from ..settings import CONFIG_NAME, Settings, default_config_text, ensure_secret_key, load_settings
 
 
@@ -97,9 +98,8 @@ def init(app: App) -> None:
     root.mkdir(parents=True, exist_ok=True)
     config = root / CONFIG_NAME
     if not config.exists():
-        tmp = config.with_suffix(".toml.tmp")
-        tmp.write_text(default_config_text(), encoding="utf-8")
-        tmp.replace(config)
+        with atomic_write(config) as fh:
+            fh.write(default_config_text())
         click.echo(f"Skapade {config}")
         del app.settings
     settings = app.settings = ensure_secret_key(app.settings)
