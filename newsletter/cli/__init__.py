@@ -32,16 +32,20 @@ class App:
         return db.make_engine(self.settings.db_url)
 
     @cached_property
+    def current_engine(self) -> Engine:
+        """The engine, once the database is known to be up to date and made with our key."""
+        db.require_current(self.engine, self.settings.secret_key)
+        return self.engine
+
+    @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """Sessions on a database that `newsletter init` has brought up to date."""
-        db.require_current(self.engine, self.settings.secret_key)
-        return db.session_factory(self.engine)
+        return db.session_factory(self.current_engine)
 
     @cached_property
     def writers(self) -> sessionmaker[Session]:
         """Sessions for transactions that read, then write: see db.writer."""
-        db.require_current(self.engine, self.settings.secret_key)
-        return db.session_factory(db.writer(self.engine))
+        return db.session_factory(db.writer(self.current_engine))
 
     def transaction(self, *, dry_run: bool = False):
         """A session committed at the end of the block (rolled back with dry_run or on error)."""
