@@ -205,15 +205,22 @@ def test_two_senders_on_one_mailing_are_harmless(site, smtp_server):  # noqa: F8
     assert all(r.sent > 0 for r in reports)  # both really worked on it
 
 
+def _send_in_background(site, mailing_id, server) -> tuple[threading.Thread, list]:
+    """A one-connection send in a thread, returned once two messages are through (every row of
+    a small mailing is claimed by then); the report lands in the list."""
+    result: list[sender.SendReport] = []
+    worker = threading.Thread(target=lambda: result.append(
+        send(site, mailing_id, server, connections=1)))
+    worker.start()
+    assert server.wait_for(2)
+    return worker, result
+
+
 def test_unsubscribe_during_a_send_takes_effect_before_the_message(site, smtp_server):  # noqa: F811
     addresses = seed(site, 20)
     mailing_id = make_mailing(site)
     smtp_server.delay = 0.05
-    result = []
-    worker = threading.Thread(target=lambda: result.append(
-        send(site, mailing_id, smtp_server, connections=1)))
-    worker.start()
-    assert smtp_server.wait_for(2)
+    worker, result = _send_in_background(site, mailing_id, smtp_server)
     with site.transaction() as s:
         unsubscribe(s, site.settings.secret_key, find_person(s, "p019@example.se"), source="web")
     worker.join(60)
@@ -225,11 +232,8 @@ def test_an_address_changed_after_the_claim_is_checked_as_it_is_now(site, smtp_s
     addresses = seed(site, 20)
     mailing_id = make_mailing(site)
     smtp_server.delay = 0.05
-    result = []
-    worker = threading.Thread(target=lambda: result.append(
-        send(site, mailing_id, smtp_server, connections=1)))
-    worker.start()
-    assert smtp_server.wait_for(2)  # every row is claimed by now, with the old addresses
+    # Every row is claimed by the time this returns, with the old addresses.
+    worker, result = _send_in_background(site, mailing_id, smtp_server)
     with site.transaction() as s:
         suppress(s, site.settings.secret_key, "borta@example.se", "bounced")
         find_person(s, "p019@example.se").email = "borta@example.se"
