@@ -1,9 +1,9 @@
 """Bounces: delivery status notifications (RFC 3464) read from a Maildir or mbox.
 
-A hard bounce suppresses the address at once; soft bounces are counted on the person and suppress
-the address after `[bounces] soft_limit`; auto-replies and ordinary mail are ignored. Each report is
-remembered by a digest, so reading the same mailbox again changes nothing. The mailbox itself is
-only read, never changed.
+A hard bounce suppresses the address at once (events.hard_bounce, the one policy); soft bounces
+are counted on the person and count as a hard bounce after `[bounces] soft_limit`; auto-replies
+and ordinary mail are ignored. Each report is remembered by a digest, so reading the same mailbox
+again changes nothing. The mailbox itself is only read, never changed.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from flufl.bounce import all_failures
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .contacts import log_event, normalise_email, suppress
+from .contacts import normalise_email
 from .errors import InputError, InvalidAddress
+from .events import EventKind, hard_bounce, log_event
 from .models import OutboxRow, Person, ProcessedReport
 from .settings import Settings
 
@@ -282,21 +283,13 @@ def apply_report(session: Session, settings: Settings, report: Report,
                 failure.kind == SOFT and counted_before):
             row.last_error = _describe(failure)
         if failure.kind == HARD:
-            _hard_bounce(session, settings, address, person, failure)
+            hard_bounce(session, settings.secret_key, person,
+                        addresses=(address, address.lower()), status=failure.status, type=HARD)
             summary.hard += 1
         elif not counted_before:
             summary.soft += 1
             if _soft_bounce(session, settings, person, failure):
                 summary.suppressed_after_soft += 1
-
-
-def _hard_bounce(session: Session, settings: Settings, address: str, person: Person | None,
-                 failure: Failure) -> None:
-    for form in {address, address.lower(), *([person.email] if person else [])}:
-        suppress(session, settings.secret_key, form, "bounced")
-    if person is not None and person.status == "active":
-        person.status = "bounced"
-    log_event(session, "bounced", person, status=failure.status, type=HARD)
 
 
 def _soft_bounce(session: Session, settings: Settings, person: Person | None,
@@ -305,13 +298,11 @@ def _soft_bounce(session: Session, settings: Settings, person: Person | None,
     if person is None:
         return False
     person.soft_bounces = (person.soft_bounces or 0) + 1
-    log_event(session, "deferred", person, status=failure.status, source="dsn")
+    log_event(session, EventKind.DEFERRED, person, status=failure.status, source="dsn")
     if person.soft_bounces < settings.soft_bounce_limit or person.status != "active":
         return False
-    suppress(session, settings.secret_key, person.email, "bounced")
-    person.status = "bounced"
-    log_event(session, "bounced", person, status=failure.status, type="soft_limit",
-              soft_bounces=person.soft_bounces)
+    hard_bounce(session, settings.secret_key, person, status=failure.status, type="soft_limit",
+                soft_bounces=person.soft_bounces)
     return True
 
 

@@ -1,7 +1,7 @@
-"""Contacts: addresses, suppression, the event log; add, list, show, export, unsubscribe, forget.
+"""Contacts: addresses; add, list, show, export, unsubscribe, forget.
 
 The CSV import is in contacts_import.py; the fields of a contact (municipality, role, areas) are
-validated in contact_fields.py.
+validated in contact_fields.py; the event log and the suppression list are in events.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from sqlalchemy import case, delete, select, update
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, settle_positions
 from .csvfiles import write_csv
 from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
+from .events import EventKind, SuppressionReason, log_event, suppress, suppression_reason
 from .models import (
     PERSON_STATUSES,
     Event,
@@ -71,34 +71,13 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
     return result.normalized.lower()
 
 
-def log_event(session: Session, kind: str, person: Person | None = None, **detail: Any) -> None:
-    """Append to the event log. DETAIL must not hold personal data (it outlives an erasure)."""
-    session.add(Event(kind=kind, person_id=person.id if person else None, detail=detail))
-
-
-def suppression_reason(session: Session, secret: bytes, email: str) -> str | None:
-    """Why EMAIL (normalised) is on the suppression list, or None if it is not."""
-    return session.scalar(
-        select(Suppression.reason).where(Suppression.email_hash == address_hash(secret, email)))
-
-
-def is_suppressed(session: Session, secret: bytes, email: str) -> bool:
-    return suppression_reason(session, secret, email) is not None
-
-
-def suppress(session: Session, secret: bytes, email: str, reason: str) -> None:
-    """Put EMAIL on the suppression list (idempotent; the first reason is kept)."""
-    if not is_suppressed(session, secret, email):
-        session.add(Suppression(email_hash=address_hash(secret, email), reason=reason))
-
-
 def unsubscribe(session: Session, secret: bytes, person: Person, *, source: str) -> bool:
     """Unsubscribe PERSON from everything; returns False if they already were."""
-    suppress(session, secret, person.email, "unsubscribed")
+    suppress(session, secret, person.email, SuppressionReason.UNSUBSCRIBED)
     if person.status == "unsubscribed":
         return False
     person.status = "unsubscribed"
-    log_event(session, "unsubscribed", person, source=source)
+    log_event(session, EventKind.UNSUBSCRIBED, person, source=source)
     return True
 
 
@@ -108,7 +87,7 @@ def unsubscribe_address(session: Session, secret: bytes, email: str, *, source: 
     email = normalise_email(email)
     person = find_person(session, email)
     if person is None:
-        suppress(session, secret, email, "unsubscribed")
+        suppress(session, secret, email, SuppressionReason.UNSUBSCRIBED)
         return "blocked"
     return "unsubscribed" if unsubscribe(session, secret, person, source=source) else "already"
 
@@ -156,7 +135,7 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
         person.positions.extend(Position(municipality_id=m, role=r)
                                 for m, r in settle_positions(wanted, set()))
         person.areas.extend(PersonArea(area=a) for a in sorted(wanted_areas or ()))
-        log_event(session, "added", person, source=source)
+        log_event(session, EventKind.ADDED, person, source=source)
         session.flush()
         return person, "added"
 
@@ -176,7 +155,7 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
         changes.append("areas")
     if not changes:
         return person, "unchanged"
-    log_event(session, "updated", person, source=source, changes=changes)
+    log_event(session, EventKind.UPDATED, person, source=source, changes=changes)
     session.flush()
     return person, "updated"
 
@@ -269,9 +248,9 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
     digest = address_hash(secret, email)
     entry = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
     if entry is None:
-        session.add(Suppression(email_hash=digest, reason="erased"))
+        session.add(Suppression(email_hash=digest, reason=SuppressionReason.ERASED))
     else:
-        entry.reason = "erased"
+        entry.reason = SuppressionReason.ERASED
     person = session.scalar(select(Person).where(Person.email == email))
     if person is not None:
         # Positions, areas and registrations go by cascade; outbox rows and events keep only
@@ -287,5 +266,5 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
         session.execute(delete(MailingVariant).where(MailingVariant.key == person.public_id))
         session.delete(person)
         session.flush()
-    log_event(session, "erased")
+    log_event(session, EventKind.ERASED)
     return person is not None

@@ -26,6 +26,7 @@ from .contact_fields import (
 )
 from .contacts import normalise_email
 from .errors import InputError
+from .events import EventKind
 from .models import Base, Event, Person, PersonArea, Position, Suppression, new_public_id
 from .municipalities import Resolver
 from .settings import Settings
@@ -270,7 +271,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             changes.append("areas")
         if changes:
             report.updated += 1
-            events.append({"kind": "updated", "person_id": pid, "at": now,
+            events.append({"kind": EventKind.UPDATED, "person_id": pid, "at": now,
                            "detail": {"source": source, "changes": changes}})
         else:
             report.unchanged += 1
@@ -292,7 +293,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
                           for m, r in settle_positions(c.positions, set())]
             areas += [{"person_id": pid, "area": a}
                       for a in sorted(fields.stored_areas(c.areas or set()))]
-            events.append({"kind": "imported", "person_id": pid, "at": now,
+            events.append({"kind": EventKind.IMPORTED, "person_id": pid, "at": now,
                            "detail": {"source": source, "line": c.line}})
     if name_updates:
         session.execute(update(Person), name_updates)

@@ -67,8 +67,6 @@ class Settings:
     roles: dict[str, str]
     segments: dict[str, str]
     secret_key: bytes = field(repr=False)
-    track_opens: bool = False
-    track_clicks: bool = False
     # `[bounces] soft_limit`: soft bounces after which an address is suppressed.
     soft_bounce_limit: int = 3
 
@@ -213,7 +211,6 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
     for role in data.get("roles", {}):
         if len(role) > MAX_SLUG:
             raise ConfigError(f"{CONFIG_NAME}: [roles] {role!r} is longer than {MAX_SLUG}")
-    tracking = data.get("tracking", {})
     soft_limit = int(data.get("bounces", {}).get("soft_limit", 3))
     if soft_limit < 1:
         raise ConfigError(f"{CONFIG_NAME}: bounces.soft_limit must be at least 1")
@@ -227,7 +224,5 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         roles=dict(data.get("roles", {})),
         segments=dict(data.get("segments", {})),
         secret_key=_secret_key(root, env),
-        track_opens=bool(tracking.get("opens", False)),
-        track_clicks=bool(tracking.get("clicks", False)),
         soft_bounce_limit=soft_limit,
     )

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real site folder with a real database, and the real CLI.
+"""Shared fixtures: a real site folder with a real database, the real CLI, a recording SMTP
+server and the web app's test client. Shared helpers are in helpers.py.
 
 The database is a SQLite file in the site folder, or, when NEWSLETTER_TEST_PG_URL names a
 PostgreSQL server (`postgresql+psycopg://USER@HOST:PORT/postgres`, USER may create databases),
@@ -22,13 +23,12 @@ from sqlalchemy.pool import NullPool
 
 from newsletter import db
 from newsletter.cli import main
+from newsletter.models import Person
 from newsletter.settings import Settings, load_settings
+from newsletter.web import create_app
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-
-# A fixed test key: tests never read a real secret.
-TEST_ENV = {"NEWSLETTER_SECRET_KEY": "test-secret-key-not-for-production"}
+from .helpers import ANNA, BERTIL, REPO, TEST_ENV
+from .smtp_server import RecordingSMTPServer
 
 PG_URL = os.environ.get("NEWSLETTER_TEST_PG_URL", "")
 
@@ -116,3 +116,21 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | No
     s = Site(root, database_url)
     s.cli("init")
     return s
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[RecordingSMTPServer]:
+    """A started RecordingSMTPServer on 127.0.0.1 (see smtp_server.py), stopped after the test."""
+    with RecordingSMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def web(site):
+    """(app test client, site) with two active contacts, ANNA and BERTIL (helpers.py)."""
+    with site.transaction() as session:
+        session.add_all([Person(email=ANNA, name="Anna Andersson"),
+                         Person(email=BERTIL, name="Bertil Berg")])
+    app = create_app(site.settings)
+    app.testing = True
+    return app.test_client(), site

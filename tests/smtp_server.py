@@ -1,8 +1,6 @@
 """A recording SMTP server for tests: a real aiosmtpd on 127.0.0.1 that can misbehave on purpose.
 
-Use the pytest fixture (import it into your test module or conftest):
-
-    from tests.smtp_server import smtp_server  # noqa: F401  (the fixture)
+Use the pytest fixture `smtp_server` (conftest.py):
 
     def test_something(site, smtp_server):
         site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
@@ -46,19 +44,19 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Self
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from .helpers import free_port
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,6 @@ class Received:
     session: int
     tls: str = ""
     login: str = ""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Handler:
@@ -248,10 +240,3 @@ def _tls_version(smtp) -> str:
     transport = smtp.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     return (ssl_object.version() or "") if ssl_object is not None else ""
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[RecordingSMTPServer]:
-    """A started RecordingSMTPServer, stopped after the test."""
-    with RecordingSMTPServer() as server:
-        yield server

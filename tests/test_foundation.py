@@ -19,7 +19,7 @@ from newsletter.files import atomic_write
 from newsletter.models import Base, Mailing, MailingVariant, Municipality, OutboxRow
 from newsletter.settings import default_config_text, load_settings
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def test_init_is_idempotent_and_keeps_data(site):

@@ -9,25 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
 from newsletter.errors import NotFound, SegmentSyntaxError
-from newsletter.models import Municipality, Person, PersonArea, Position, Registration, Webinar
+from newsletter.models import Person, Registration, Webinar
 from newsletter.municipalities import set_members
 from newsletter.segments import count, recipients_query, resolve_segment, sample
 
+from .helpers import add_person
+
 TODAY = date(2026, 3, 10)
 MEMBERS = ["Åsele", "Dorotea", "Strömsund", "Berg"]
-
-
-def add_person(session, local: str, *positions: tuple[str | None, str], status: str = "active",
-               language: str = "sv", areas: tuple[str, ...] = (),
-               paused_until: date | None = None) -> Person:
-    person = Person(email=f"{local}@example.se", name=local.capitalize(), status=status,
-                    language=language, paused_until=paused_until)
-    for place, role in positions:
-        municipality = session.scalar(select(Municipality).where(Municipality.name == place))
-        person.positions.append(Position(municipality=municipality, role=role))
-    person.areas = [PersonArea(area=a) for a in areas]
-    session.add(person)
-    return person
 
 
 @pytest.fixture

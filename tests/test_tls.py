@@ -15,9 +15,8 @@ from newsletter.errors import TransportConfigError
 from newsletter.settings import load_settings
 from newsletter.transports import SMTPTransport, from_settings
 
-from .conftest import TEST_ENV
+from .helpers import TEST_ENV, seed
 from .smtp_server import RecordingSMTPServer
-from .test_sender import seed
 
 USER, PASSWORD = "kansliet@example.se", "Strandskydd-2026"
 MESSAGE = b"From: a@example.se\r\nTo: p@example.se\r\nSubject: Hej\r\n\r\nHej!\r\n"

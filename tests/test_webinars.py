@@ -11,14 +11,9 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from newsletter import webinars
+from newsletter import sender, webinars
 from newsletter.models import Mailing, MailingVariant, OutboxRow, Person, Webinar
 from newsletter.transports import from_settings
-
-from . import smtp_server as smtp
-
-smtp_server = smtp.smtp_server  # the fixture: a recording aiosmtpd on 127.0.0.1
-
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -246,8 +241,8 @@ def test_web_page_registration_uses_the_same_core_function(site, smtp_server):
         person = webinars.find_person(session, KOMMUNCHEFER[1])
         outcome = webinars.register(session, site.settings, webinar, person)
     assert outcome.status == "registered" and len(outcome.mailings) == 1
-    reports = webinars.deliver(site.sessions(), site.settings, outcome.mailings,
-                               transport=from_settings(site.settings, smtp_server.url))
+    reports = sender.deliver(site.settings, site.sessions(), outcome.mailings,
+                             transport=from_settings(site.settings, smtp_server.url))
     assert reports[0].sent == 1
     assert smtp_server.copies() == Counter({KOMMUNCHEFER[1]: 1})
 
@@ -315,8 +310,8 @@ def test_sent_invites_are_right_across_the_clock_changes(site, smtp_server, loca
     with site.transaction() as session:
         outcome = webinars.register(session, site.settings, "bredband", KOMMUNCHEFER[0],
                                     now=datetime(2026, 1, 15, tzinfo=UTC))
-    webinars.deliver(site.sessions(), site.settings, outcome.mailings,
-                     transport=from_settings(site.settings, smtp_server.url))
+    sender.deliver(site.settings, site.sessions(), outcome.mailings,
+                   transport=from_settings(site.settings, smtp_server.url))
     (message,) = smtp_server.parsed()
     method, event = check_invite(message)
     start = event.decoded("DTSTART")

@@ -1,84 +1,31 @@
-"""The `newsletter` command line: each command parses, calls one core function, prints."""
+"""The `newsletter` command line: each command parses, calls one core function, prints.
+
+This module only assembles: the root group, and the commands of each module of this package
+(`register(main)` each). What the commands share is in app.py.
+"""
 
 from __future__ import annotations
 
-import sys
-from functools import cached_property
 from pathlib import Path
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
-from .. import db
-from ..errors import NewsletterError
-from ..files import atomic_write
-from ..settings import CONFIG_NAME, Settings, default_config_text, ensure_secret_key, load_settings
-
-
-class App:
-    """What every command shares: settings, loaded once, and the database, opened on first use."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
-
-    @cached_property
-    def settings(self) -> Settings:
-        return load_settings(self.root)
-
-    @cached_property
-    def engine(self) -> Engine:
-        return db.make_engine(self.settings.db_url)
-
-    @cached_property
-    def current_engine(self) -> Engine:
-        """The engine, once the database is known to be up to date and made with our key."""
-        db.require_current(self.engine, self.settings.secret_key)
-        return self.engine
-
-    @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        """Sessions on a database that `newsletter init` has brought up to date."""
-        return db.session_factory(self.current_engine)
-
-    @cached_property
-    def writers(self) -> sessionmaker[Session]:
-        """Sessions for transactions that read, then write: see db.writer."""
-        return db.session_factory(db.writer(self.current_engine))
-
-    def transaction(self, *, dry_run: bool = False):
-        """A session committed at the end of the block (rolled back with dry_run or on error)."""
-        return db.transaction(self.writers, dry_run=dry_run)
+from . import (
+    bounces,
+    contacts,
+    demo,
+    issues,
+    mailings,
+    municipalities,
+    segments,
+    serve,
+    site,
+    webinars,
+)
+from .app import App, Group
 
 
-pass_app = click.make_pass_decorator(App)
-
-
-class _Group(click.Group):
-    """Turns every NewsletterError into one line on stderr and its exit code: never a traceback."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except NewsletterError as exc:
-            click.echo(f"Fel: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except SQLAlchemyError as exc:  # the database itself: unreachable, locked, damaged
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            click.echo(f"Fel: databasen ({self._database(ctx)}): {reason}", err=True)
-            sys.exit(1)
-
-    @staticmethod
-    def _database(ctx: click.Context) -> str:
-        app = ctx.obj
-        try:
-            return app.engine.url.render_as_string(hide_password=True)
-        except NewsletterError:
-            return "?"
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="NEWSLETTER_ROOT",
               default=None, help="The newsletter site's folder (default: the current directory).")
 @click.version_option(package_name="newsletter")
@@ -91,52 +38,6 @@ def main(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = App(root)
 
 
-@main.command()
-@pass_app
-def init(app: App) -> None:
-    """Create newsletter.toml (if missing) and the database, or migrate it to the newest schema.
-
-    Safe to run again: an existing database keeps its data. Example: newsletter init
-    """
-    root = app.settings.root
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / CONFIG_NAME
-    if not config.exists():
-        with atomic_write(config) as fh:
-            fh.write(default_config_text())
-        click.echo(f"Skapade {config}")
-        del app.settings
-    settings = app.settings = ensure_secret_key(app.settings)
-    before, after = db.migrate(app.engine)
-    from ..municipalities import load_municipalities
-
-    with db.transaction(db.session_factory(app.engine)) as session:
-        db.check_secret_key(session, settings.secret_key)
-        added = load_municipalities(session)
-    if before == after:
-        click.echo(f"Databasen är aktuell (schema {after}).")
-    else:
-        click.echo(f"Databasen uppgraderad från {before or 'tom'} till schema {after}.")
-    if added:
-        click.echo(f"Lade in {added} kommuner.")
-
-
-def _register() -> None:
-    from . import (
-        bounces,
-        contacts,
-        demo,
-        issues,
-        mailings,
-        municipalities,
-        segments,
-        serve,
-        webinars,
-    )
-
-    for module in (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
-                   webinars):
-        module.register(main)
-
-
-_register()
+for _module in (site, bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
+                webinars):
+    _module.register(main)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..bounces import process_mailbox
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.group("bounces")

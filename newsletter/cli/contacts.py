@@ -18,7 +18,7 @@ from ..contacts import (
 )
 from ..contacts_import import ImportReport, import_contacts
 from ..models import PERSON_STATUSES, Person, Position
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.group("contacts")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..municipalities import list_municipalities, set_members
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.group("municipalities")
