@@ -48,7 +48,7 @@ from .models import MailingStatus, OutboxStatus, Person
 from .settings import Settings
 from .signing import address_hash
 from .sources import Recipient, recipient_for
-from .transports import Connection, Result, Transport, from_settings
+from .transports import Connection, Outcome, Result, Transport, from_settings
 
 DOMAIN_MAX_WAIT = 2.0  # longer than this for a domain's turn: put the row back, take another
 
@@ -303,11 +303,11 @@ class _Run:
         self.outcome(row, w, result)
 
     def outcome(self, row: outbox.Claimed, w: _Worker, result: Result) -> None:
-        if result.outcome == "sent":
+        if result.outcome == Outcome.SENT:
             keep = outbox.RECLAIMED if row.last_error == outbox.RECLAIMED else None
             self.record(w, row, OutboxStatus.SENT, keep, attempt=True)
             self.count("sent", False)
-        elif result.outcome == "deferred":
+        elif result.outcome == Outcome.DEFERRED:
             attempts = row.attempts + 1
             if attempts >= self.backoff.max_attempts:
                 self.record(w, row, OutboxStatus.FAILED,
@@ -317,11 +317,11 @@ class _Run:
                 due = datetime.now(UTC) + timedelta(seconds=self.backoff.delay(attempts))
                 self.record(w, row, OutboxStatus.DEFERRED, str(result), attempt=True, due=due)
                 self.count("deferred", True, result)
-        elif result.outcome == "bounced":
+        elif result.outcome == Outcome.BOUNCED:
             self.record(w, row, OutboxStatus.FAILED, f"hard bounce: {result}", attempt=True,
                         bounce=None if self.test_to else row.person_id, code=result.code)
             self.count("bounced", True, result)
-        elif result.outcome == "failed":
+        elif result.outcome == Outcome.FAILED:
             self.record(w, row, OutboxStatus.FAILED, str(result), attempt=True)
             self.count("failed", True, result)
         else:

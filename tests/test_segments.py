@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
+from newsletter import segments
 from newsletter.errors import NotFound, SegmentSyntaxError
 from newsletter.models import Person, Registration, Webinar
 from newsletter.municipalities import set_members
@@ -192,3 +193,15 @@ def test_the_query_is_portable_sql(people):
     sql = str(query.compile(dialect=postgresql.dialect()))
     outer = sql.split("FROM persons", 1)[1].split("EXISTS", 1)[0]
     assert sql.count("EXISTS") == 5 and "JOIN" not in outer and "DISTINCT" not in sql
+
+
+@pytest.mark.parametrize("position", [True, False])
+def test_a_field_the_compiler_does_not_know_is_an_error_not_another_field(
+        people, monkeypatch, position):
+    # A field added to the language but not to the compiler once fell through to `member`
+    # (a position field) or `registered` (a person field).
+    monkeypatch.setattr(segments, "FIELDS", (*segments.FIELDS, "since"))
+    if position:
+        monkeypatch.setattr(segments, "POSITION_FIELDS", segments.POSITION_FIELDS | {"since"})
+    with people.transaction() as s, pytest.raises(SegmentSyntaxError, match='"since"'):
+        count(s, people.settings, "role:kommunchef and since:2026")
