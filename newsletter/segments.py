@@ -54,6 +54,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .errors import NotFound, SegmentSyntaxError
+from .i18n import _
 from .models import Municipality, Person, PersonArea, Position, Registration, Webinar
 from .municipalities import Resolver, county_key, shipped
 from .settings import Settings
@@ -404,7 +405,8 @@ class _Compiler:
 
     def _unknown(self, node: Cond) -> SegmentSyntaxError:
         """A field the parser accepts but nothing here compiles: never guess another field."""
-        return _error(self.expr, node.column, f'the field "{node.field}" cannot be used here')
+        return _error(self.expr, node.column,
+                      _('the field "{field}" cannot be used here').format(field=node.field))
 
     def _bad(self, node: Cond, message: str) -> SegmentSyntaxError:
         return _error(self.expr, node.value_column, message)

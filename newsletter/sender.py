@@ -22,10 +22,11 @@ most `connections` duplicates. `send status` counts such rows as "possibly sent"
 and as "sent after a crash" once re-sent.
 
 SMTP replies (classified in transports.py): 4xx or a lost connection -> deferred with exponential
-backoff and jitter (Backoff); 5.1.x -> failed, the address suppressed as a hard bounce; other 5xx
--> failed; 5.7.x, a refused sender or failed authentication -> the mailing pauses, nobody is
-blamed. `max_consecutive_failures` failures in a row also pause it. Global and per-domain rate
-limits come from settings.transport (rate, per_domain_rate) or the `rate` argument.
+backoff and jitter (Backoff); 5.1.x -> failed, and the hard-bounce policy (events.hard_bounce)
+suppresses the address; other 5xx -> failed; 5.7.x, a refused sender or failed authentication ->
+the mailing pauses, nobody is blamed. `max_consecutive_failures` failures in a row also pause
+it. Global and per-domain rate limits come from settings.transport (rate, per_domain_rate) or the
+`rate` argument.
 """
 
 from __future__ import annotations

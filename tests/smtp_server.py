@@ -17,6 +17,7 @@ What it records (thread-safe to read while it runs):
 - `server.parsed()`: the messages parsed with `email.policy.default`.
 - `server.sessions`: how many SMTP sessions (EHLO/HELO) were opened.
 - `server.wait_for(n, timeout=10)`: block until N messages arrived.
+- `server.wait_until_idle(timeout=10)`: block until every session has said QUIT.
 
 Faults it injects (set from the test at any time, also while a send runs):
 - `server.tempfail(n, reply="451 4.3.0 ...")`: the next N RCPT TO commands get a 4xx.
@@ -83,6 +84,10 @@ class _Handler:
         self.server._new_session(session)
         return f"250 {smtp.hostname}"
 
+    async def handle_QUIT(self, smtp, session, envelope):
+        self.server._end_session(session)
+        return "221 Bye"
+
     async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
         reply = self.server._rcpt_reply(address)
         if reply:
@@ -112,6 +117,7 @@ class RecordingSMTPServer:
         self.delay = delay
         self.messages: list[Received] = []
         self.sessions = 0
+        self._open: set[int] = set()
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._session_ids: dict[int, int] = {}
@@ -192,12 +198,30 @@ class RecordingSMTPServer:
                 self._arrived.wait(left)
         return True
 
+    def wait_until_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every session that said EHLO/HELO has said QUIT (a sender that stopped
+        cleanly has closed its connections)."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while self._open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._arrived.wait(left)
+        return True
+
     # --- called from the handler (the server's thread)
     def _new_session(self, session) -> None:
         with self._lock:
             if id(session) not in self._session_ids:
                 self.sessions += 1
                 self._session_ids[id(session)] = self.sessions
+            self._open.add(id(session))
+
+    def _end_session(self, session) -> None:
+        with self._arrived:
+            self._open.discard(id(session))
+            self._arrived.notify_all()
 
     def _rcpt_reply(self, address: str) -> str | None:
         with self._lock:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from sqlalchemy import func, select
 
@@ -133,10 +132,11 @@ def test_pause_status_and_resume_over_smtp(site, smtp_server):
 
 def _sender(site, url: str) -> subprocess.Popen:
     env = {**os.environ, **TEST_ENV, "NEWSLETTER_TRANSPORT": url}
+    # cwd: the site, never the repository, whose source tree would shadow the installed package.
     return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "--root", str(site.root), "send", "issue",
          "2026-12", "--to", "medlemmar", "--yes"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_kill_9_mid_send_then_resume_nobody_missed_duplicates_within_the_window(
@@ -181,7 +181,7 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(site, smtp_server):
     with site.transaction() as s:
         assert s.scalar(select(func.count()).where(OutboxRow.status == "sending")) == 0
         assert s.scalar(select(func.count()).where(OutboxRow.status == "pending")) > 0
-    time.sleep(0.1)
+    assert smtp_server.wait_until_idle()  # the stopped sender said QUIT on every connection
     proc = _sender(site, smtp_server.url)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

@@ -33,10 +33,10 @@ def server(web) -> Iterator[tuple[str, object]]:
     _, site = web
     port = free_port()
     env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root)}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
         [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--threads", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=env, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -6,7 +6,7 @@ import click
 
 from .. import db, outbox, transports, webinars
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
-from ..issue_build import build_issue, upcoming_webinars
+from ..issue_build import build_issue
 from ..kinds import issue as issue_kind
 from .app import App
 from .mailings import send_and_report
@@ -35,13 +35,14 @@ def demo(ctx: click.Context) -> None:
     for name, n in seeded.segments.items():
         click.echo(f"  segment {name}: {n} mottagare")
 
-    build = build_issue(settings, DEMO_MONTH, upcoming_webinars(settings))
+    with app.sessions() as session:
+        upcoming = webinars.upcoming(session, settings)
+    build = build_issue(settings, DEMO_MONTH, upcoming)
     click.echo(f"Byggde numret {DEMO_MONTH}: {build.folder}/issue.html "
                f"({len(build.content.html.encode()) / 1024:.0f} KB HTML)")
 
     with db.transaction(app.sessions) as session:
-        source = issue_kind.IssueSource(settings, DEMO_MONTH,
-                                        webinars.upcoming(session, settings))
+        source = issue_kind.IssueSource(settings, DEMO_MONTH, upcoming)
         created = outbox.create_mailing(session, settings, source, DEMO_SEGMENT)
         if created.new:
             issue_kind.publish(session, settings, source)

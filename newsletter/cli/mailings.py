@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from .. import outbox, sender, webinars
 from ..content import check_month
 from ..errors import InputError, SendError
+from ..i18n import _
 from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
 from ..models import MailingStatus, OutboxStatus
@@ -37,8 +38,8 @@ def _common(f):
         click.option("--to", "segment", required=True,
                      help='A named segment or an expression, e.g. "role:kommunchef and member".'),
         click.option("--test-to", "test_to", metavar="EMAIL", multiple=True,
-                     help="Send one test copy to EMAIL only (subject marked [TEST]; "
-                          "repeat for several addresses). Publishes nothing."),
+                     help=_("Send one test copy to EMAIL only (subject marked [TEST]; repeat "
+                            "for several addresses). Publishes nothing.")),
         click.option("--dry-run", is_flag=True,
                      help="Print the recipients, a sample and the message size; send nothing."),
         click.option("--rate", type=click.FloatRange(min=0),
