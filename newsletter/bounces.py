@@ -23,10 +23,11 @@ from flufl.bounce import all_failures
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import outbox
 from .contacts import normalise_email
 from .errors import InputError, InvalidAddress
 from .events import EventKind, hard_bounce, log_event
-from .models import OutboxRow, Person, ProcessedReport
+from .models import Person, ProcessedReport
 from .settings import Settings
 
 HARD = "hard"
@@ -265,7 +266,7 @@ def apply_report(session: Session, settings: Settings, report: Report,
     if report.kind == NOT_REPORT:
         summary.not_reports += 1
         return
-    row = _outbox_row(session, report.original_message_id)
+    row = outbox.row_by_message_id(session, report.original_message_id)
     for failure in report.failures:
         try:
             address = normalise_email(failure.email)
@@ -313,14 +314,6 @@ def _find_person(session: Session, address: str) -> Person | None:
         person = session.scalars(
             select(Person).where(func.lower(Person.email) == address.lower())).first()
     return person
-
-
-def _outbox_row(session: Session, message_id: str | None) -> OutboxRow | None:
-    if not message_id:
-        return None
-    bare = message_id.strip().strip("<>")
-    return session.scalars(
-        select(OutboxRow).where(OutboxRow.message_id.in_([bare, f"<{bare}>"]))).first()
 
 
 def _describe(failure: Failure) -> str:

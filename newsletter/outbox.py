@@ -83,6 +83,15 @@ def get_mailing(session: Session, mailing_id: int) -> Mailing:
     return mailing
 
 
+def row_by_message_id(session: Session, message_id: str | None) -> OutboxRow | None:
+    """The outbox row of the message with MESSAGE_ID (with or without its angle brackets)."""
+    if not message_id:
+        return None
+    bare = message_id.strip().strip("<>")
+    return session.scalars(
+        select(OutboxRow).where(OutboxRow.message_id.in_([bare, f"<{bare}>"]))).first()
+
+
 def mailing_ids_like(session: Session, kind: str, prefix: str) -> list[int]:
     """Ids of the KIND mailings whose source key starts with PREFIX, oldest first."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
