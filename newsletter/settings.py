@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .files import atomic_write
+from .i18n import LANGUAGES
 
 CONFIG_NAME = "newsletter.toml"
 SECRET_FILE = ".secret_key"
@@ -38,6 +39,8 @@ class Organisation:
     list_id: str
     unsubscribe_mailto: str
     timezone: str = "Europe/Stockholm"
+    # The language of every user-facing text: a catalog in newsletter/locale (i18n.LANGUAGES).
+    language: str = "sv"
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,9 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
             **{k: org[k] for k in Organisation.__dataclass_fields__ if k in org})
     except TypeError as exc:
         raise ConfigError(f"{CONFIG_NAME}: [organisation] is incomplete: {exc}") from None
+    if organisation.language not in LANGUAGES:
+        raise ConfigError(f"{CONFIG_NAME}: organisation.language must be one of "
+                          f"{', '.join(LANGUAGES)}, not {organisation.language!r}")
 
     tr = data.get("transport", {})
     transport = TransportSettings(

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import db
+from .. import db, i18n
 from ..errors import NewsletterError
 from ..files import atomic_write
 from ..settings import CONFIG_NAME, Settings, default_config_text, ensure_secret_key, load_settings
@@ -25,7 +25,9 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
-        return load_settings(self.root)
+        settings = load_settings(self.root)
+        i18n.activate(settings.organisation.language)
+        return settings
 
     @cached_property
     def engine(self) -> Engine:

@@ -16,7 +16,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, NotFound
 
-from .. import db
+from .. import db, i18n
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
 
@@ -172,6 +172,8 @@ def create_app(settings: Settings) -> Flask:
     app.extensions["newsletter"] = WebContext(settings, db.session_factory(engine),
                                               db.session_factory(db.writer(engine)))
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
+    i18n.activate(settings.organisation.language)
+    i18n.install(app.jinja_env)
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month, swedish_time=swedish_time)
 
