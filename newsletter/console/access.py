@@ -113,7 +113,9 @@ def csrf_token() -> str:
     """The token every form of this page carries: tied to the session, or before sign-in to
     the browser's pre-sign-in cookie."""
     who = ctx.signed_in()
-    return _mac("csrf", who.session_id) if who else _mac("pre", pre_cookie())
+    if who is None or access_of(current_app, request.endpoint or "") == PUBLIC:
+        return _mac("pre", pre_cookie())
+    return _mac("csrf", who.session_id)
 
 
 def _csrf_valid(public_view: bool) -> bool:
