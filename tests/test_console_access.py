@@ -13,15 +13,8 @@ from newsletter.models import ConsoleSession, Event
 from newsletter.signin import digest
 from newsletter.web import create_app as public_app
 
-from .console_support import (  # noqa: F401  (console: the fixture)
-    BASE,
-    ROLES,
-    STAFF,
-    Clock,
-    console,
-    csrf_for,
-    sign_in_with_link,
-)
+from .console_support import BASE, ROLES, STAFF, Clock, csrf_for, sign_in_with_link
+from .console_support import console as console_fixture  # noqa: F401
 
 ITEM = "07-kommuninvest-rantebesked"
 # Every endpoint and who may use it: a new route must be added here (and so thought about).
@@ -213,7 +206,8 @@ def test_sign_out_is_a_post_and_ends_the_session(console):
 
 
 @pytest.mark.parametrize("target", [
-    "https://evil.example.org/", "//evil.example.org/", "/\\evil.example.org", "\\\\evil.example.org",
+    "https://evil.example.org/", "//evil.example.org/", "/\\evil.example.org",
+    "\\\\evil.example.org",
     "http:/evil.example.org", "javascript:alert(1)", "/logga-in", "/finns-inte",
     " /nummer/2026-12", "/nummer/2026-12\r\nLocation: https://evil.example.org",
 ])
