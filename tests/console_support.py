@@ -73,8 +73,8 @@ def csrf_for(client: FlaskClient, path: str = "/") -> str:
     return csrf_of(client.get(path).text)
 
 
-@pytest.fixture
-def console(site) -> Console:
+@pytest.fixture(name="console")
+def console_fixture(site) -> Console:
     """The console app of the test site, with one staff member of each role."""
     with site.transaction() as session:
         for role, email in STAFF.items():

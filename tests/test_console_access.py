@@ -14,7 +14,7 @@ from newsletter.signin import digest
 from newsletter.web import create_app as public_app
 
 from .console_support import BASE, ROLES, STAFF, Clock, csrf_for, sign_in_with_link
-from .console_support import console as console_fixture  # noqa: F401
+from .console_support import console_fixture  # noqa: F401  (the `console` fixture)
 
 ITEM = "07-kommuninvest-rantebesked"
 # Every endpoint and who may use it: a new route must be added here (and so thought about).
