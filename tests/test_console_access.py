@@ -13,8 +13,15 @@ from newsletter.models import ConsoleSession, Event
 from newsletter.signin import digest
 from newsletter.web import create_app as public_app
 
-from .console_support import BASE, ROLES, STAFF, Clock, csrf_for, sign_in_with_link
-from .console_support import console_fixture  # noqa: F401  (the `console` fixture)
+from .console_support import (
+    BASE,
+    ROLES,
+    STAFF,
+    Clock,
+    console_fixture,  # noqa: F401  (the `console` fixture)
+    csrf_for,
+    sign_in_with_link,
+)
 
 ITEM = "07-kommuninvest-rantebesked"
 # Every endpoint and who may use it: a new route must be added here (and so thought about).
