@@ -22,7 +22,7 @@ BASE = "http://127.0.0.1:8001"  # the default console.base_url
 class Clock:
     """The console's time, moved on by tests instead of sleeping."""
 
-    at: datetime = field(default_factory=lambda: datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __call__(self) -> datetime:
         return self.at
