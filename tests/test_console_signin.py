@@ -236,6 +236,7 @@ def test_oidc_refuses_an_address_without_a_staff_account(oidc_console):
     back = _authorize(client, provider, "utomstaende@example.se")
     response = client.get(back[back.index("/logga-in/oidc/svar"):])
     assert response.status_code == 403
+    assert "ID token does not verify" in response.text
     assert client.get("/").status_code == 303
 
 
