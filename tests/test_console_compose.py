@@ -11,8 +11,10 @@ from sqlalchemy import select
 from newsletter import content
 from newsletter.models import Event
 
-from .console_support import console_fixture  # noqa: F401  (the `console` fixture)
-from .console_support import csrf_of
+from .console_support import (
+    console_fixture,  # noqa: F401  (the `console` fixture)
+    csrf_of,
+)
 
 MONTH = "2026-12"
 ITEM = "07-kommuninvest-rantebesked"
