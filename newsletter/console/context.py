@@ -49,12 +49,19 @@ def utc_now() -> datetime:
 
 
 def db() -> Session:
-    """The request's database session: a writer for POST, committed when the request succeeds."""
+    """The request's database session, committed when the request succeeds: a writer for a
+    POST, or for a GET that calls `writes()` first (the OIDC return, which starts a session)."""
     if "db" not in g:
         ctx = context()
-        g.db = (ctx.writers if request.method == "POST" else ctx.sessions)()
+        writer = request.method == "POST" or g.get("writes", False)
+        g.db = (ctx.writers if writer else ctx.sessions)()
         g.db.begin()
     return g.db
+
+
+def writes() -> None:
+    """Declare that this GET request writes (before its first db())."""
+    g.writes = True
 
 
 def signed_in():

@@ -124,6 +124,7 @@ def oidc_return() -> Response:
             return ctx.page("signin_failed.html", status=403, reason=str(exc))
     finally:
         session.close()
+    ctx.writes()
     staff = find_staff(ctx.db(), email)
     if staff is None:
         log_event(ctx.db(), "console-refused", method="oidc")
