@@ -306,3 +306,77 @@ class ProcessedReport(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     outcome: Mapped[str] = mapped_column(String(20))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the staff console ------------------------------------------------------------------------
+
+STAFF_ROLES = ("redaktor", "granskare", "admin")
+
+
+class Staff(Base):
+    """Someone who may sign in to the staff console. Nobody has a password here."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))  # one of STAFF_ROLES
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInToken(Base):
+    """A one-time sign-in link, kept only as the SHA-256 of its secret.
+
+    staff_id is NULL for a link asked for an address that is no staff member's: the row is made
+    all the same (the same work for both answers) and can never sign anyone in.
+    """
+
+    __tablename__ = "console_sign_in_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"),
+                                                 index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser; the cookie holds a random id, the table only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    method: Mapped[str] = mapped_column(String(10))  # link | oidc
+
+
+class OidcFlow(Base):
+    """A sign-in with the identity provider under way: state, nonce and PKCE verifier, bound
+    to the browser that started it (the SHA-256 of its pre-sign-in cookie); used once."""
+
+    __tablename__ = "console_oidc_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(200))
+    next_path: Mapped[str] = mapped_column(Text, default="/")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RateCounter(Base):
+    """Requests counted per key (an address's keyed hash, a client) in a fixed time window."""
+
+    __tablename__ = "console_rate_counters"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -61,6 +61,26 @@ class TransportSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """`[console]`: the staff console (`newsletter console`), a separate app from `serve`."""
+
+    # Where staff reach the console; sign-in links and the OIDC redirect point here, and its
+    # scheme decides whether the session cookie is Secure. NEWSLETTER_CONSOLE_URL overrides.
+    base_url: str = "http://127.0.0.1:8001"
+    oidc_issuer: str = ""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    session_idle_minutes: int = 480
+    link_minutes: int = 15
+    # Sign-in link requests allowed per address and per client within rate_window_minutes.
+    link_requests_per_address: int = 5
+    link_requests_per_client: int = 20
+    rate_window_minutes: int = 15
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -74,6 +94,7 @@ class Settings:
     track_clicks: bool = False
     # `[bounces] soft_limit`: soft bounces after which an address is suppressed.
     soft_bounce_limit: int = 3
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def area_slugs(self) -> list[str]:
@@ -97,6 +118,11 @@ class Settings:
     @property
     def issues_dir(self) -> Path:
         return self.root / "issues"
+
+    @property
+    def media_dir(self) -> Path:
+        """Images for the issues, served by the public pages under /media/."""
+        return self.root / "media"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -163,6 +189,33 @@ def _db_url(raw: str, root: Path) -> str:
     return raw
 
 
+def _console(table: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleSettings:
+    """`[console]`, each value checked for its type (a wrong one names the key)."""
+    defaults = ConsoleSettings()
+    values: dict[str, Any] = {}
+    for key in ("base_url", "oidc_issuer"):
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, str):
+            raise ConfigError(f"{CONFIG_NAME}: console.{key} must be text")
+        values[key] = value.strip().rstrip("/")
+    for key in ("session_idle_minutes", "link_minutes", "link_requests_per_address",
+                "link_requests_per_client", "rate_window_minutes", "max_upload_bytes",
+                "max_image_pixels"):
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{CONFIG_NAME}: console.{key} must be a whole number above 0")
+        values[key] = value
+    for key in table:
+        if key not in values:
+            raise ConfigError(f"{CONFIG_NAME}: console.{key} is not a setting "
+                              f"(known: {', '.join(values)})")
+    values["base_url"] = (env.get("NEWSLETTER_CONSOLE_URL") or values["base_url"]).rstrip("/")
+    if not values["base_url"].startswith(("https://", "http://")):
+        raise ConfigError(f"{CONFIG_NAME}: console.base_url must start with https:// or http://")
+    return ConsoleSettings(**values, oidc_client_id=env.get("NEWSLETTER_OIDC_CLIENT_ID") or None,
+                           oidc_client_secret=env.get("NEWSLETTER_OIDC_CLIENT_SECRET") or None)
+
+
 def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the embedded defaults, ROOT/newsletter.toml and the environment into Settings."""
     env = os.environ if env is None else env
@@ -224,6 +277,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
     if soft_limit < 1:
         raise ConfigError(f"{CONFIG_NAME}: bounces.soft_limit must be at least 1")
     return Settings(
+        console=_console(data.get("console", {}), env),
         root=root,
         organisation=organisation,
         db_url=_db_url(env.get("NEWSLETTER_DB_URL") or data.get("database", {}).get(

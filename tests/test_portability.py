@@ -67,6 +67,13 @@ def test_a_role_slug_longer_than_the_column_is_a_config_error(site):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_staff_name_longer_than_the_column_is_refused(site):
+    result = site.cli("staff", "add", "eva@example.se", "--name", "E" * 201, "--role", "admin",
+                      ok=False)
+    assert result.exit_code == 3 and "200" in result.stderr
+    site.cli("staff", "add", "eva@example.se", "--name", "E" * 200, "--role", "admin")
+
+
 def test_max_slug_is_the_length_of_the_slug_columns():
     for column in (Position.role, PersonArea.area, Webinar.area):
         assert column.type.length == MAX_SLUG, column
@@ -79,7 +86,8 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
                for table in Base.metadata.sorted_tables for column in table.columns
                if isinstance(column.type, String) and column.type.length}
     user_written = {"persons.name": 200, "webinars.title": 300, "positions.role": MAX_SLUG,
-                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG}
+                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG,
+                    "staff.name": 200}
     assert {k: lengths[k] for k in user_written} == user_written
     program_written = {
         "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",
@@ -92,7 +100,14 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
         "outbox.message_id", "outbox.status", "outbox.claimed_by",
         "archived_issues.month", "webinars.slug", "webinars.uid", "webinars.status",
         "registrations.status", "site_meta.key", "processed_reports.digest",
-        "processed_reports.outcome"}
+        "processed_reports.outcome",
+        # the console: a validated address, a role from a fixed list, SHA-256 hex digests,
+        # generated nonces and verifiers (32 and 64 characters), keys of at most 62 characters
+        "staff.email", "staff.role", "console_sign_in_tokens.token_hash",
+        "console_sessions.session_hash", "console_sessions.method",
+        "console_oidc_flows.state_hash", "console_oidc_flows.browser_hash",
+        "console_oidc_flows.nonce", "console_oidc_flows.code_verifier",
+        "console_rate_counters.key"}
     assert set(lengths) == set(user_written) | program_written
 
 

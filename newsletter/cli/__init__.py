@@ -126,6 +126,7 @@ def init(app: App) -> None:
 def _register() -> None:
     from . import (
         bounces,
+        console,
         contacts,
         demo,
         issues,
@@ -136,8 +137,8 @@ def _register() -> None:
         webinars,
     )
 
-    for module in (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
-                   webinars):
+    for module in (bounces, console, contacts, demo, issues, mailings, municipalities, segments,
+                   serve, webinars):
         module.register(main)
 
 
