@@ -146,9 +146,11 @@ def skip_reason() -> str | None:
     return None
 
 
-def _daemon_directory() -> Path:
-    out = subprocess.run([POSTCONF, "-dh", "daemon_directory"], capture_output=True, text=True,
-                         check=True, timeout=30)
+def _daemon_directory(config_dir: Path) -> Path:
+    """Where the package keeps master and the daemons, asked of our own configuration (a
+    package installed with "No configuration" has no /etc/postfix/main.cf)."""
+    out = subprocess.run([POSTCONF, "-c", str(config_dir), "-h", "daemon_directory"],
+                         capture_output=True, text=True, check=True, timeout=30)
     return Path(out.stdout.strip())
 
 
@@ -171,7 +173,7 @@ class PostfixRelay:
             with open(self.log_path, "wb") as log:
                 # -s: stdout stays open, so that postlogd's maillog_file = /dev/stdout works.
                 self._proc = subprocess.Popen(
-                    [str(_daemon_directory() / "master"), "-c", str(self.dir), "-s"],
+                    [str(_daemon_directory(self.dir) / "master"), "-c", str(self.dir), "-s"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env={**os.environ, "MAIL_CONFIG": str(self.dir)})
             self._wait_until_listening()
