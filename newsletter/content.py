@@ -315,14 +315,46 @@ author: ""
 def new_item(settings: Settings, month: str, *, area: str, title: str, url: str | None = None,
              kind: str = "nyhet") -> Path:
     """Create items/SLUG.md in MONTH's issue (creating the issue if needed), validated."""
+    return write_item(settings, month, area=area, title=title, url=url, kind=kind,
+                      day=date.today(), body=ITEM_PLACEHOLDER, free_name=False)
+
+
+def write_item(settings: Settings, month: str, *, area: str, title: str, kind: str = "nyhet",
+               url: str | None = None, day: date | None = None, body: str = "",
+               free_name: bool = True) -> Path:
+    """Create a new item file in MONTH's issue (the issue too, if needed) and return its path.
+
+    The fields are validated as `issue build` reads them before anything is written, and the
+    front matter is YAML-quoted, so any title (colons, quotes, å/ä/ö) reads back as given. Never
+    overwrites: with FREE_NAME the file is SLUG.md or else SLUG-2.md, SLUG-3.md ...; without it
+    an existing SLUG.md is an InputError. BODY is Markdown.
+    """
     folder = settings.issues_dir / check_month(month)
+    data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
+            "date": day}
+    slug = slugify(title)
+    _item(settings, data, "", folder / "items" / f"{slug}.md")  # validate before writing
     if not (folder / "issue.md").exists():
         new_issue(settings, month)
-    path = folder / "items" / f"{slugify(title)}.md"
-    data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
-            "date": date.today()}
-    _item(settings, data, "", path)  # validate before writing anything
     lines = [f"{key}: {value.isoformat() if key == 'date' else _yaml_text(str(value))}"
              for key, value in data.items() if value]
-    _write_new(path, "---\n" + "\n".join(lines) + f"\n---\n{ITEM_PLACEHOLDER}\n")
-    return path
+    text = "---\n" + "\n".join(lines) + "\n---\n" + (body.rstrip() + "\n" if body else "")
+    for n in range(1, 1000 if free_name else 2):
+        path = folder / "items" / (f"{slug}.md" if n == 1 else f"{slug}-{n}.md")
+        try:
+            _write_new(path, text)
+            return path
+        except InputError:
+            if not free_name:
+                raise
+    raise InputError("no free file name for the item", source=str(folder / "items"))
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!])")
+
+
+def markdown_text(text: str) -> str:
+    """TEXT (plain, e.g. a feed's summary) as Markdown that shows exactly that text."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    escaped = re.sub(r"^(\s*)([-+=])", r"\1\\\2", escaped, flags=re.MULTILINE)
+    return re.sub(r"^(\s*\d+)([.)])", r"\1\\\2", escaped, flags=re.MULTILINE)

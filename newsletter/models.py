@@ -364,7 +364,7 @@ class IntakeEntry(Base):
     # The suggestion: an area slug (None: okategoriserad), its score and why.
     suggested_area: Mapped[str | None] = mapped_column(String(40), index=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[dict] = mapped_column(JSON, default=dict)  # classify.Suggestion.reason
     # Triage: the area chosen, the issue (YYYY-MM) and item file it became.
     area: Mapped[str | None] = mapped_column(String(40))
     issue: Mapped[str | None] = mapped_column(String(7))

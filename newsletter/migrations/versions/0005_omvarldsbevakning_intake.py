@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('suggested_area', sa.String(length=40), nullable=True),
     sa.Column('score', sa.Float(), nullable=False),
-    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('reason', sa.JSON(), nullable=False),
     sa.Column('area', sa.String(length=40), nullable=True),
     sa.Column('issue', sa.String(length=7), nullable=True),
     sa.Column('item_path', sa.Text(), nullable=True),
