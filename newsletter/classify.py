@@ -36,8 +36,8 @@ from .i18n import _
 from .models import EntryStatus, IntakeEntry
 from .settings import Settings
 
-THRESHOLD = 1.0  # the score an area needs to be suggested: one keyword in the title
-LEARNED_WEIGHT = 2.0  # similarity 0.5 to an area's examples counts as one keyword
+THRESHOLD = 0.75  # the score an area needs: a title word of weight 0.75 or more, or two weak ones
+LEARNED_WEIGHT = 1.0  # similarity 0.75 to an area's examples counts as a keyword
 SUMMARY_WEIGHT = 0.5  # a keyword in the summary counts half
 NEIGHBOURS = 2  # an area's similarity: the mean of its nearest examples
 MAX_EXAMPLE_BODY = 300  # characters of an item's text used besides its title
