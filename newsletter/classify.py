@@ -40,6 +40,7 @@ THRESHOLD = 0.75  # the score an area needs: a title word of weight 0.75 or more
 LEARNED_WEIGHT = 1.0  # similarity 0.75 to an area's examples counts as a keyword
 SUMMARY_WEIGHT = 0.5  # a keyword in the summary counts half
 NEIGHBOURS = 2  # an area's similarity: the mean of its nearest examples
+SHOW_LIKE = 0.2  # an example less similar than this is not worth naming as the reason
 MAX_EXAMPLE_BODY = 300  # characters of an item's text used besides its title
 _WORD = re.compile(r"\w+(?:-\w+)*")
 _RULE = re.compile(r"^(?P<mode>[*=]?)(?P<words>.+?)(?:\^(?P<weight>\d+(?:\.\d+)?))?$")
@@ -242,12 +243,13 @@ class Classifier:
         sim, like = near.get(best, (0.0, None))
         words = tuple(kw.get(best, (0.0, []))[1])
         rejected_sim, rejected_title = near.get(None, (0.0, None))
+        like = like if sim >= SHOW_LIKE else None
         if score < THRESHOLD:
-            return Suggestion(None, round(score, 2), words, like if sim else None, sim)
+            return Suggestion(None, round(score, 2), words, like, sim)
         if rejected_sim > sim and kw.get(best, (0.0,))[0] < THRESHOLD:
-            return Suggestion(None, round(score, 2), words, like if sim else None, sim,
+            return Suggestion(None, round(score, 2), words, like, sim,
                               rejected_like=rejected_title)
-        return Suggestion(best, round(score, 2), words, like if sim > 0.05 else None, sim)
+        return Suggestion(best, round(score, 2), words, like, sim)
 
 
 def filed_examples(settings: Settings) -> list[Example]:

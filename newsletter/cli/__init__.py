@@ -126,6 +126,7 @@ def _register() -> None:
         bounces,
         contacts,
         demo,
+        intake,
         issues,
         mailings,
         municipalities,
@@ -134,8 +135,8 @@ def _register() -> None:
         webinars,
     )
 
-    for module in (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
-                   webinars):
+    for module in (bounces, contacts, demo, intake, issues, mailings, municipalities, segments,
+                   serve, webinars):
         module.register(main)
 
 
