@@ -281,3 +281,111 @@ def test_remisser_carry_their_answer_date_from_the_entry_the_page_or_by_hand(sit
     site.cli("intake", "reject", str(labour_id))
     assert "arbetsmarknadspolitiska" not in site.cli("remisser", "list").stdout
     assert "declined" in site.cli("remisser", "list", "--all").stdout
+
+
+def remiss_site(site, server, certs, **kwargs) -> dict[str, IntakeEntry]:  # noqa: F811
+    server.fixture("/remisser", "remisser.rss")
+    configure(site, server, {"remisser": ("/remisser", "remiss")}, **kwargs)
+    site.cli("intake", "fetch", env=ca_env(certs))
+    return entries(site)
+
+
+EQUALISATION = ("Remiss av promemorian Justerad beräkning av administration i kostnadsutjämningen "
+                "för kommuner")
+
+
+def test_a_call_for_input_goes_through_the_targeted_mailing_path(site, server,
+                                                                certs):  # noqa: F811
+    from .test_send_cli import maildir
+    from .test_sender import seed
+
+    addresses = seed(site, 9)
+    remiss = remiss_site(site, server, certs)[EQUALISATION]
+    template = site.root / "templates" / "intake" / "remiss_call.md"
+    template.write_text(template.read_text(encoding="utf-8").replace(
+        "Tack på förhand!", "Tack på förhand! /Kansliet (lokal mall)"), encoding="utf-8")
+    dry = site.cli("remisser", "call", str(remiss.id), "--to", "kommunchefer", "--dry-run")
+    assert "Ämne: Tyck till om remissen: Remiss av promemorian Justerad" in dry.stdout
+    assert "Mottagare: 3" in dry.stdout and "4 februari 2026" in dry.stdout
+    assert "lokal mall" in dry.stdout
+    assert not (site.root / "Maildir").exists()
+    site.cli("remisser", "call", str(remiss.id), "--to", "kommunchefer")
+    box = maildir(site)
+    assert len(box) == 3
+    message = next(iter(box.values()))
+    assert message["To"].split("<")[-1].rstrip(">") in addresses[::3]
+    assert "Tyck till om remissen" in str(message["Subject"]) or "=?utf-8?" in message["Subject"]
+    again = site.cli("remisser", "call", str(remiss.id), "--to", "kommunchefer")
+    assert "redan klart" in again.stdout  # the same mailing: nobody gets it twice
+    assert len(maildir(site)) == 3
+
+
+def test_the_answer_becomes_an_item_in_the_next_issue(site, server, certs):  # noqa: F811
+    remiss = remiss_site(site, server, certs)[EQUALISATION]
+    bad = site.cli("remisser", "answer", str(remiss.id), "--url", "javascript:alert(1)", ok=False)
+    assert bad.exit_code == 3 and "not a web address" in bad.stderr
+    result = site.cli("remisser", "answer", str(remiss.id), "--url",
+                      "https://www.example.se/remissvar/kostnadsutjamning", "--issue", "2027-03")
+    assert "2027-03" in result.stdout
+    issue = content.load_issue(site.settings, "2027-03")
+    (item,) = issue.items
+    assert item.kind == "remiss" and item.url.endswith("/remissvar/kostnadsutjamning")
+    assert item.title == f"Vårt remissvar: {EQUALISATION}"
+    assert item.area == remiss.suggested_area  # (the sample issue filed utjämning under omvarld)
+    assert "answered" in site.cli("remisser", "list", "--all").stdout
+    assert EQUALISATION not in site.cli("remisser", "list").stdout
+
+
+def test_the_next_issue_is_the_first_not_sent(site):
+    from newsletter.models import ArchivedIssue
+    from newsletter.remisser import next_issue
+
+    with site.transaction() as s:
+        assert next_issue(s, site.settings, NOW.date()) == "2026-01"
+        for month in ("2026-01", "2026-02"):
+            s.add(ArchivedIssue(month=month, subject="x", html="", text=""))
+        s.flush()
+        assert next_issue(s, site.settings, NOW.date()) == "2026-03"
+
+
+def test_reminders_go_once_per_remiss_date_and_address(site, server, certs):  # noqa: F811
+    from newsletter.remisser import reminders_due, set_remiss
+
+    remiss_site(site, server, certs,
+                extra='remind_to = ["kansliet@example.se", "remisser@example.se"]\n')
+    settings = site.settings
+    assert settings.intake.remind_days == 7
+    factory = site.sessions()
+    with factory() as s:
+        assert reminders_due(s, settings, datetime(2026, 1, 20, tzinfo=UTC)) == []  # 15 days
+        due = reminders_due(s, settings, datetime(2026, 1, 29, tzinfo=UTC))
+        s.rollback()  # sending failed: they come back
+        due = reminders_due(s, settings, datetime(2026, 1, 29, tzinfo=UTC))
+        s.commit()
+    assert sorted(r.to for r in due) == ["kansliet@example.se", "remisser@example.se"]
+    assert all("kostnadsutjämningen" in r.subject and "4 februari 2026" in r.subject
+               for r in due)
+    assert "6 dagar kvar" in due[0].body and f"remisser answer {due[0].entry_id}" in due[0].body
+    with factory() as s:
+        assert reminders_due(s, settings, datetime(2026, 2, 1, tzinfo=UTC)) == []  # once
+        assert reminders_due(s, settings, datetime(2026, 2, 5, tzinfo=UTC)) == []  # passed
+        set_remiss(s, due[0].entry_id, answer_by=datetime(2026, 2, 10).date())  # a new date
+        again = reminders_due(s, settings, datetime(2026, 2, 5, tzinfo=UTC))
+        s.commit()
+    assert len(again) == 2 and again[0].answer_by.isoformat() == "2026-02-10"
+
+
+def test_a_site_can_override_the_templates(site, server, certs):  # noqa: F811
+    from newsletter.errors import ConfigError
+    from newsletter.remisser import call_for_input
+
+    remiss = remiss_site(site, server, certs)[EQUALISATION]
+    own = site.root / "templates" / "intake" / "remiss_call.md"
+    own.write_text("---\nsubject: \"Synpunkter? {{ title }}\"\n---\n{{ title | md }} *{{ url }}*\n",
+                   encoding="utf-8")
+    with site.transaction() as s:
+        message = call_for_input(s, site.settings, remiss.id)
+        assert message.subject == f"Synpunkter? {EQUALISATION}"
+        own.write_text("---\nsubject: \"{{ nosuchvariable }}\"\n---\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="remiss_call.md"):
+            call_for_input(s, site.settings, remiss.id)
