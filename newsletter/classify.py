@@ -244,11 +244,11 @@ class Classifier:
         words = tuple(kw.get(best, (0.0, []))[1])
         rejected_sim, rejected_title = near.get(None, (0.0, None))
         like = like if sim >= SHOW_LIKE else None
-        if score < THRESHOLD:
-            return Suggestion(None, round(score, 2), words, like, sim)
-        if rejected_sim > sim and kw.get(best, (0.0,))[0] < THRESHOLD:
+        if rejected_sim > max(sim, SHOW_LIKE) and kw.get(best, (0.0,))[0] < THRESHOLD:
             return Suggestion(None, round(score, 2), words, like, sim,
                               rejected_like=rejected_title)
+        if score < THRESHOLD:
+            return Suggestion(None, round(score, 2), words, like, sim)
         return Suggestion(best, round(score, 2), words, like, sim)
 
 
