@@ -184,7 +184,8 @@ def features(text: str) -> Counter[str]:
 class _Model:
     examples: list[Example]
     idf: dict[str, float] = field(default_factory=dict)
-    vectors: list[dict[str, float]] = field(default_factory=list)
+    # gram -> [(example index, weight)]: a query touches only the examples sharing its grams
+    index: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         counts = [features(e.text) for e in self.examples]
@@ -193,7 +194,9 @@ class _Model:
             df.update(c.keys())
         n = len(counts)
         self.idf = {g: math.log((1 + n) / (1 + d)) + 1.0 for g, d in df.items()}
-        self.vectors = [self._vector(c) for c in counts]
+        for i, c in enumerate(counts):
+            for gram, weight in self._vector(c).items():
+                self.index.setdefault(gram, []).append((i, weight))
 
     def _vector(self, counts: Counter[str]) -> dict[str, float]:
         vec = {g: (1 + math.log(c)) * self.idf.get(g, 0.0) for g, c in counts.items()
@@ -203,16 +206,17 @@ class _Model:
 
     def nearest(self, text: str) -> dict[str | None, tuple[float, str]]:
         """Area (None: rejected) -> (similarity, title of the nearest example)."""
-        vec = self._vector(features(text))
+        sims = [0.0] * len(self.examples)
+        for gram, weight in self._vector(features(text)).items():
+            for i, other in self.index.get(gram, ()):
+                sims[i] += weight * other
         by_area: dict[str | None, list[tuple[float, str]]] = {}
-        for example, other in zip(self.examples, self.vectors, strict=True):
-            small, large = (vec, other) if len(vec) < len(other) else (other, vec)
-            sim = sum(v * large.get(g, 0.0) for g, v in small.items())
+        for example, sim in zip(self.examples, sims, strict=True):
             by_area.setdefault(example.area, []).append((sim, example.title))
         out = {}
-        for area, sims in by_area.items():
-            sims.sort(reverse=True)
-            top = sims[:NEIGHBOURS]
+        for area, found in by_area.items():
+            found.sort(reverse=True)
+            top = found[:NEIGHBOURS]
             out[area] = (sum(s for s, _t in top) / NEIGHBOURS, top[0][1])
         return out
 
