@@ -19,6 +19,8 @@ SECRET_FILE = ".secret_key"
 # The longest area or role slug: the columns that hold them (positions.role, person_areas.area,
 # webinars.area) are VARCHAR(40), a length PostgreSQL enforces.
 MAX_SLUG = 40
+# The longest [[intake.feeds]] name: intake_feeds.name and intake_entries.feed are VARCHAR(100).
+MAX_FEED_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,8 @@ def _intake(data: Mapping, site: Mapping, env: Mapping[str, str], area_slugs: se
         if not raw["url"].lower().startswith("https://"):
             raise ConfigError(f"{CONFIG_NAME}: {where}.url must be an https:// address "
                               f"(feeds are fetched over TLS only), not {raw['url']!r}")
+        if len(raw["name"].strip()) > MAX_FEED_NAME:
+            raise ConfigError(f"{CONFIG_NAME}: {where}.name is longer than {MAX_FEED_NAME}")
         kind = _typed(raw, "kind", where, str, "nyhet")
         feeds.append(Feed(name=raw["name"].strip(), url=raw["url"].strip(), kind=kind))
     names = [f.name for f in feeds]
@@ -250,7 +254,7 @@ def _intake(data: Mapping, site: Mapping, env: Mapping[str, str], area_slugs: se
     if remind_days < 0:
         raise ConfigError(f"{CONFIG_NAME}: intake.remind_days must be 0 or more")
     remind_to = _typed(table, "remind_to", "intake", list, [])
-    if not all(isinstance(a, str) and "@" in a for a in remind_to):
+    if not all(isinstance(a, str) and "@" in a and len(a) <= 254 for a in remind_to):
         raise ConfigError(f"{CONFIG_NAME}: intake.remind_to must be a list of email addresses")
     ca_file = env.get("NEWSLETTER_INTAKE_CA_FILE") or _typed(table, "ca_file", "intake", str,
                                                              None)

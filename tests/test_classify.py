@@ -90,6 +90,8 @@ def write_config(tmp_path, text: str):
      "intake.feeds[0].url must be an https:// address"),
     ('[[intake.feeds]]\nname = "a"\nurl = "https://a.se/"\n[[intake.feeds]]\nname = "a"\n'
      'url = "https://b.se/"\n', "[[intake.feeds]] has a name twice"),
+    (f'[[intake.feeds]]\nname = "{"x" * 101}"\nurl = "https://a.se/"\n',
+     "intake.feeds[0].name is longer than 100"),
 ])
 def test_intake_settings_are_validated(tmp_path, text, message):
     with pytest.raises(ConfigError, match="newsletter.toml: " + message.replace("[", r"\[")

@@ -18,7 +18,7 @@ from sqlalchemy import String, func, select
 from newsletter import db
 from newsletter.contacts import unsubscribe_address
 from newsletter.models import Base, Event, Person, PersonArea, Position, Suppression, Webinar
-from newsletter.settings import MAX_SLUG
+from newsletter.settings import MAX_FEED_NAME, MAX_SLUG
 
 
 def test_a_long_name_rejects_its_row_and_a_long_file_name_is_kept(site):
@@ -79,7 +79,12 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
                for table in Base.metadata.sorted_tables for column in table.columns
                if isinstance(column.type, String) and column.type.length}
     user_written = {"persons.name": 200, "webinars.title": 300, "positions.role": MAX_SLUG,
-                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG}
+                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG,
+                    # [[intake.feeds]] names and [intake] remind_to: checked by settings.py
+                    "intake_feeds.name": MAX_FEED_NAME, "intake_entries.feed": MAX_FEED_NAME,
+                    "remiss_reminders.recipient": 320,
+                    # area slugs (MAX_SLUG): the configured areas
+                    "intake_entries.suggested_area": MAX_SLUG, "intake_entries.area": MAX_SLUG}
     assert {k: lengths[k] for k in user_written} == user_written
     program_written = {
         "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",
@@ -92,7 +97,10 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
         "outbox.message_id", "outbox.status", "outbox.claimed_by",
         "archived_issues.month", "webinars.slug", "webinars.uid", "webinars.status",
         "registrations.status", "site_meta.key", "processed_reports.digest",
-        "processed_reports.outcome"}
+        "processed_reports.outcome",
+        "intake_entries.kind",  # one of content.KINDS (intake.configured_feeds checks)
+        "intake_entries.guid_key", "intake_entries.url_key", "intake_entries.status",
+        "intake_entries.issue", "remisser.answer_by_source", "remisser.state"}
     assert set(lengths) == set(user_written) | program_written
 
 
