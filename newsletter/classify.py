@@ -11,7 +11,9 @@ Two kinds of evidence, both cheap and both explainable to staff:
    "hyresbostäder" shares grams with "bostadsbrist") with å/ä/ö folded; an area's similarity is
    the mean of its two nearest examples.
 
-An area's score is its keyword score plus `LEARNED_WEIGHT` times its similarity. The best area
+An area's score is its keyword score plus `LEARNED_WEIGHT` times the margin by which its
+similarity exceeds every other area's (so that words common to all examples, like "kommun",
+favour none, and a clear keyword is not overridden by a vague likeness). The best area
 is suggested when its score reaches `THRESHOLD`, and when the entry is not closer to what staff
 rejected than to that area's examples; otherwise the entry stays okategoriserad (area None):
 the suggestion is never forced. The weights were set on the development half of
@@ -37,7 +39,7 @@ from .models import EntryStatus, IntakeEntry
 from .settings import Settings
 
 THRESHOLD = 0.75  # the score an area needs: a title word of weight 0.75 or more, or two weak ones
-LEARNED_WEIGHT = 1.0  # similarity 0.75 to an area's examples counts as a keyword
+LEARNED_WEIGHT = 2.0  # a margin of 0.375 in similarity over the next area counts as a keyword
 SUMMARY_WEIGHT = 0.5  # a keyword in the summary counts half
 NEIGHBOURS = 2  # an area's similarity: the mean of its nearest examples
 SHOW_LIKE = 0.2  # an example less similar than this is not worth naming as the reason
@@ -237,10 +239,13 @@ class Classifier:
     def suggest(self, title: str, summary: str = "") -> Suggestion:
         kw = keyword_scores(self.rules, title, summary)
         near = self.model.nearest(f"{title} {summary[:MAX_EXAMPLE_BODY]}") if self.model else {}
+        sims = {a: near.get(a, (0.0, ""))[0] for a in self.areas}
+        others = {a: max((v for b, v in sims.items() if b != a), default=0.0)
+                  for a in self.areas}
         scores = {}
         for area in self.areas:
-            scores[area] = kw.get(area, (0.0, []))[0] + LEARNED_WEIGHT * near.get(
-                area, (0.0, ""))[0]
+            scores[area] = kw.get(area, (0.0, []))[0] + LEARNED_WEIGHT * max(
+                0.0, sims[area] - others[area])
         best = max(self.areas, key=lambda a: (scores[a], kw.get(a, (0.0,))[0],
                                               -self.areas.index(a)))
         score = scores[best]

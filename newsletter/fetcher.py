@@ -3,9 +3,11 @@
 Used for the feeds and for remiss pages. Every request goes over HTTPS with the server's
 certificate and host name verified (against the system's CAs, or only those in
 `[intake] ca_file` / NEWSLETTER_INTAKE_CA_FILE); a redirect is followed (at most five) only to
-another https:// address. A request sends a User-Agent that names the site and how to reach
-it, and asks with the validators of the last fetch (ETag, Last-Modified) so that an unchanged
-feed costs the server a 304 and us nothing.
+another https:// address. The one exception is plain http:// to a loopback address (a feed
+served on this machine, 127.0.0.1 or ::1, as in tests): nothing crosses a network there, and
+such a fetch never follows a redirect elsewhere. A request sends a User-Agent that names the
+site and how to reach it, and asks with the validators of the last fetch (ETag,
+Last-Modified) so that an unchanged feed costs the server a 304 and us nothing.
 
 Failure modes, each a `FetchError` with a one-line reason and nothing half-read returned: a
 plain http:// address; no connection or an untrusted certificate; no byte for `[intake]
@@ -29,6 +31,7 @@ import requests
 
 from .errors import NewsletterError
 from .i18n import _
+from .netloc import is_loopback
 from .settings import Settings
 
 MAX_REDIRECTS = 5
@@ -86,9 +89,14 @@ def fetch(settings: Settings, url: str, *, etag: str | None = None,
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     verify = _verify(settings)
+    local = _plain_loopback(url)
     with requests.Session() as session:
         for _hop in range(MAX_REDIRECTS + 1):
-            _require_https(url)
+            if local and not _plain_loopback(url):
+                raise FetchError(_("a loopback address redirected elsewhere: {url}")
+                                 .format(url=url))
+            if not local:
+                _require_https(url)
             try:
                 resp = session.get(url, headers=headers, stream=True, allow_redirects=False,
                                    timeout=(limits.timeout, limits.timeout), verify=verify)
@@ -114,6 +122,11 @@ def fetch(settings: Settings, url: str, *, etag: str | None = None,
                 return Response(url=url, status=resp.status_code, body=body,
                                 headers=_lower(resp.headers))
     raise FetchError(_("more than {n} redirects").format(n=MAX_REDIRECTS))
+
+
+def _plain_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "http" and is_loopback(parts.hostname)
 
 
 def _require_https(url: str) -> None:

@@ -99,14 +99,16 @@ def find_answer_dates(session: Session, settings: Settings, *, now: datetime | N
         .order_by(Remiss.entry_id.desc())).all()
     todo = [(entry_id, url) for entry_id, url, feed in rows
             if feed in feeds and _same_host(url, feeds[feed].url)][:limit]
-    session.commit()
-    found = 0
+    session.commit()  # no transaction open while the pages are fetched
+    dates = {}
     for entry_id, url in todo:
         try:
             resp = fetcher.fetch(settings, url)
-            answer_by = parse_answer_date(page_text(resp.body, resp.headers))
+            dates[entry_id] = parse_answer_date(page_text(resp.body, resp.headers))
         except NewsletterError:
-            answer_by = None
+            dates[entry_id] = None
+    found = 0
+    for entry_id, answer_by in dates.items():
         remiss = session.get(Remiss, entry_id)
         if remiss is None or remiss.answer_by is not None:  # decided meanwhile
             continue
@@ -114,7 +116,7 @@ def find_answer_dates(session: Session, settings: Settings, *, now: datetime | N
         if answer_by:
             remiss.answer_by, remiss.answer_by_source = answer_by, "page"
             found += 1
-        session.commit()
+    session.commit()
     return found
 
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .files import atomic_write
+from .netloc import is_loopback
 
 CONFIG_NAME = "newsletter.toml"
 SECRET_FILE = ".secret_key"
@@ -221,7 +223,9 @@ def _intake(data: Mapping, site: Mapping, env: Mapping[str, str], area_slugs: se
         for key in ("name", "url"):
             if not isinstance(raw.get(key), str) or not raw[key].strip():
                 raise ConfigError(f"{CONFIG_NAME}: {where}.{key} must be text")
-        if not raw["url"].lower().startswith("https://"):
+        url = urlsplit(raw["url"].strip())
+        if url.scheme.lower() != "https" and not (url.scheme.lower() == "http"
+                                                  and is_loopback(url.hostname)):
             raise ConfigError(f"{CONFIG_NAME}: {where}.url must be an https:// address "
                               f"(feeds are fetched over TLS only), not {raw['url']!r}")
         if len(raw["name"].strip()) > MAX_FEED_NAME:

@@ -24,6 +24,7 @@ class Route:
     etag: str | None = None
     last_modified: str | None = None
     behaviour: str | None = None  # None, "hang", "trickle", "huge"
+    location: str | None = None  # a redirect's target (with status 301-308)
     hits: int = 0
 
 
@@ -35,9 +36,10 @@ class Seen:
 
 @dataclass
 class FeedServer:
-    """`with FeedServer(cert) as server:`; `server.route(path, ...)`, `server.url(path)`."""
+    """`with FeedServer(cert) as server:`; `server.route(path, ...)`, `server.url(path)`.
+    With cert None it speaks plain HTTP (allowed for loopback addresses only)."""
 
-    cert: tuple[Path, Path]
+    cert: tuple[Path, Path] | None
     routes: dict[str, Route] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
 
@@ -77,9 +79,10 @@ class FeedServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*self.cert)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        if self.cert is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.cert)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
 
     def _respond(self, handler: BaseHTTPRequestHandler, route: Route) -> None:
@@ -87,6 +90,8 @@ class FeedServer:
             self.stop.wait(MAX_WAIT)
             return
         handler.send_response(route.status)
+        if route.location:
+            handler.send_header("Location", route.location)
         handler.send_header("Content-Type", route.content_type)
         if route.etag:
             handler.send_header("ETag", route.etag)
@@ -119,7 +124,7 @@ class FeedServer:
 
     @property
     def base(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"{'https' if self.cert else 'http'}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path

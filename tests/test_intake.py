@@ -15,7 +15,7 @@ from newsletter import content, intake
 from newsletter.fetcher import user_agent
 from newsletter.models import EntryStatus, IntakeEntry, IntakeFeed, Remiss
 
-from .feed_server import FeedServer
+from .feed_server import FEEDS, FeedServer
 from .test_tls import certs  # noqa: F401 (the session's throw-away CA, a fixture)
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
@@ -164,16 +164,44 @@ def test_a_feed_in_the_wrong_charset_reads_right(site, server, certs):  # noqa: 
 
 def test_only_https_with_a_trusted_certificate(site, server, certs):  # noqa: F811
     server.fixture("/sou", "sou.rss")
-    configure(site, server, {"sou": ("/sou", "utredning")})
-    untrusted = site.cli("intake", "fetch", ok=False)  # the system's CAs do not know ours
+    server.route("/to-plain", status=302, location="http://www.example.se/feed")
+    configure(site, server, {"sou": ("/sou", "utredning"), "nedgradering": ("/to-plain", "nyhet")})
+    untrusted = site.cli("intake", "fetch", "--feed", "sou", ok=False)  # our CA is not trusted
     assert untrusted.exit_code == 1
     assert "certificate" in untrusted.stderr and len(untrusted.stderr.splitlines()) == 1
     assert entries(site) == {}
+    downgrade = site.cli("intake", "fetch", "--feed", "nedgradering", ok=False,
+                         env=ca_env(certs))
+    assert "only https:// addresses are fetched, not http://www.example.se/feed" in (
+        downgrade.stderr)
     path = site.root / "newsletter.toml"
-    path.write_text(path.read_text().replace("https://127.0.0.1", "http://127.0.0.1"))
+    path.write_text(path.read_text().replace(server.base, "http://www.example.se"))
     plain = site.cli("intake", "fetch", ok=False, env=ca_env(certs))
     assert plain.exit_code == 2
     assert "intake.feeds[0].url must be an https:// address" in plain.stderr
+
+
+def test_plain_http_only_to_a_loopback_address(site):
+    with FeedServer(None) as plain:
+        plain.fixture("/sou", "sou.rss")
+        plain.route("/away", status=301, location="https://www.example.se/feed")
+        configure(site, plain, {"sou": ("/sou", "utredning"), "bort": ("/away", "nyhet")})
+        result = site.cli("intake", "fetch", ok=False)
+    assert "sou: 3 new" in result.stdout
+    assert "bort: failed: a loopback address redirected elsewhere" in result.stderr
+
+
+def test_a_remiss_page_is_fetched_only_from_the_feeds_own_host(site, server,
+                                                               certs):  # noqa: F811
+    # The links name localhost: the same server, but not the feed's host (127.0.0.1).
+    feed = (FEEDS / "remisser.rss").read_bytes()
+    server.route("/remisser", feed.replace(b"{BASE}", f"https://localhost:{server.port}".encode()))
+    configure(site, server, {"remisser": ("/remisser", "remiss")})
+    site.cli("intake", "fetch", env=ca_env(certs))
+    assert [s.path for s in server.seen] == ["/remisser"]  # no page asked for
+    with site.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Remiss).where(
+            Remiss.answer_by.is_(None))) == 2
 
 
 def test_fetch_due_fetches_a_feed_again_only_after_the_interval(site, server,
