@@ -347,17 +347,32 @@ author: ""
 
 
 def new_item(settings: Settings, month: str, *, area: str, title: str, url: str | None = None,
-             kind: str = "nyhet", order: int | None = None) -> Path:
-    """Create items/SLUG.md in MONTH's issue (creating the issue if needed), validated."""
+             kind: str = "nyhet", order: int | None = None, day: date | None = None,
+             body: str = ITEM_PLACEHOLDER, free_name: bool = False) -> Path:
+    """Create a new item file in MONTH's issue (the issue too, if needed) and return its path.
+
+    The fields are validated as `issue build` reads them before anything is written, and the
+    front matter is YAML-quoted, so any title (colons, quotes, å/ä/ö) reads back as given. Never
+    overwrites: with FREE_NAME the file is SLUG.md or else SLUG-2.md, SLUG-3.md ...; without it
+    an existing SLUG.md is an InputError. DAY defaults to today; BODY is Markdown.
+    """
     folder = settings.issues_dir / check_month(month)
+    data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
+            "date": day or date.today(), "order": order}
+    slug = slugify(title)
+    _item(settings, data, "", folder / "items" / f"{slug}.md")  # validate before writing
     if not (folder / "issue.md").exists():
         new_issue(settings, month)
-    path = folder / "items" / f"{slugify(title)}.md"
-    data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
-            "date": date.today(), "order": order}
-    _item(settings, data, "", path)  # validate before writing anything
-    _write_new(path, item_text(data, ITEM_PLACEHOLDER))
-    return path
+    text = item_text(data, body)
+    for n in range(1, 1000 if free_name else 2):
+        path = folder / "items" / (f"{slug}.md" if n == 1 else f"{slug}-{n}.md")
+        try:
+            _write_new(path, text)
+            return path
+        except InputError:
+            if not free_name:
+                raise
+    raise InputError("no free file name for the item", source=str(folder / "items"))
 
 
 # --- writing files ----------------------------------------------------------------------------
@@ -512,3 +527,13 @@ def reorder(settings: Settings, month: str, item_ids: list[str]) -> None:
         data["order"] = position
         _unknown_fields(data, ITEM_FIELDS, str(path))
         _replace(path, item_text(data, body), version)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!])")
+
+
+def markdown_text(text: str) -> str:
+    """TEXT (plain, e.g. a feed's summary) as Markdown that shows exactly that text."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    escaped = re.sub(r"^(\s*)([-+=])", r"\1\\\2", escaped, flags=re.MULTILINE)
+    return re.sub(r"^(\s*\d+)([.)])", r"\1\\\2", escaped, flags=re.MULTILINE)

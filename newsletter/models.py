@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -380,3 +382,95 @@ class RateCounter(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=0)
+# --- omvärldsbevakning: feeds, their entries, remisser --------------------------------------
+
+class EntryStatus(StrEnum):
+    """Where an intake entry is in triage."""
+
+    NEW = "new"
+    ACCEPTED = "accepted"  # written as an item into an issue
+    REJECTED = "rejected"
+
+
+class RemissState(StrEnum):
+    """What the association does with a remiss."""
+
+    TO_ANSWER = "to_answer"
+    ANSWERED = "answered"
+    DECLINED = "declined"
+
+
+class IntakeFeed(Base):
+    """What we remember of a configured feed between fetches (by its name in newsletter.toml):
+    the validators for a conditional GET and how the last fetch went."""
+
+    __tablename__ = "intake_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(Text)  # the validators belong to this URL
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last attempt
+    ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last success
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IntakeEntry(Base):
+    """One document from a feed, once: unique by its GUID and by its canonical URL (hashed)."""
+
+    __tablename__ = "intake_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed: Mapped[str] = mapped_column(String(100), index=True)  # where it was first seen
+    kind: Mapped[str] = mapped_column(String(20))  # the item kind it becomes (feed's kind)
+    guid_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    url_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    guid: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")  # plain text, sanitised
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=EntryStatus.NEW, index=True)
+    # The suggestion: an area slug (None: okategoriserad), its score and why.
+    suggested_area: Mapped[str | None] = mapped_column(String(40), index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[dict] = mapped_column(JSON, default=dict)  # classify.Suggestion.reason
+    # Triage: the area chosen, the issue (YYYY-MM) and item file it became.
+    area: Mapped[str | None] = mapped_column(String(40))
+    issue: Mapped[str | None] = mapped_column(String(7))
+    item_path: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Remiss(Base):
+    """A remiss entry (from a feed of kind remiss): its answer date and what we do about it."""
+
+    __tablename__ = "remisser"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("intake_entries.id", ondelete="CASCADE"), primary_key=True)
+    answer_by: Mapped[date | None] = mapped_column(Date, index=True)
+    answer_by_source: Mapped[str | None] = mapped_column(String(10))  # entry | page | hand
+    page_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default=RemissState.TO_ANSWER, index=True)
+    answer_url: Mapped[str | None] = mapped_column(Text)
+    answer_item: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    entry: Mapped[IntakeEntry] = relationship()
+
+
+class RemissReminder(Base):
+    """A reminder handed out for sending: one per remiss, answer date and address, ever."""
+
+    __tablename__ = "remiss_reminders"
+    __table_args__ = (UniqueConstraint("entry_id", "answer_by", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("remisser.entry_id", ondelete="CASCADE"), index=True)
+    answer_by: Mapped[date] = mapped_column(Date)
+    recipient: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,16 +10,20 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .files import atomic_write
 from .i18n import LANGUAGES
+from .netloc import is_loopback
 
 CONFIG_NAME = "newsletter.toml"
 SECRET_FILE = ".secret_key"
 # The longest area or role slug: the columns that hold them (positions.role, person_areas.area,
 # webinars.area) are VARCHAR(40), a length PostgreSQL enforces.
 MAX_SLUG = 40
+# The longest [[intake.feeds]] name: intake_feeds.name and intake_entries.feed are VARCHAR(100).
+MAX_FEED_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,31 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class Feed:
+    """One `[[intake.feeds]]`: a feed of documents to watch, and the item kind its entries get."""
+
+    name: str
+    url: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """`[intake]`: omvärldsbevakning: the feeds, how politely we fetch them, remiss reminders."""
+
+    feeds: tuple[Feed, ...] = ()
+    interval_minutes: int = 60  # fetch_due fetches a feed again after this long
+    timeout: float = 20.0  # seconds for connecting and between bytes; the whole fetch gets 3x
+    max_bytes: int = 5_000_000  # a feed or remiss page larger than this is refused
+    remind_days: int = 7  # remind remind_to this many days before a remiss's answer date
+    remind_to: tuple[str, ...] = ()
+    # A PEM bundle of the CAs to trust instead of the system's (a private CA, the tests' CA).
+    ca_file: str | None = None
+    # Area slug -> the words and stems that suggest it (see classify.py for the syntax).
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -95,6 +124,7 @@ class Settings:
     # `[bounces] soft_limit`: soft bounces after which an address is suppressed.
     soft_bounce_limit: int = 3
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    intake: IntakeSettings = IntakeSettings()
 
     @property
     def area_slugs(self) -> list[str]:
@@ -214,6 +244,81 @@ def _console(table: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleSetting
         raise ConfigError(f"{CONFIG_NAME}: console.base_url must start with https:// or http://")
     return ConsoleSettings(**values, oidc_client_id=env.get("NEWSLETTER_OIDC_CLIENT_ID") or None,
                            oidc_client_secret=env.get("NEWSLETTER_OIDC_CLIENT_SECRET") or None)
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", list: "a list",
+               dict: "a table"}
+
+
+def _typed(table: Mapping, key: str, where: str, kind: type | tuple[type, ...], default: Any,
+           ) -> Any:
+    """TABLE[KEY] if it has the type KIND, DEFAULT if missing; else a ConfigError naming it."""
+    if key not in table:
+        return default
+    value = table[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        raise ConfigError(f"{CONFIG_NAME}: {where}.{key} must be {names}, not {value!r}")
+    return value
+
+
+def _intake(data: Mapping, site: Mapping, env: Mapping[str, str], area_slugs: set[str],
+            ) -> IntakeSettings:
+    """The `[intake]` table, validated: every wrong type names its key. The default keywords
+    of an area the site does not have are left out; the site's own must name its areas."""
+    table = data.get("intake", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{CONFIG_NAME}: [intake] must be a table")
+    feeds: list[Feed] = []
+    raw_feeds = _typed(table, "feeds", "intake", list, [])
+    for i, raw in enumerate(raw_feeds):
+        where = f"intake.feeds[{i}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{CONFIG_NAME}: {where} must be a table ([[intake.feeds]])")
+        for key in ("name", "url"):
+            if not isinstance(raw.get(key), str) or not raw[key].strip():
+                raise ConfigError(f"{CONFIG_NAME}: {where}.{key} must be text")
+        url = urlsplit(raw["url"].strip())
+        if url.scheme.lower() != "https" and not (url.scheme.lower() == "http"
+                                                  and is_loopback(url.hostname)):
+            raise ConfigError(f"{CONFIG_NAME}: {where}.url must be an https:// address "
+                              f"(feeds are fetched over TLS only), not {raw['url']!r}")
+        if len(raw["name"].strip()) > MAX_FEED_NAME:
+            raise ConfigError(f"{CONFIG_NAME}: {where}.name is longer than {MAX_FEED_NAME}")
+        kind = _typed(raw, "kind", where, str, "nyhet")
+        feeds.append(Feed(name=raw["name"].strip(), url=raw["url"].strip(), kind=kind))
+    names = [f.name for f in feeds]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{CONFIG_NAME}: [[intake.feeds]] has a name twice")
+    keywords: dict[str, tuple[str, ...]] = {}
+    raw_keywords = _typed(table, "keywords", "intake", dict, {})
+    site_intake = site.get("intake", {})
+    own = site_intake.get("keywords", {}) if isinstance(site_intake, Mapping) else {}
+    for slug, words in raw_keywords.items():
+        if slug not in area_slugs and slug not in own:
+            continue
+        if slug not in area_slugs:
+            raise ConfigError(f"{CONFIG_NAME}: intake.keywords.{slug}: no such area "
+                              f"(valid: {', '.join(sorted(area_slugs))})")
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ConfigError(f"{CONFIG_NAME}: intake.keywords.{slug} must be a list of words")
+        keywords[slug] = tuple(w.strip() for w in words if w.strip())
+    interval = _typed(table, "interval", "intake", int, 60)
+    timeout = _typed(table, "timeout", "intake", (int, float), 20.0)
+    max_bytes = _typed(table, "max_bytes", "intake", int, 5_000_000)
+    remind_days = _typed(table, "remind_days", "intake", int, 7)
+    for key, value in (("interval", interval), ("timeout", timeout), ("max_bytes", max_bytes)):
+        if value <= 0:
+            raise ConfigError(f"{CONFIG_NAME}: intake.{key} must be more than 0")
+    if remind_days < 0:
+        raise ConfigError(f"{CONFIG_NAME}: intake.remind_days must be 0 or more")
+    remind_to = _typed(table, "remind_to", "intake", list, [])
+    if not all(isinstance(a, str) and "@" in a and len(a) <= 254 for a in remind_to):
+        raise ConfigError(f"{CONFIG_NAME}: intake.remind_to must be a list of email addresses")
+    ca_file = env.get("NEWSLETTER_INTAKE_CA_FILE") or _typed(table, "ca_file", "intake", str,
+                                                             None)
+    return IntakeSettings(feeds=tuple(feeds), interval_minutes=interval, timeout=float(timeout),
+                          max_bytes=max_bytes, remind_days=remind_days,
+                          remind_to=tuple(remind_to), ca_file=ca_file, keywords=keywords)
 
 
 def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -222,6 +327,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
     root = Path(root or env.get("NEWSLETTER_ROOT") or ".").resolve()
     data = tomllib.loads(default_config_text())
     site_file = root / CONFIG_NAME
+    site: dict = {}
     if site_file.exists():
         site = _read_toml(site_file)
         # Lists and the role/segment tables replace the defaults rather than merge with them.
@@ -290,4 +396,5 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         track_opens=bool(tracking.get("opens", False)),
         track_clicks=bool(tracking.get("clicks", False)),
         soft_bounce_limit=soft_limit,
+        intake=_intake(data, site, env, {a.slug for a in areas}),
     )

@@ -24,7 +24,6 @@ machine): elsewhere the password would cross the network in clear, and the URL i
 
 from __future__ import annotations
 
-import ipaddress
 import mailbox
 import re
 import smtplib
@@ -36,6 +35,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import TransportConfigError
+from .netloc import is_loopback
 from .settings import Settings
 
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
@@ -154,7 +154,7 @@ class SMTPTransport:
         self.user, self.password = user, password
         self.timeout = timeout
         self.description = f"{scheme}://{host}:{port}"
-        if scheme == "smtp" and user and not _loopback(host):
+        if scheme == "smtp" and user and not is_loopback(host):
             raise TransportConfigError(
                 f"transport url {self.description}: NEWSLETTER_SMTP_USER is set, but smtp:// is "
                 "plaintext and the password would cross the network in clear: use "
@@ -302,15 +302,6 @@ def _data(smtp: smtplib.SMTP, data: bytes, ready: bool) -> tuple[int, bytes]:
             data += b"\r\n"
     smtp.send(data + b".\r\n")
     return smtp.getreply()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _ssl_context(settings: Settings) -> tuple[ssl.SSLContext, str | None]:

@@ -18,7 +18,7 @@ from sqlalchemy import String, func, select
 from newsletter import db
 from newsletter.contacts import unsubscribe_address
 from newsletter.models import Base, Event, Person, PersonArea, Position, Suppression, Webinar
-from newsletter.settings import MAX_SLUG
+from newsletter.settings import MAX_FEED_NAME, MAX_SLUG
 
 
 def test_a_long_name_rejects_its_row_and_a_long_file_name_is_kept(site):
@@ -87,7 +87,12 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
                if isinstance(column.type, String) and column.type.length}
     user_written = {"persons.name": 200, "webinars.title": 300, "positions.role": MAX_SLUG,
                     "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG,
-                    "staff.name": 200}
+                    "staff.name": 200,
+                    # [[intake.feeds]] names and [intake] remind_to: checked by settings.py
+                    "intake_feeds.name": MAX_FEED_NAME, "intake_entries.feed": MAX_FEED_NAME,
+                    "remiss_reminders.recipient": 320,
+                    # area slugs (MAX_SLUG): the configured areas
+                    "intake_entries.suggested_area": MAX_SLUG, "intake_entries.area": MAX_SLUG}
     assert {k: lengths[k] for k in user_written} == user_written
     program_written = {
         "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",
@@ -107,7 +112,10 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
         "console_sessions.session_hash", "console_sessions.method",
         "console_oidc_flows.state_hash", "console_oidc_flows.browser_hash",
         "console_oidc_flows.nonce", "console_oidc_flows.code_verifier",
-        "console_rate_counters.key"}
+        "console_rate_counters.key",
+        "intake_entries.kind",  # one of content.KINDS (intake.configured_feeds checks)
+        "intake_entries.guid_key", "intake_entries.url_key", "intake_entries.status",
+        "intake_entries.issue", "remisser.answer_by_source", "remisser.state"}
     assert set(lengths) == set(user_written) | program_written
 
 

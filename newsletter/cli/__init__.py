@@ -129,6 +129,7 @@ def _register() -> None:
         console,
         contacts,
         demo,
+        intake,
         issues,
         mailings,
         municipalities,
@@ -137,8 +138,8 @@ def _register() -> None:
         webinars,
     )
 
-    for module in (bounces, console, contacts, demo, issues, mailings, municipalities, segments,
-                   serve, webinars):
+    for module in (bounces, console, contacts, demo, intake, issues, mailings, municipalities,
+                   segments, serve, webinars):
         module.register(main)
 
 

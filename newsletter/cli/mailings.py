@@ -78,7 +78,16 @@ def mail(app: App, segment: str, test_to: str | None, dry_run: bool, rate: float
         raise InputError("not UTF-8 text", source=str(body)) from None
     if not text.strip():
         raise InputError("the message is empty", source=str(body))
-    source = outbox.targeted_source(app.settings, subject, text)
+    send_targeted(app, subject, text, segment, test_to=test_to, dry_run=dry_run, rate=rate,
+                  yes=yes)
+
+
+def send_targeted(app: App, subject: str, body_markdown: str, segment: str, *,
+                  test_to: str | None = None, dry_run: bool = False, rate: float | None = None,
+                  yes: bool = False) -> None:
+    """The targeted-mailing path of `newsletter mail`, for other commands that make the text
+    (e.g. `remisser call`): create the mailing once, then send or resume it."""
+    source = outbox.targeted_source(app.settings, subject, body_markdown)
     _run(app, lambda _s: source, "targeted", source.key, segment,
          test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
 
