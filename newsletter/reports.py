@@ -152,7 +152,7 @@ def _delivery(session: Session, mailing_ids: list[int]) -> dict[int, Delivery]:
             .group_by(OutboxRow.mailing_id, func.substr(error, 1, 11))):
         counts[mid]["soft" if kind.startswith("bounce soft") else "bounced"] += n
         if kind.startswith("hard bounce"):
-            counts[mid]["failed"] -= n  # a bounce, not another failure
+            counts[mid]["failed_bounce"] += n  # failed as a bounce, not for another reason
     window = timedelta(days=UNSUBSCRIBE_DAYS)
     left: set[tuple[int, int]] = set()
     for mid, pid, sent_at, at in session.execute(
@@ -171,7 +171,7 @@ def _delivery(session: Session, mailing_ids: list[int]) -> dict[int, Delivery]:
             recipients=sum(c[s] for s in ("pending", "sending", "sent", "deferred", "failed",
                                           "suppressed")),
             sent=c["sent"], deferred=c["deferred"] + c["soft"], bounced=c["bounced"],
-            failed=c["failed"], suppressed=c["suppressed"], pending=c["pending"] + c["sending"],
+            failed=c["failed"] - c["failed_bounce"], suppressed=c["suppressed"], pending=c["pending"] + c["sending"],
             unsubscribed=c["unsubscribed"])
     return out
 
