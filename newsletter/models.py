@@ -245,7 +245,7 @@ class TrackedLink(Base):
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... in order of first appearance
     url: Mapped[str] = mapped_column(Text)  # the only place the redirect may go
-    item: Mapped[str | None] = mapped_column(String(200))  # an issue item's id, if any
+    item: Mapped[str | None] = mapped_column(Text)  # an issue item's id (file name), if any
     title: Mapped[str | None] = mapped_column(Text)  # that item's title when it was sent
     area: Mapped[str | None] = mapped_column(String(40))  # the item's priority area
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # by readers, scanners left out

@@ -171,7 +171,8 @@ def _delivery(session: Session, mailing_ids: list[int]) -> dict[int, Delivery]:
             recipients=sum(c[s] for s in ("pending", "sending", "sent", "deferred", "failed",
                                           "suppressed")),
             sent=c["sent"], deferred=c["deferred"] + c["soft"], bounced=c["bounced"],
-            failed=c["failed"] - c["failed_bounce"], suppressed=c["suppressed"], pending=c["pending"] + c["sending"],
+            failed=c["failed"] - c["failed_bounce"], suppressed=c["suppressed"],
+            pending=c["pending"] + c["sending"],
             unsubscribed=c["unsubscribed"])
     return out
 

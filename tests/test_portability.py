@@ -17,7 +17,16 @@ from sqlalchemy import String, func, select
 
 from newsletter import db
 from newsletter.contacts import unsubscribe_address
-from newsletter.models import Base, Event, Person, PersonArea, Position, Suppression, Webinar
+from newsletter.models import (
+    Base,
+    Event,
+    Person,
+    PersonArea,
+    Position,
+    Suppression,
+    TrackedLink,
+    Webinar,
+)
 from newsletter.settings import MAX_SLUG
 
 
@@ -68,7 +77,7 @@ def test_a_role_slug_longer_than_the_column_is_a_config_error(site):
 
 
 def test_max_slug_is_the_length_of_the_slug_columns():
-    for column in (Position.role, PersonArea.area, Webinar.area):
+    for column in (Position.role, PersonArea.area, Webinar.area, TrackedLink.area):
         assert column.type.length == MAX_SLUG, column
 
 
@@ -79,7 +88,8 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
                for table in Base.metadata.sorted_tables for column in table.columns
                if isinstance(column.type, String) and column.type.length}
     user_written = {"persons.name": 200, "webinars.title": 300, "positions.role": MAX_SLUG,
-                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG}
+                    "person_areas.area": MAX_SLUG, "webinars.area": MAX_SLUG,
+                    "tracked_links.area": MAX_SLUG}
     assert {k: lengths[k] for k in user_written} == user_written
     program_written = {
         "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",

@@ -19,7 +19,7 @@ def upgrade() -> None:
     sa.Column('mailing_id', sa.Integer(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('url', sa.Text(), nullable=False),
-    sa.Column('item', sa.String(length=200), nullable=True),
+    sa.Column('item', sa.Text(), nullable=True),
     sa.Column('title', sa.Text(), nullable=True),
     sa.Column('area', sa.String(length=40), nullable=True),
     sa.Column('clicks', sa.Integer(), nullable=False),
