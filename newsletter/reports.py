@@ -143,13 +143,13 @@ def _delivery(session: Session, mailing_ids: list[int]) -> dict[int, Delivery]:
     # The sender writes "hard bounce: ..." on a row refused with 5.1.x; a later delivery report
     # writes "bounce hard ..." or "bounce soft ..." (bounces.py). The one place that knows it.
     error = OutboxRow.last_error
+    kind_of = func.substr(error, 1, 11).label("kind")
     for mid, kind, n in session.execute(
-            select(OutboxRow.mailing_id,
-                   func.substr(error, 1, 11), func.count())
+            select(OutboxRow.mailing_id, kind_of, func.count())
             .where(OutboxRow.mailing_id.in_(mailing_ids),
                    or_(error.like("hard bounce%"), error.like("bounce hard%"),
                        error.like("bounce soft%")))
-            .group_by(OutboxRow.mailing_id, func.substr(error, 1, 11))):
+            .group_by(OutboxRow.mailing_id, kind_of)):
         counts[mid]["soft" if kind.startswith("bounce soft") else "bounced"] += n
         if kind.startswith("hard bounce"):
             counts[mid]["failed_bounce"] += n  # failed as a bounce, not for another reason
