@@ -199,9 +199,11 @@ def test_the_database_links_no_click_to_a_person(tracked):
     clock = Clock()
     clicks.install(app, now=clock)
     before = _dump(site)
+    files = sorted(p.name for p in site.root.rglob("*"))
     requests = [r for s in PATTERNS["scenarios"] for r in s["requests"]]
     replay(client, paths, requests, clock)
     after = _dump(site)
+    assert sorted(p.name for p in site.root.rglob("*")) == files  # no log, no other file
     assert {k: v for k, v in after.items() if k != "tracked_links"} == {
         k: v for k, v in before.items() if k != "tracked_links"}
     assert len(after["tracked_links"]) == len(before["tracked_links"])

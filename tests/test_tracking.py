@@ -20,6 +20,7 @@ from .conftest import TEST_ENV
 from .smtp_server import smtp_server  # noqa: F401  (fixture)
 from .test_messages import check_message
 from .test_sender import seed
+from .test_webinars import future_start, new_webinar
 
 SECRET = b"test-secret-key-not-for-production"
 BASE = "https://nyhetsbrev.example.se"
@@ -261,3 +262,19 @@ def test_a_test_copy_is_not_tracked(site):
     site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--test-to", "test@example.se")
     with site.transaction() as s:
         assert s.scalars(select(TrackedLink)).all() == []
+
+
+def test_a_webinar_announcement_counts_per_mailing_and_keeps_its_calendar(site, smtp_server):  # noqa: F811
+    enable_tracking(site)
+    seed(site, 9)
+    new_webinar(site, future_start())
+    site.cli("webinar", "announce", "bredband", "--to", "role:politiker", "--yes",
+             env={"NEWSLETTER_TRANSPORT": smtp_server.url})
+    with site.transaction() as s:
+        links = [(x.url, x.item, x.area) for x in s.scalars(select(TrackedLink))]
+    assert links and all(item is None and area is None for _u, item, area in links)
+    assert ("https://nyhetsbrev.example.se/webinar/bredband", None, None) in links
+    msg = smtp_server.parsed()[0]
+    assert _links_in(msg)[0]
+    calendar = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert "/l/" not in calendar.get_content()  # attachments are never rewritten
