@@ -52,6 +52,7 @@ def _site(folder: Path, clicks: bool) -> Path:
 
 
 def _serve(app) -> tuple[object, int]:
+    """APP under waitress on a free loopback port, in a daemon thread (ends with the script)."""
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
     threading.Thread(target=server.run, daemon=True).start()
     return server, server.effective_port
@@ -96,18 +97,16 @@ def main() -> None:
         paths = [f"/l/{tracking.click_token(settings.secret_key, m, n)}" for m, n in numbers]
         print(f"{len(paths)} tracked links, {args.n} requests each run, one connection")
 
-        server, port = _serve(create_app(settings))
+        _server, port = _serve(create_app(settings))
         _run(port, paths, 50)  # warm up
         counted = _describe("redirect + count (one UPDATE)", _run(port, paths, args.n))
-        server.close()
 
         off = root / "newsletter.toml"
         off.write_text(off.read_text(encoding="utf-8").replace("clicks = true", "clicks = false"),
                        encoding="utf-8")
-        server, port = _serve(create_app(load_settings(root, env=ENV)))
+        _server, port = _serve(create_app(load_settings(root, env=ENV)))
         _run(port, paths, 50)
         plain = _describe("redirect only (tracking off)", _run(port, paths, args.n))
-        server.close()
 
         click_filter = ClickFilter(settings.tracking)
         link = tracking.LinkRef(1, 1, "https://example.se/", "bostad", len(paths))
