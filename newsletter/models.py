@@ -231,6 +231,32 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+# --- engagement (click counting without people) ----------------------------------------------
+
+class TrackedLink(Base):
+    """One link of a mailing sent with click tracking on: where /l/TOKEN leads, and its counts.
+
+    Only counts. Nothing here names a person or could single one out: the token is the same for
+    every recipient, and the counters are bare numbers (see tracking.py and click_filter.py).
+    """
+
+    __tablename__ = "tracked_links"
+    __table_args__ = (UniqueConstraint("mailing_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... in order of first appearance
+    url: Mapped[str] = mapped_column(Text)  # the only place the redirect may go
+    item: Mapped[str | None] = mapped_column(Text)  # an issue item's id (file name), if any
+    title: Mapped[str | None] = mapped_column(Text)  # that item's title when it was sent
+    area: Mapped[str | None] = mapped_column(String(40))  # the item's priority area
+    clicks: Mapped[int] = mapped_column(Integer, default=0)  # by readers, scanners left out
+    unique_clicks: Mapped[int] = mapped_column(Integer, default=0)  # first on this link a day
+    readers: Mapped[int] = mapped_column(Integer, default=0)  # first in this mailing a day
+    area_readers: Mapped[int] = mapped_column(Integer, default=0)  # first in this area a day
+    scanner_hits: Mapped[int] = mapped_column(Integer, default=0)  # filtered out
+
+
 # --- the archive ----------------------------------------------------------------------------
 
 class ArchivedIssue(Base):

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from . import segments
+from . import segments, tracking
 from .contacts import is_suppressed, normalise_email
 from .errors import NotFound, SendError
 from .messages import message_id
@@ -156,6 +156,8 @@ def create(session: Session, settings: Settings, *, kind: str, source: str, segm
             total += len(rows)
         for person in people:  # keep memory flat however large the segment
             session.expunge(person)
+    if settings.tracking.clicks and total >= tracking.MIN_RECIPIENTS:
+        tracking.track_mailing(session, settings, mailing)  # links via /l/TOKEN, no person
     if not mailing.subject:
         mailing.subject = subject or source
     if total == 0:

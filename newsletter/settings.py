@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .files import atomic_write
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, _
 from .netloc import is_loopback
 
 CONFIG_NAME = "newsletter.toml"
@@ -110,6 +110,20 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """`[tracking]`: click counting without people (see tracking.py). Off by default."""
+
+    clicks: bool = False
+    # Scanner rule: a client that opens this many different links of one mailing within
+    # SCANNER_SECONDS is a link scanner, not a reader (see click_filter.py).
+    scanner_links: int = 3
+    scanner_seconds: float = 10.0
+    # The reverse proxy in front of `newsletter serve` (its address): its X-Forwarded-For then
+    # gives the client address. Empty: the connecting address is the client's.
+    trusted_proxy: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -125,6 +139,7 @@ class Settings:
     soft_bounce_limit: int = 3
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     intake: IntakeSettings = IntakeSettings()
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     @property
     def area_slugs(self) -> list[str]:
@@ -379,6 +394,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         if len(role) > MAX_SLUG:
             raise ConfigError(f"{CONFIG_NAME}: [roles] {role!r} is longer than {MAX_SLUG}")
     tracking = data.get("tracking", {})
+    tracking_settings = _tracking(tracking)
     soft_limit = int(data.get("bounces", {}).get("soft_limit", 3))
     if soft_limit < 1:
         raise ConfigError(f"{CONFIG_NAME}: bounces.soft_limit must be at least 1")
@@ -397,4 +413,29 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         track_clicks=bool(tracking.get("clicks", False)),
         soft_bounce_limit=soft_limit,
         intake=_intake(data, site, env, {a.slug for a in areas}),
+        tracking=tracking_settings,
     )
+
+
+def _tracking(table: Any) -> TrackingSettings:
+    """`[tracking]`, each value checked: a wrong type or range names the key and the file."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(_("{file}: [tracking] must be a table").format(file=CONFIG_NAME))
+    clicks = table.get("clicks", False)
+    if not isinstance(clicks, bool):
+        raise ConfigError(_("{file}: tracking.clicks must be true or false").format(
+            file=CONFIG_NAME))
+    links = table.get("scanner_links", 3)
+    if isinstance(links, bool) or not isinstance(links, int) or links < 2:
+        raise ConfigError(_("{file}: tracking.scanner_links must be a whole number, 2 or more")
+                          .format(file=CONFIG_NAME))
+    seconds = table.get("scanner_seconds", 10)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 600:
+        raise ConfigError(_("{file}: tracking.scanner_seconds must be a number of seconds "
+                            "between 0 and 600").format(file=CONFIG_NAME))
+    proxy = table.get("trusted_proxy", "")
+    if not isinstance(proxy, str):
+        raise ConfigError(_("{file}: tracking.trusted_proxy must be an address in quotes")
+                          .format(file=CONFIG_NAME))
+    return TrackingSettings(clicks=clicks, scanner_links=links, scanner_seconds=float(seconds),
+                            trusted_proxy=proxy.strip())

@@ -17,7 +17,16 @@ from sqlalchemy import String, func, select
 
 from newsletter import db
 from newsletter.contacts import unsubscribe_address
-from newsletter.models import Base, Event, Person, PersonArea, Position, Suppression, Webinar
+from newsletter.models import (
+    Base,
+    Event,
+    Person,
+    PersonArea,
+    Position,
+    Suppression,
+    TrackedLink,
+    Webinar,
+)
 from newsletter.settings import MAX_FEED_NAME, MAX_SLUG
 
 
@@ -75,7 +84,7 @@ def test_a_staff_name_longer_than_the_column_is_refused(site):
 
 
 def test_max_slug_is_the_length_of_the_slug_columns():
-    for column in (Position.role, PersonArea.area, Webinar.area):
+    for column in (Position.role, PersonArea.area, Webinar.area, TrackedLink.area):
         assert column.type.length == MAX_SLUG, column
 
 
@@ -92,7 +101,8 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
                     "intake_feeds.name": MAX_FEED_NAME, "intake_entries.feed": MAX_FEED_NAME,
                     "remiss_reminders.recipient": 320,
                     # area slugs (MAX_SLUG): the configured areas
-                    "intake_entries.suggested_area": MAX_SLUG, "intake_entries.area": MAX_SLUG}
+                    "intake_entries.suggested_area": MAX_SLUG, "intake_entries.area": MAX_SLUG,
+                    "tracked_links.area": MAX_SLUG}
     assert {k: lengths[k] for k in user_written} == user_written
     program_written = {
         "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",

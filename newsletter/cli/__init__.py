@@ -133,13 +133,14 @@ def _register() -> None:
         issues,
         mailings,
         municipalities,
+        report,
         segments,
         serve,
         webinars,
     )
 
     for module in (bounces, console, contacts, demo, intake, issues, mailings, municipalities,
-                   segments, serve, webinars):
+                   report, segments, serve, webinars):
         module.register(main)
 
 

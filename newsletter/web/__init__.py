@@ -177,10 +177,12 @@ def create_app(settings: Settings) -> Flask:
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month, swedish_time=swedish_time)
 
-    from . import archive, media, personal, webinar
+    from . import archive, clicks, media, personal, webinar
 
     app.register_blueprint(personal.blueprint)
     app.register_blueprint(media.blueprint)
+    app.register_blueprint(clicks.blueprint)
+    clicks.install(app)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webinar.blueprint)
     app.add_url_rule("/static/site.css", "stylesheet", _stylesheet)
