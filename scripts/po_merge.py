@@ -10,6 +10,10 @@ hold different translations of an id, the side that changed it since BASE wins; 
 it, OURS wins. The header block is OURS'. The result is written sorted, without locations, as
 update_catalogs.py writes it.
 
+Git runs the driver with whatever `python3` is on PATH; when that one lacks Babel, the driver
+runs itself again with the project's `.venv/bin/python` (git runs drivers in the top folder of the
+work tree), and without that, falls back to the line merge below.
+
 Failure mode: when a side does not parse as a catalog (e.g. it holds conflict markers), the
 driver falls back to git's own line merge (`git merge-file`), which leaves conflict markers in
 OURS, and exits non-zero so that git reports the conflict; nothing is lost.
@@ -21,9 +25,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import PoFileError
-from update_catalogs import read_catalog, render, write_atomic  # scripts/ is on sys.path
+try:
+    from babel.messages.catalog import Catalog, Message
+    from babel.messages.pofile import PoFileError
+    from update_catalogs import read_catalog, render, write_atomic  # scripts/ is on sys.path
+except ImportError:  # git's `python3` may lack Babel: main() re-runs under the project's venv
+    HAVE_BABEL = False
+else:
+    HAVE_BABEL = True
 
 
 def _entries(catalog: Catalog) -> dict[str | tuple[str, ...], Message]:
@@ -52,6 +61,12 @@ def main(argv: list[str]) -> int:
         print("usage: po_merge.py BASE OURS THEIRS", file=sys.stderr)
         return 2
     base_path, ours_path, theirs_path = map(Path, argv)
+    if not HAVE_BABEL:
+        venv_python = Path(".venv/bin/python").absolute()
+        if venv_python.is_file() and Path(sys.executable).absolute() != venv_python:
+            return subprocess.run([str(venv_python), __file__, *argv]).returncode
+        print("po_merge: Babel is not installed; falling back to a line merge", file=sys.stderr)
+        return _line_merge(base_path, ours_path, theirs_path)
     try:
         language = _language(ours_path)
         _h, base = read_catalog(base_path, language)
@@ -59,11 +74,16 @@ def main(argv: list[str]) -> int:
         _h, theirs = read_catalog(theirs_path, language)
     except (SystemExit, PoFileError, UnicodeDecodeError, ValueError) as exc:
         print(f"po_merge: {exc}; falling back to a line merge", file=sys.stderr)
-        return 1 if subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L",
-                                    "theirs", str(ours_path), str(base_path),
-                                    str(theirs_path)]).returncode else 0
+        return _line_merge(base_path, ours_path, theirs_path)
     write_atomic(ours_path, render(header, merge(base, ours, theirs), language))
     return 0
+
+
+def _line_merge(base_path: Path, ours_path: Path, theirs_path: Path) -> int:
+    """Git's own line merge into OURS: conflict markers and exit 1 where the sides clash."""
+    result = subprocess.run(["git", "merge-file", "-L", "ours", "-L", "base", "-L", "theirs",
+                             str(ours_path), str(base_path), str(theirs_path)])
+    return 1 if result.returncode else 0
 
 
 def _language(path: Path) -> str:

@@ -133,7 +133,7 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 SV = Path("newsletter/locale/sv/LC_MESSAGES/newsletter.po")
 
 
-def _repo(tmp_path: Path, driver: bool = True) -> Path:
+def _repo(tmp_path: Path, driver: bool = True, python: str = f'"{sys.executable}"') -> Path:
     """A git repository with the project's .gitattributes and a Swedish catalog on main."""
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -142,7 +142,7 @@ def _repo(tmp_path: Path, driver: bool = True) -> Path:
     _git(repo, "config", "user.name", "Test (demo)")
     if driver:
         _git(repo, "config", "merge.po.driver",
-             f'"{sys.executable}" "{SCRIPTS / "po_merge.py"}" %O %A %B')
+             f'{python} "{SCRIPTS / "po_merge.py"}" %O %A %B')
     shutil.copy(REPO / ".gitattributes", repo / ".gitattributes")
     (repo / SV).parent.mkdir(parents=True)
     _commit(repo, {"Cancel": "Avbryt", "Save": "Spara", "Title": "Rubrik"}, "base")
@@ -229,6 +229,29 @@ def test_a_side_that_is_not_a_catalog_falls_back_to_a_line_merge(tmp_path: Path)
     assert "CONFLICT" in merged.stdout
     text = _catalog_text_of(repo)
     assert '<<<<<<< ours\nmsgstr "Titel"\n=======\n<<<<<<< a\n' in text
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="the tests run outside a venv")
+def test_a_python_without_babel_hands_over_to_the_projects_venv(tmp_path: Path) -> None:
+    # `-S`: no site-packages, so no Babel, as with a bare system python3 on PATH
+    repo = _repo(tmp_path, python=f'"{sys.executable}" -S')
+    (repo / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    (repo / ".git" / "info" / "exclude").write_text(".venv\n", encoding="utf-8")
+    _two_branches(repo)
+    _git(repo, "checkout", "-q", "a")
+    merged = _git(repo, "merge", "-q", "--no-edit", "b", check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert 'msgid "Publish"' in _catalog_text_of(repo) and "<<<<<<<" not in _catalog_text_of(repo)
+
+
+def test_without_babel_or_a_venv_the_driver_falls_back_to_a_line_merge(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, python=f'"{sys.executable}" -S')
+    _two_branches(repo)
+    _git(repo, "checkout", "-q", "a")
+    merged = _git(repo, "merge", "-q", "--no-edit", "b", check=False)
+    assert merged.returncode != 0
+    assert "Babel is not installed; falling back to a line merge" in merged.stderr
+    assert "<<<<<<< ours" in _catalog_text_of(repo)
 
 
 def _catalog_text_of(repo: Path) -> str:
