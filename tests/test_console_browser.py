@@ -125,9 +125,9 @@ def test_main_path_on_a_phone_and_a_desktop(site, running):
         # Reorder: move it up twice within its area.
         before = [i.id for i in content.load_issue(site.settings, MONTH).items_in("kapital")]
         assert before[-1] == item.stem
-        page.click(f'#nyhet-{item.stem} button[aria-label^="Move up"]')
+        page.click(f'#nyhet-{item.stem} button[aria-label^="Flytta upp"]')
         page.wait_for_load_state()
-        page.click(f'#nyhet-{item.stem} button[aria-label^="Move up"]')
+        page.click(f'#nyhet-{item.stem} button[aria-label^="Flytta upp"]')
         page.wait_for_load_state()
         after = [i.id for i in content.load_issue(site.settings, MONTH).items_in("kapital")]
         assert after.index(item.stem) == len(after) - 3

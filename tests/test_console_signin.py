@@ -236,7 +236,7 @@ def test_oidc_refuses_an_address_without_a_staff_account(oidc_console):
     back = _authorize(client, provider, "utomstaende@example.se")
     response = client.get(back[back.index("/logga-in/oidc/svar"):])
     assert response.status_code == 403
-    assert "no access to the staff console" in response.text
+    assert "inte tillgång till personalkonsolen" in response.text  # sv, the default
     assert client.get("/").status_code == 303
 
 
@@ -265,5 +265,5 @@ def test_oidc_checks_the_nonce(oidc_console, site):
             flow.nonce = "another-nonce"
     response = client.get(back[back.index("/logga-in/oidc/svar"):])
     assert response.status_code == 403
-    assert "ID token does not verify" in response.text
+    assert "ID-token kunde inte verifieras" in response.text
     assert client.get("/").status_code == 303
