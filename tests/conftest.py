@@ -32,6 +32,13 @@ TEST_ENV = {"NEWSLETTER_SECRET_KEY": "test-secret-key-not-for-production"}
 
 PG_URL = os.environ.get("NEWSLETTER_TEST_PG_URL", "")
 
+# `newsletter init` flags for a site that is not the demo. The .example top-level domain is
+# reserved (RFC 2606), so no real mail goes anywhere; example.se is what marks demo data.
+INIT_FLAGS = ("--org", "Föreningen Småkommunerna", "--sender", "nyhetsbrev@smakommuner.example",
+              "--reply-to", "kansliet@smakommuner.example",
+              "--postal-address", "Storgatan 1, 111 22 Stockholm",
+              "--base-url", "https://nyhetsbrev.smakommuner.example")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not PG_URL:
