@@ -158,12 +158,24 @@ def check_secret_key(session: Session, secret_key: bytes) -> None:
     """
     if not secret_key:
         raise ConfigError("no secret key: set NEWSLETTER_SECRET_KEY or run `newsletter init`")
-    fingerprint = hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
     stored = session.get(SiteMeta, _KEY_FINGERPRINT)
     if stored is None:
-        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=fingerprint))
-    elif not hmac.compare_digest(stored.value, fingerprint):
+        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=_fingerprint(secret_key)))
+    elif not key_matches(session, secret_key):
         raise ConfigError(
             "the secret key (NEWSLETTER_SECRET_KEY or .secret_key) is not the one this database "
             "was made with: with another key the suppression list and every link already sent "
             "stop working. Restore the old key")
+
+
+def _fingerprint(secret_key: bytes) -> str:
+    return hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
+
+
+def key_matches(session: Session, secret_key: bytes) -> bool | None:
+    """Whether the database was made with SECRET_KEY, without writing anything; None when it
+    has no fingerprint yet (`newsletter init` has not run on it)."""
+    stored = session.get(SiteMeta, _KEY_FINGERPRINT)
+    if stored is None:
+        return None
+    return hmac.compare_digest(stored.value, _fingerprint(secret_key))

@@ -10,7 +10,6 @@ for `newsletter doctor` and for anything that must refuse to send real mail with
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import tomllib
@@ -24,6 +23,7 @@ from .errors import InputError
 from .files import atomic_write
 from .i18n import _
 from .settings import CONFIG_NAME, Organisation, default_config_text
+from .transports import is_loopback
 
 # What `newsletter init` asks for, in order: organisation key -> the flag that gives it.
 ASKED = {
@@ -67,15 +67,6 @@ def _address(key: str, raw: str) -> str:
     return normalise_email(raw, field=ASKED[key])
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _base_url(raw: str) -> str:
     field = ASKED["base_url"]
     text = (raw or "").strip()
@@ -88,7 +79,7 @@ def _base_url(raw: str) -> str:
     if parts.scheme not in ("https", "http") or not host:
         raise InputError(_("give the public address with https://, e.g. "
                            "https://nyhetsbrev.example.org"), field=field)
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise InputError(_("must be https:// (the unsubscribe links in every message point "
                            "here); http:// only for 127.0.0.1 or localhost"), field=field)
     if parts.username or parts.password or parts.query or parts.fragment:

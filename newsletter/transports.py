@@ -154,7 +154,7 @@ class SMTPTransport:
         self.user, self.password = user, password
         self.timeout = timeout
         self.description = f"{scheme}://{host}:{port}"
-        if scheme == "smtp" and user and not _loopback(host):
+        if scheme == "smtp" and user and not is_loopback(host):
             raise TransportConfigError(
                 f"transport url {self.description}: NEWSLETTER_SMTP_USER is set, but smtp:// is "
                 "plaintext and the password would cross the network in clear: use "
@@ -304,7 +304,8 @@ def _data(smtp: smtplib.SMTP, data: bytes, ready: bool) -> tuple[int, bytes]:
     return smtp.getreply()
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """HOST is localhost or a loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

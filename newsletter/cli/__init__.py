@@ -95,6 +95,7 @@ def _register() -> None:
         bounces,
         contacts,
         demo,
+        doctor,
         issues,
         mailings,
         municipalities,
@@ -104,8 +105,8 @@ def _register() -> None:
         webinars,
     )
 
-    for module in (site, bounces, contacts, demo, issues, mailings, municipalities, segments,
-                   serve, webinars):
+    for module in (site, doctor, bounces, contacts, demo, issues, mailings, municipalities,
+                   segments, serve, webinars):
         module.register(main)
 
 
