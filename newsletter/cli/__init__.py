@@ -92,6 +92,7 @@ def main(ctx: click.Context, root: Path | None) -> None:
 
 def _register() -> None:
     from . import (
+        backup,
         bounces,
         contacts,
         demo,
@@ -105,7 +106,7 @@ def _register() -> None:
         webinars,
     )
 
-    for module in (site, doctor, bounces, contacts, demo, issues, mailings, municipalities,
+    for module in (site, doctor, backup, bounces, contacts, demo, issues, mailings, municipalities,
                    segments, serve, webinars):
         module.register(main)
 
