@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -14,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ConfigError
@@ -41,7 +42,7 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(make_url(url).database or ""))
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, begin transactions (the SQLAlchemy docs' recipe).
@@ -53,6 +54,14 @@ def make_engine(url: str) -> Engine:
         return engine
     except Exception as exc:  # an unparseable URL or a missing driver
         raise ConfigError(f"database url {url!r}: {exc}") from None
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file PATH (and its folder) readable by its owner only: it holds
+    personal data. SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _disable_pysqlite_begin(dbapi_conn, _record) -> None:

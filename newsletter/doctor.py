@@ -9,7 +9,7 @@ domain's SPF, DKIM and DMARC records (dnscheck.py), and the public pages (HTTPS 
 certificate the system trusts; the unsubscribe address answers an RFC 8058 one-click POST).
 
 Nothing here changes the site: the database is only read (a missing SQLite file is reported,
-not created), the SMTP session ends before DATA, and the one-click POST names a person who
+not created; nor is a missing Maildir), the SMTP session ends before DATA, and the one-click POST names a person who
 cannot exist, so the pages answer it as they would a real one (no redirect, no cookie, no
 form token) without unsubscribing anyone. A check that cannot run because an earlier one
 failed (no database, so no heartbeat) says so and fails too. Every network step has a timeout.
@@ -17,7 +17,9 @@ failed (no database, so no heartbeat) says so and fails too. Every network step 
 
 from __future__ import annotations
 
+import errno
 import http.client
+import os
 import secrets
 import smtplib
 import socket
@@ -168,14 +170,19 @@ def _transport(settings: Settings, timeout: float) -> Check:
 
 
 def _maildir(name: str, transport: transports.MaildirTransport) -> Check:
+    path = transport.path
     try:
-        transport.box()
-        probe = transport.path / "tmp" / f".doctor-{secrets.token_hex(6)}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        if path.exists():
+            probe = path / "tmp" / f".doctor-{secrets.token_hex(6)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        else:  # the first send creates it: its nearest existing folder must be writable
+            parent = next(p for p in path.parents if p.exists())
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, f"{parent} is not a writable folder")
     except OSError as exc:
         return Check(name, False, _("cannot write to {path}: {reason}").format(
-            path=transport.path, reason=exc.strerror or exc),
+            path=path, reason=exc.strerror or exc),
             _("make the folder writable for the user that sends"))
     return Check(name, True, _("{what} is writable (nothing leaves this machine; a live site "
                                "sends through SMTP)").format(what=transport.description))

@@ -304,8 +304,13 @@ def test_transport_failures_name_the_step(live, certs):  # noqa: F811
 
 
 def test_a_maildir_must_be_writable(live):
-    ok = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Maildir"}))
+    ok = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Utkorg"}))
     assert ok["transport"].startswith("✓") and "is writable" in ok["transport"]
+    assert not (live.site.root / "Utkorg").exists()  # checked, not created
+    (live.site.root / "Utkorg" / "tmp").mkdir(parents=True)
+    ok = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Utkorg"}))
+    assert ok["transport"].startswith("✓")
+    assert list((live.site.root / "Utkorg" / "tmp").iterdir()) == []  # the probe is gone
     (live.site.root / "Blocked").write_text("a file where the Maildir should be")
     blocked = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Blocked"}))
     assert blocked["transport"].startswith("✗ transport: cannot write to")

@@ -54,6 +54,9 @@ def test_flags_make_a_real_site_without_asking(tmp_path):
     settings = load_settings(tmp_path, env=TEST_ENV)
     with db.session_factory(db.make_engine(settings.db_url))() as s:
         assert s.scalar(sql_select(func.count()).select_from(Municipality)) == 290
+    # The database holds personal data: its owner alone may read it (and its -wal, -shm).
+    for path in tmp_path.glob("subscribers.db*"):
+        assert path.stat().st_mode & 0o077 == 0, path
 
 
 def test_values_are_normalised(tmp_path):
