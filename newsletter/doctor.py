@@ -9,10 +9,11 @@ domain's SPF, DKIM and DMARC records (dnscheck.py), and the public pages (HTTPS 
 certificate the system trusts; the unsubscribe address answers an RFC 8058 one-click POST).
 
 Nothing here changes the site: the database is only read (a missing SQLite file is reported,
-not created; nor is a missing Maildir), the SMTP session ends before DATA, and the one-click POST names a person who
-cannot exist, so the pages answer it as they would a real one (no redirect, no cookie, no
-form token) without unsubscribing anyone. A check that cannot run because an earlier one
-failed (no database, so no heartbeat) says so and fails too. Every network step has a timeout.
+not created; nor is a missing Maildir), the SMTP session ends before DATA, and the one-click
+POST names a person who cannot exist, so the pages answer it as they would a real one (no
+redirect, no cookie, no form token) without unsubscribing anyone. A check that cannot run
+because an earlier one failed (no database, so no heartbeat) says so and fails too. Every
+network step has a timeout.
 """
 
 from __future__ import annotations
