@@ -55,7 +55,7 @@ def backup(settings: Settings, target: Path, *, force: bool = False) -> Backup:
     try:
         url = make_url(settings.db_url)
     except ArgumentError as exc:
-        raise ConfigError(f"database url: {exc}") from None
+        raise ConfigError(_("database url: {reason}").format(reason=exc)) from None
     if url.get_backend_name() == "sqlite":
         return _sqlite(Path(url.database or ""), target, force)
     if url.get_backend_name() == "postgresql":

@@ -27,6 +27,8 @@ import dns.exception
 import dns.resolver
 from dkim.crypto import UnparsableKeyError, parse_pem_private_key, parse_public_key
 
+from .i18n import _
+
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4: DNS-querying terms per evaluation
 SPF_MX_LIMIT = 10  # RFC 7208 4.6.4: MX names looked up per mx mechanism
 
@@ -41,14 +43,14 @@ def parse_server(text: str) -> tuple[str, int]:
     """`HOST`, `HOST:PORT`, `[IPV6]:PORT` or a bare IPv6 address -> (host, port)."""
     text = text.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _sep, rest = text[1:].partition("]")
         port = rest.removeprefix(":") or "53"
     elif text.count(":") == 1:
-        host, _, port = text.partition(":")
+        host, _sep, port = text.partition(":")
     else:
         host, port = text, "53"
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"not HOST[:PORT]: {text!r}")
+        raise ValueError(_("not HOST[:PORT]: {text!r}").format(text=text))
     return host, int(port)
 
 
@@ -67,7 +69,8 @@ class Lookup:
             try:
                 address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0]
             except OSError as exc:
-                raise DnsError(f"DNS server {host}: {exc}") from None
+                raise DnsError(_("DNS server {host}: {reason}").format(
+                    host=host, reason=exc)) from None
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [address]
             resolver.port = port
@@ -76,7 +79,8 @@ class Lookup:
             try:
                 resolver = dns.resolver.Resolver()
             except dns.resolver.NoResolverConfiguration as exc:
-                raise DnsError(f"no DNS resolver configured: {exc}") from None
+                raise DnsError(_("no DNS resolver configured: {reason}").format(
+                    reason=exc)) from None
             description = ", ".join(str(ns) for ns in resolver.nameservers)
         resolver.lifetime = timeout
         resolver.timeout = min(2.0, timeout)
@@ -89,11 +93,11 @@ class Lookup:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except dns.resolver.NoNameservers as exc:
-            raise DnsError(f"{self.description} could not answer for {name} {rdtype}: "
-                           f"{exc}") from None
+            raise DnsError(_("{server} could not answer for {name} {type}: {reason}").format(
+                server=self.description, name=name, type=rdtype, reason=exc)) from None
         except dns.exception.Timeout:
-            raise DnsError(f"{self.description} did not answer for {name} {rdtype} "
-                           "in time") from None
+            raise DnsError(_("{server} did not answer for {name} {type} in time").format(
+                server=self.description, name=name, type=rdtype)) from None
         except dns.exception.DNSException as exc:
             raise DnsError(f"{name} {rdtype}: {exc}") from None
         return list(answer)
@@ -159,7 +163,8 @@ def spf_check(lookup: Lookup, domain: str, ip: IPAddress) -> SpfResult:
         return SpfResult("permerror", state.top, reason=str(exc), lookups=state.lookups,
                          notes=state.notes)
     if result == "none":
-        return SpfResult("none", reason=f"no SPF record (TXT v=spf1) at {domain}")
+        return SpfResult("none", reason=_("no SPF record (TXT v=spf1) at {domain}").format(
+            domain=domain))
     return SpfResult(result, record, term, lookups=state.lookups, notes=state.notes)
 
 
@@ -173,14 +178,15 @@ class _Spf:
     def _count(self, term: str) -> None:
         self.lookups += 1
         if self.lookups > SPF_LOOKUP_LIMIT:
-            raise _PermError(f"more than {SPF_LOOKUP_LIMIT} DNS lookups (at {term}); receivers "
-                             "treat the record as broken")
+            raise _PermError(_("more than {n} DNS lookups (at {term}); receivers treat the "
+                               "record as broken").format(n=SPF_LOOKUP_LIMIT, term=term))
 
     def check(self, domain: str, depth: int) -> tuple[str, str | None, str | None]:
         """(result, record, deciding term) for DOMAIN; "none" when it has no record."""
         records = spf_records(self.lookup, domain)
         if len(records) > 1:
-            raise _PermError(f"{domain} has {len(records)} SPF records; it must have one")
+            raise _PermError(_("{domain} has {n} SPF records; it must have one").format(
+                domain=domain, n=len(records)))
         if not records:
             return "none", None, None
         record = records[0]
@@ -204,13 +210,15 @@ class _Spf:
         """The verdict of TARGET, named by TERM (include: or redirect=) of a record."""
         self._count(term)
         if depth >= SPF_LOOKUP_LIMIT:
-            raise _PermError(f"{term}: includes nested too deep (a loop?)")
+            raise _PermError(_("{term}: includes nested too deep (a loop?)").format(term=term))
         if "%" in target:
-            self.notes.append(f"{term}: macros are not evaluated here (counted as no match)")
+            self.notes.append(_("{term}: macros are not evaluated here (counted as no match)")
+                              .format(term=term))
             return "neutral", None, None
         result, record, deciding = self.check(target, depth + 1)
         if result == "none":
-            raise _PermError(f"{term}: {target} has no SPF record")
+            raise _PermError(_("{term}: {target} has no SPF record").format(
+                term=term, target=target))
         return result, record, deciding
 
     def _matches(self, mechanism: str, domain: str, depth: int) -> bool:
@@ -221,7 +229,8 @@ class _Spf:
             try:
                 network = ipaddress.ip_network(arg, strict=False)
             except ValueError:
-                raise _PermError(f"bad {kind}: {mechanism}") from None
+                raise _PermError(_("bad {kind}: {mechanism}").format(kind=kind, mechanism=mechanism)
+                                 ) from None
             return self.ip in network
         if kind == "include":
             return self._follow(mechanism, arg, depth)[0] == "pass"
@@ -229,8 +238,8 @@ class _Spf:
             self._count(mechanism)
             target = arg or domain
             if "%" in target:
-                self.notes.append(f"{mechanism}: macros are not evaluated here "
-                                  "(counted as no match)")
+                self.notes.append(_("{term}: macros are not evaluated here (counted as no "
+                                    "match)").format(term=mechanism))
                 return False
             hosts = self.lookup.mx(target)[:SPF_MX_LIMIT] if kind == "mx" else [target]
             prefix = _prefix(cidr, self.ip)
@@ -239,9 +248,10 @@ class _Spf:
                        if address.version == self.ip.version)
         if kind in ("ptr", "exists"):
             self._count(mechanism)
-            self.notes.append(f"{mechanism}: not evaluated here (counted as no match)")
+            self.notes.append(_("{term}: not evaluated here (counted as no match)").format(
+                term=mechanism))
             return False
-        raise _PermError(f"unknown mechanism {mechanism!r}")
+        raise _PermError(_("unknown mechanism {term!r}").format(term=mechanism))
 
 
 def _split(mechanism: str) -> tuple[str, str, str]:
@@ -263,12 +273,12 @@ def _prefix(cidr: str, ip: IPAddress) -> int:
     if cidr.startswith("//"):
         v4, v6 = "", cidr[2:]
     else:
-        v4, _, v6 = cidr[1:].partition("//")
+        v4, _sep, v6 = cidr[1:].partition("//")
     text = v4 if ip.version == 4 else v6
     if not text:
         return ip.max_prefixlen
     if not text.isdigit() or int(text) > ip.max_prefixlen:
-        raise _PermError(f"bad CIDR length {cidr}")
+        raise _PermError(_("bad CIDR length {cidr}").format(cidr=cidr))
     return int(text)
 
 
@@ -300,23 +310,25 @@ def private_key_public_part(pem: bytes) -> RsaKey:
     try:
         key = parse_pem_private_key(pem)
     except (UnparsableKeyError, binascii.Error, IndexError, ValueError) as exc:
-        raise ValueError(f"not an RSA private key in PEM form ({exc})") from None
+        raise ValueError(_("not an RSA private key in PEM form ({reason})").format(
+            reason=exc)) from None
     return RsaKey(key["modulus"], key["publicExponent"])
 
 
 def record_public_key(record_tags: dict[str, str]) -> RsaKey:
     """The RSA public key in a DKIM record's p= tag; ValueError for none, revoked or not RSA."""
     if record_tags.get("k", "rsa").lower() != "rsa":
-        raise ValueError(f"k={record_tags['k']}: not an RSA key")
+        raise ValueError(_("k={k}: not an RSA key").format(k=record_tags["k"]))
     data = record_tags.get("p")
     if data is None:
-        raise ValueError("no p= tag")
+        raise ValueError(_("no p= tag"))
     if not data:
-        raise ValueError("p= is empty: the key is revoked")
+        raise ValueError(_("p= is empty: the key is revoked"))
     try:
         key = parse_public_key(base64.b64decode(data, validate=True))
     except (UnparsableKeyError, binascii.Error, IndexError, ValueError) as exc:
-        raise ValueError(f"p= is not a base64 RSA public key ({exc})") from None
+        raise ValueError(_("p= is not a base64 RSA public key ({reason})").format(
+            reason=exc)) from None
     return RsaKey(key["modulus"], key["publicExponent"])
 
 
@@ -354,7 +366,8 @@ def dmarc_record(lookup: Lookup, domain: str) -> Dmarc | None:
     for name in names:
         records = [r for r in lookup.txt(name) if r.replace(" ", "").startswith("v=DMARC1")]
         if len(records) > 1:
-            raise ValueError(f"{name} has {len(records)} DMARC records; it must have one")
+            raise ValueError(_("{name} has {n} DMARC records; it must have one").format(
+                name=name, n=len(records)))
         if records:
             return Dmarc(name, records[0], tags(records[0]))
     return None
