@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -14,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ConfigError
@@ -41,7 +42,7 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(make_url(url).database or ""))
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, begin transactions (the SQLAlchemy docs' recipe).
@@ -53,6 +54,14 @@ def make_engine(url: str) -> Engine:
         return engine
     except Exception as exc:  # an unparseable URL or a missing driver
         raise ConfigError(f"database url {url!r}: {exc}") from None
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file PATH (and its folder) readable by its owner only: it holds
+    personal data. SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _disable_pysqlite_begin(dbapi_conn, _record) -> None:
@@ -158,12 +167,24 @@ def check_secret_key(session: Session, secret_key: bytes) -> None:
     """
     if not secret_key:
         raise ConfigError("no secret key: set NEWSLETTER_SECRET_KEY or run `newsletter init`")
-    fingerprint = hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
     stored = session.get(SiteMeta, _KEY_FINGERPRINT)
     if stored is None:
-        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=fingerprint))
-    elif not hmac.compare_digest(stored.value, fingerprint):
+        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=_fingerprint(secret_key)))
+    elif not key_matches(session, secret_key):
         raise ConfigError(
             "the secret key (NEWSLETTER_SECRET_KEY or .secret_key) is not the one this database "
             "was made with: with another key the suppression list and every link already sent "
             "stop working. Restore the old key")
+
+
+def _fingerprint(secret_key: bytes) -> str:
+    return hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
+
+
+def key_matches(session: Session, secret_key: bytes) -> bool | None:
+    """Whether the database was made with SECRET_KEY, without writing anything; None when it
+    has no fingerprint yet (`newsletter init` has not run on it)."""
+    stored = session.get(SiteMeta, _KEY_FINGERPRINT)
+    if stored is None:
+        return None
+    return hmac.compare_digest(stored.value, _fingerprint(secret_key))

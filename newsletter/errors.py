@@ -11,9 +11,12 @@ class NewsletterError(Exception):
 
 
 class ConfigError(NewsletterError):
-    """newsletter.toml or the environment is wrong or incomplete; the message names the key."""
+    """newsletter.toml or the environment is wrong or incomplete; the message names the key.
 
-    exit_code = 2
+    Exit status 78 (EX_CONFIG from sysexits.h), as the product contract says: 2 is click's own
+    status for a usage error, and a script must be able to tell the two apart."""
+
+    exit_code = 78
 
 
 class InputError(NewsletterError, ValueError):

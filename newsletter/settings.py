@@ -62,6 +62,8 @@ class TransportSettings:
     dkim_key_file: str | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    # `[transport] sending_host`: whose address the sender domain's SPF must cover (doctor).
+    sending_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,13 @@ def _require(table: Mapping, key: str, where: str) -> Any:
     if key not in table:
         raise ConfigError(f"{CONFIG_NAME}: missing setting {where}.{key}")
     return table[key]
+
+
+def _string(table: Mapping, key: str, where: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{CONFIG_NAME}: {where}.{key} must be a string")
+    return value.strip()
 
 
 def _secret_key(root: Path, env: Mapping[str, str]) -> bytes:
@@ -375,6 +384,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         dkim_key_file=env.get("NEWSLETTER_DKIM_KEY_FILE"),
         dkim_selector=env.get("NEWSLETTER_DKIM_SELECTOR") or tr.get("dkim_selector"),
         dkim_domain=env.get("NEWSLETTER_DKIM_DOMAIN") or tr.get("dkim_domain"),
+        sending_host=_string(tr, "sending_host", "transport") or None,
     )
     if transport.connections < 1:
         raise ConfigError(f"{CONFIG_NAME}: transport.connections must be at least 1")

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from newsletter import db
+from newsletter import db, i18n
 from newsletter.cli import main
 from newsletter.settings import Settings, load_settings
 
@@ -31,6 +31,13 @@ DATA = Path(__file__).resolve().parent / "data"
 TEST_ENV = {"NEWSLETTER_SECRET_KEY": "test-secret-key-not-for-production"}
 
 PG_URL = os.environ.get("NEWSLETTER_TEST_PG_URL", "")
+
+# `newsletter init` flags for a site that is not the demo. The .example top-level domain is
+# reserved (RFC 2606), so no real mail goes anywhere; example.se is what marks demo data.
+INIT_FLAGS = ("--org", "Föreningen Småkommunerna", "--sender", "nyhetsbrev@smakommuner.example",
+              "--reply-to", "kansliet@smakommuner.example",
+              "--postal-address", "Storgatan 1, 111 22 Stockholm",
+              "--base-url", "https://nyhetsbrev.smakommuner.example")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -116,3 +123,11 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | No
     s = Site(root, database_url)
     s.cli("init")
     return s
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: the CLI and the apps activate a site's own."""
+    i18n.activate(i18n.DEFAULT_LANGUAGE)
+    yield
+    i18n.activate(i18n.DEFAULT_LANGUAGE)

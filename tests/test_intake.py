@@ -177,7 +177,7 @@ def test_only_https_with_a_trusted_certificate(site, server, certs):  # noqa: F8
     path = site.root / "newsletter.toml"
     path.write_text(path.read_text().replace(server.base, "http://www.example.se"))
     plain = site.cli("intake", "fetch", ok=False, env=ca_env(certs))
-    assert plain.exit_code == 2
+    assert plain.exit_code == 78
     assert "intake.feeds[0].url must be an https:// address" in plain.stderr
 
 

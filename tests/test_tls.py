@@ -44,12 +44,13 @@ _LEAF = ("basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignatu
          "extendedKeyUsage=serverAuth", "subjectKeyIdentifier=hash")
 
 
-def _issue(folder: Path, name: str, sans: str, ca: tuple[Path, Path] | None) -> tuple[Path, Path]:
+def _issue(folder: Path, name: str, sans: str, ca: tuple[Path, Path] | None,
+           days: int = 2) -> tuple[Path, Path]:
     """A server certificate for SANS (e.g. "DNS:localhost,IP:127.0.0.1"), signed by CA
-    (certificate, key), or by itself when CA is None."""
+    (certificate, key), or by itself when CA is None, valid for DAYS."""
     cert, key = folder / f"{name}.pem", folder / f"{name}.key"
     if ca is None:
-        _openssl("req", "-x509", *_KEY, "-keyout", str(key), "-out", str(cert), "-days", "2",
+        _openssl("req", "-x509", *_KEY, "-keyout", str(key), "-out", str(cert), "-days", str(days),
                  "-subj", f"/CN={name}", "-addext", f"subjectAltName={sans}",
                  *(x for ext in _LEAF for x in ("-addext", ext)))
         return cert, key
@@ -58,7 +59,7 @@ def _issue(folder: Path, name: str, sans: str, ca: tuple[Path, Path] | None) -> 
                               "authorityKeyIdentifier=keyid"]) + "\n")
     _openssl("req", *_KEY, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-             "-CAserial", str(folder / "ca.srl"), "-CAcreateserial", "-days", "2",
+             "-CAserial", str(folder / "ca.srl"), "-CAcreateserial", "-days", str(days),
              "-extfile", str(ext), "-out", str(cert))
     return cert, key
 

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import db, i18n
 from ..errors import NewsletterError
-from ..files import atomic_write
-from ..settings import CONFIG_NAME, Settings, default_config_text, ensure_secret_key, load_settings
+from ..settings import Settings, load_settings
 
 
 class App:
@@ -93,42 +92,14 @@ def main(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = App(root)
 
 
-@main.command()
-@pass_app
-def init(app: App) -> None:
-    """Create newsletter.toml (if missing) and the database, or migrate it to the newest schema.
-
-    Safe to run again: an existing database keeps its data. Example: newsletter init
-    """
-    root = app.settings.root
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / CONFIG_NAME
-    if not config.exists():
-        with atomic_write(config) as fh:
-            fh.write(default_config_text())
-        click.echo(f"Skapade {config}")
-        del app.settings
-    settings = app.settings = ensure_secret_key(app.settings)
-    before, after = db.migrate(app.engine)
-    from ..municipalities import load_municipalities
-
-    with db.transaction(db.session_factory(app.engine)) as session:
-        db.check_secret_key(session, settings.secret_key)
-        added = load_municipalities(session)
-    if before == after:
-        click.echo(f"Databasen är aktuell (schema {after}).")
-    else:
-        click.echo(f"Databasen uppgraderad från {before or 'tom'} till schema {after}.")
-    if added:
-        click.echo(f"Lade in {added} kommuner.")
-
-
 def _register() -> None:
     from . import (
+        backup,
         bounces,
         console,
         contacts,
         demo,
+        doctor,
         intake,
         issues,
         mailings,
@@ -136,11 +107,12 @@ def _register() -> None:
         report,
         segments,
         serve,
+        site,
         webinars,
     )
 
-    for module in (bounces, console, contacts, demo, intake, issues, mailings, municipalities,
-                   report, segments, serve, webinars):
+    for module in (site, doctor, backup, bounces, console, contacts, demo, intake, issues,
+                   mailings, municipalities, report, segments, serve, webinars):
         module.register(main)
 
 

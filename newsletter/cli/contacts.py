@@ -19,6 +19,7 @@ from ..contacts import (
 from ..contacts_import import ImportReport, import_contacts
 from ..models import PERSON_STATUSES, Person, Position
 from . import App, pass_app
+from .prompts import confirm
 
 
 @click.group("contacts")
@@ -191,7 +192,7 @@ def forget_(app: App, email: str, yes: bool) -> None:
     """
     address = normalise_email(email)
     if not yes:
-        click.confirm(f"Radera {address} för gott?", abort=True)
+        confirm(f"Radera {address} för gott?", abort=True)
     with app.transaction() as session:
         found = forget(session, app.settings.secret_key, address)
     if found:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import click
 
-from .. import db, outbox, transports
+from .. import db, outbox, siteconfig, transports
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
+from ..i18n import _
 from ..issue_build import build_issue, upcoming_webinars
-from . import App, init
+from ..settings import CONFIG_NAME
+from . import App
 from .mailings import send_and_report
+from .site import init
 
 
 @click.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Seed demo members and contacts, build the sample issue and send it to `medlemmar`.
+
+    In a folder without newsletter.toml it first writes the demo's settings (an example.se
+    sender, "(demo)" in the name); an existing site keeps its own.
 
     Everything is demo data (invented people, @example.se addresses). With the default
     transport the messages land in ./Maildir, which any mail client can open. Running it
@@ -23,6 +29,13 @@ def demo(ctx: click.Context) -> None:
     Example: newsletter demo
     """
     app: App = ctx.obj
+    root = app.settings.root
+    if not (root / CONFIG_NAME).exists():
+        path = siteconfig.write_config(root, siteconfig.demo_organisation())
+        click.echo(_("Created {path} with the demo's settings (example.se addresses: not for "
+                     "real mail; `newsletter init` in an empty folder makes a real site)").format(
+                     path=path))
+        del app.settings
     ctx.invoke(init)
     settings = app.settings
     with db.transaction(app.sessions) as session:

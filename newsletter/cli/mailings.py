@@ -16,6 +16,7 @@ from .. import outbox, sender
 from ..content import check_month
 from ..errors import InputError, SendError
 from . import App, pass_app
+from .prompts import confirm
 
 STATE_NAMES = {"pending": "väntar", "sending": "skickas", "sent": "skickade",
                "deferred": "uppskjutna", "failed": "misslyckade", "suppressed": "spärrade"}
@@ -109,8 +110,8 @@ def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to
         if existing is None and not yes:
             p = outbox.plan(s, settings, make(s), segment)
             if p.recipients > settings.transport.confirm_above:
-                click.confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
-                              f"({segment})?", abort=True)
+                confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
+                        f"({segment})?", abort=True)
         created = outbox.create_from(s, settings, lambda: make(s), segment, kind=kind, key=key)
         mailing = created.mailing
         mailing_id, status = mailing.id, mailing.status
