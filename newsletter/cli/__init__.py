@@ -129,13 +129,14 @@ def _register() -> None:
         issues,
         mailings,
         municipalities,
+        retention,
         segments,
         serve,
         webinars,
     )
 
-    for module in (bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
-                   webinars):
+    for module in (bounces, contacts, demo, issues, mailings, municipalities, retention,
+                   segments, serve, webinars):
         module.register(main)
 
 
