@@ -5,9 +5,11 @@ on a later one (models.Position: the interval is half-open, so a hand-over on a 
 role to the new holder on that date). Nothing here deletes a position: an ended one is history,
 shown by `contacts show` and `contacts export-person`, and counts in no segment.
 
-Someone whose last position ends stays a subscriber: they keep their other positions, or, if
-none is left, get the role `ovrig` (when the site has it) in the same municipality from the same
-day, so that `medlemmar` still reaches them. Only an unsubscribe or an erasure stops their mail.
+Someone whose position ends stays a subscriber: they keep their other positions, and if none is
+left in that municipality they get the role `ovrig` there (when the site has it) from the same
+day, so that `medlemmar` (every contact of a member municipality) still reaches them: a former
+kommunchef who also sits on the association's board would otherwise drop out of it. Only an
+unsubscribe or an erasure stops their mail; staff end the `ovrig` too if they left altogether.
 
 Every start and end is written to the event log (kinds "position_started", "position_ended"),
 with the role, the municipality's kommunkod and the date; never an address.
@@ -97,7 +99,8 @@ def end_position(session: Session, settings: Settings, position: Position, on: d
               municipality=_kommunkod(session, position.municipality_id), on=on.isoformat(),
               source=source)
     changes = Changes(ended=[_change(person, position, on, "ended")])
-    left = [p for p in person.positions if p.holds_on(on) or p.started_on > on]
+    left = [p for p in person.positions if p.municipality_id == position.municipality_id
+            and (p.holds_on(on) or p.started_on > on)]
     if (not left and position.municipality_id is not None and position.role != DEFAULT_ROLE
             and DEFAULT_ROLE in settings.roles):
         kept = start_position(session, person, position.municipality_id, DEFAULT_ROLE, on,
