@@ -477,28 +477,32 @@ class Targets:
 
 
 def targets(settings: Settings, segment: str) -> Targets:
-    """The roles and places SEGMENT (a name or an expression) asks for, read from its conditions
-    that are not under a `not`: `role:kommunchef and county:Jämtland` aims at the kommunchef
-    of each municipality of Jämtland. An approximation for telling staff whom a mailing misses
-    (coverage.unreached), never used to pick recipients."""
+    """The roles and places SEGMENT (a name or an expression) asks for, read from its
+    conditions: `role:kommunchef and county:Jämtland` aims at the kommunchef of each
+    municipality of Jämtland; a place under `not` is left out of the places. An approximation
+    for telling staff whom a mailing misses (coverage.unreached), never used to pick
+    recipients."""
     expr = resolve_segment(settings, segment)
     compiler = _Compiler(settings, expr, date.today())
     roles: set[str] = set()
     places: list[ColumnElement[bool]] = []
+    excluded: list[ColumnElement[bool]] = []
 
-    def walk(node: Node) -> None:
+    def walk(node: Node, negated: bool) -> None:
         if isinstance(node, Not):
-            return
-        if isinstance(node, (And, Or)):
+            walk(node.operand, not negated)
+        elif isinstance(node, (And, Or)):
             for operand in node.operands:
-                walk(operand)
-        elif node.field == "role":
+                walk(operand, negated)
+        elif node.field == "role" and not negated:
             roles.add(compiler._slug(node, "role", list(settings.roles)))
         elif node.field in ("municipality", "kommunkod", "county"):
-            places.append(compiler._position(node))
+            (excluded if negated else places).append(compiler._position(node))
 
-    walk(parse(expr))
-    return Targets(frozenset(roles), or_(*places) if places else None)
+    walk(parse(expr), False)
+    where = [or_(*places)] if places else []
+    where += [not_(or_(*excluded))] if excluded else []
+    return Targets(frozenset(roles), and_(*where) if where else None)
 
 
 def _recipients(settings: Settings, segment: str, today: date | None,
