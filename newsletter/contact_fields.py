@@ -117,7 +117,7 @@ def settle_positions(wanted: Positions, have: set[tuple[int | None, str]]
     return out | {(m, DEFAULT_ROLE) for m, r in wanted if r is None and m not in named}
 
 
-@dataclass
+@dataclass(slots=True)
 class Merge:
     """What adding a contact that may already exist changes: `contacts add` applies it to one
     person, the import to thousands at once; the rule is this one."""

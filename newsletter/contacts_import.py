@@ -289,7 +289,8 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             name_updates.append({"id": pid, "name": merge.name, "updated_at": now})
         positions += [{"person_id": pid, "municipality_id": m, "role": r, "started_on": on}
                       for m, r in merge.positions]
-        started += [(email, contact.name or name, m, r) for m, r in merge.positions]
+        if sync:
+            started += [(email, contact.name or name, m, r) for m, r in merge.positions]
         if merge.areas is not None:
             area_resets.append(pid)
             areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas)]
@@ -315,7 +316,8 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             pid = new_ids[c.email]
             positions += [{"person_id": pid, "municipality_id": m, "role": r, "started_on": on}
                           for m, r in merge.positions]
-            started += [(c.email, c.name, m, r) for m, r in merge.positions]
+            if sync:
+                started += [(c.email, c.name, m, r) for m, r in merge.positions]
             areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas or ())]
             events.append({"kind": "imported", "person_id": pid, "at": now,
                            "detail": {"source": source, "line": c.line}})
