@@ -247,14 +247,14 @@ def test_change_email_of_a_bounced_or_unsubscribed_contact(asele):
     assert asele.cli("contacts", "add", "anna@tredje.example.se", ok=False).exit_code == 4
 
 
-def test_the_migration_starts_existing_positions_on_their_persons_day(tmp_path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+def test_the_migration_starts_existing_positions_on_their_persons_day(tmp_path, database_url):
+    engine = db.make_engine(database_url or f"sqlite:///{tmp_path / 'old.db'}")
     cfg = db._alembic_config(engine)
     command.upgrade(cfg, "0001")
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO municipalities (id, kommunkod, name, county_code, county, member) "
-            "VALUES (1, '2463', 'Åsele', '24', 'Västerbottens län', 1)")
+            "VALUES (1, '2463', 'Åsele', '24', 'Västerbottens län', TRUE)")
         for pid, created in ((1, "2021-05-04 23:30:00"), (2, "2024-02-29 08:00:00")):
             conn.exec_driver_sql(
                 "INSERT INTO persons (id, public_id, email, name, status, language, "
