@@ -21,7 +21,6 @@ from .contact_fields import (
     CONTACT_COLUMNS,
     DEFAULT_ROLE,
     FieldReader,
-    Merge,
     Positions,
     contact_name,
     merge_contact,
@@ -264,7 +263,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             have_areas.setdefault(pid, set()).add(area)
 
     now = datetime.now(UTC)
-    new: list[tuple[_Contact, Merge]] = []
+    new: list[_Contact] = []
     name_updates: list[dict] = []
     positions: list[dict] = []
     areas: list[dict] = []
@@ -278,11 +277,11 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             report.skipped.append(RowProblem(
                 contact.line, f"address is {reason or status}: an import never re-subscribes it"))
             continue
-        given = dict(name=contact.name, positions=contact.positions, areas=contact.areas)
         if pid is None:
-            new.append((contact, merge_contact(fields, **given)))
+            new.append(contact)
             continue
-        merge = merge_contact(fields, **given, have_name=name,
+        merge = merge_contact(fields, name=contact.name, positions=contact.positions,
+                              areas=contact.areas, have_name=name,
                               have_positions=have_positions.get(pid, set()),
                               have_areas=have_areas.get(pid, set()))
         if merge.name is not None:
@@ -307,13 +306,14 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             {"email": c.email, "name": c.name, "public_id": new_public_id(), "status": "active",
              "language": "sv", "lawful_basis": lawful_basis, "basis_source": source,
              "basis_at": now, "soft_bounces": 0, "created_at": now, "updated_at": now}
-            for c, _merge in new])
+            for c in new])
         new_ids: dict[str, int] = {}
-        for chunk in _chunks([c.email for c, _merge in new]):
+        for chunk in _chunks([c.email for c in new]):
             new_ids.update(session.execute(
                 select(Person.email, Person.id).where(Person.email.in_(chunk))).all())
-        for c, merge in new:
+        for c in new:
             pid = new_ids[c.email]
+            merge = merge_contact(fields, name=c.name, positions=c.positions, areas=c.areas)
             positions += [{"person_id": pid, "municipality_id": m, "role": r, "started_on": on}
                           for m, r in merge.positions]
             if sync:
