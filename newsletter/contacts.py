@@ -138,7 +138,8 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
                 source: str = "cli", lawful_basis: str = "legitimate_interest",
                 today: date | None = None) -> tuple[Person, str]:
     """Add a contact, or add the position and areas to an existing one (merge_contact says
-    how); a new position starts TODAY (default: today).
+    how); a new position starts TODAY (default: today); one the person holds, or will hold
+    from a later day, is not added again.
 
     Returns the person and "added", "updated" or "unchanged". A suppressed address (unsubscribed,
     bounced, erased) raises SuppressedAddress.
@@ -161,7 +162,8 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
     else:
         merge = merge_contact(fields, **given, have_name=person.name,
                               have_positions={(p.municipality_id, p.role)
-                                              for p in person.positions_on(today)},
+                                              for p in person.positions
+                                              if not p.ended_by(today)},
                               have_areas={a.area for a in person.areas})
         if not merge.changes:
             return person, "unchanged"

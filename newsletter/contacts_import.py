@@ -255,7 +255,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     for chunk in _chunks(ids):
         for pid, muni, role in session.execute(
                 select(Position.person_id, Position.municipality_id, Position.role)
-                .where(Position.person_id.in_(chunk), Position.held_on(on))):
+                .where(Position.person_id.in_(chunk), Position.not_ended_by(on))):
             have_positions.setdefault(pid, set()).add((muni, role))
         for pid, area in session.execute(
                 select(PersonArea.person_id, PersonArea.area)

@@ -151,12 +151,22 @@ class Position(Base):
     municipality: Mapped[Municipality | None] = relationship()
 
     def holds_on(self, day: date) -> bool:
-        return self.started_on <= day and (self.ended_on is None or self.ended_on > day)
+        return self.started_on <= day and not self.ended_by(day)
+
+    def ended_by(self, day: date) -> bool:
+        """Whether the position is history on DAY (one that starts later is not)."""
+        return self.ended_on is not None and self.ended_on <= day
 
     @classmethod
     def held_on(cls, day: date):
         """The SQL condition "the position is held on DAY" (see holds_on)."""
-        return and_(cls.started_on <= day, or_(cls.ended_on.is_(None), cls.ended_on > day))
+        return and_(cls.started_on <= day, cls.not_ended_by(day))
+
+    @classmethod
+    def not_ended_by(cls, day: date):
+        """The SQL condition "held on DAY or starting later": what adding it again would
+        duplicate."""
+        return or_(cls.ended_on.is_(None), cls.ended_on > day)
 
 
 class PersonArea(Base):

@@ -74,7 +74,12 @@ def _kommunkod(session: Session, municipality_id: int | None) -> str | None:
 
 def start_position(session: Session, person: Person, municipality_id: int | None, role: str,
                    on: date, *, source: str) -> Position:
-    """Start PERSON's position (MUNICIPALITY_ID, ROLE) on ON, and log it."""
+    """Start PERSON's position (MUNICIPALITY_ID, ROLE) on ON, and log it; InputError if they
+    hold it already, or will from a later day."""
+    for held in person.positions:
+        if (held.municipality_id, held.role) == (municipality_id, role) and not held.ended_by(on):
+            raise InputError(_("{email} already holds {role} there from {start}").format(
+                email=person.email, role=role, start=held.started_on.isoformat()))
     position = Position(person_id=person.id, municipality_id=municipality_id, role=role,
                         started_on=on)
     person.positions.append(position)

@@ -93,6 +93,24 @@ def test_a_hand_over_dated_later_counts_from_that_day(asele):
     assert "Coming:      Kommunchef, Åsele" in asele.cli("contacts", "show", EVA).stdout
 
 
+def test_a_position_starting_later_is_not_added_twice(asele, tmp_path):
+    later = TODAY + timedelta(days=30)
+    asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality", "Åsele",
+              "--to", EVA, "--on", later.isoformat())
+    assert "Oförändrad" in asele.cli("contacts", "add", EVA, "--municipality", "Åsele",
+                                     "--role", "kommunchef").stdout
+    csv = tmp_path / "eva.csv"
+    csv.write_text(f"email,name,municipality,role\n{EVA},Eva Lind,Åsele,kommunchef\n",
+                   encoding="utf-8")
+    assert "0 nya, 1 uppdaterade" in asele.cli("contacts", "import", str(csv)).stdout  # name
+    assert _positions(asele, EVA) == [("Åsele", "kommunchef", later, None)]
+    early = asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality",
+                      "Åsele", "--to", EVA, ok=False)
+    assert early.exit_code != 0 and f"already holds kommunchef there from {later}" in \
+        early.stderr
+    assert _positions(asele, ANNA)[0][3] == later  # unchanged by the refused hand-over
+
+
 def test_a_hand_over_with_several_holders_names_the_one_who_leaves(asele):
     other = "olle@asele.example.se"
     asele.cli("contacts", "add", other, "--municipality", "Åsele", "--role", "kommunchef")
