@@ -1,9 +1,25 @@
-"""Bounces: delivery status notifications (RFC 3464) read from a Maildir or mbox.
+"""Bounces: delivery status notifications (RFC 3464) and spam complaints (ARF, RFC 5965) read
+from a Maildir or mbox.
 
 A hard bounce suppresses the address at once; soft bounces are counted on the person and suppress
 the address after `[bounces] soft_limit`; auto-replies and ordinary mail are ignored. Each report is
 remembered by a digest, so reading the same mailbox again changes nothing. The mailbox itself is
 only read, never changed.
+
+A message delivered in between starts the soft-bounce count again: `soft_limit` counts soft
+bounces in a row, not over a lifetime. The only deliveries we know of are the outbox rows the
+relay accepted (`sent_at`), and a report comes after the message it is about, so the rule reads
+the times of the messages, not of the reports: a soft bounce about message M (the outbox row its
+Message-ID names; without one, the person's latest message) resets the count when another
+message to the person was sent after the last message that soft-bounced
+(`persons.soft_bounced_at`) and before M, and has not bounced itself. A report about an older
+message that arrives late therefore never resets anything.
+
+A spam complaint (a feedback report, `multipart/report; report-type=feedback-report`, as
+Microsoft, Yahoo and others send through their feedback loops) suppresses the address with the
+reason "complaint" and unsubscribes the person: the address is found in the report's
+Original-Rcpt-To, or, as most providers redact it, through the Message-ID of the returned
+message (our outbox row).
 """
 
 from __future__ import annotations
@@ -20,7 +36,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from flufl.bounce import all_failures
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .contacts import log_event, normalise_email, suppress
@@ -32,6 +48,7 @@ HARD = "hard"
 SOFT = "soft"
 AUTO_REPLY = "auto_reply"
 NOT_REPORT = "not_report"
+COMPLAINT = "complaint"
 
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _HEADER_TYPES = ("text/rfc822-headers", "message/rfc822-headers")
@@ -53,7 +70,7 @@ class Failure:
 
     email: str
     status: str  # the enhanced status code, e.g. "5.1.1"
-    kind: str  # HARD or SOFT
+    kind: str  # HARD or SOFT; COMPLAINT for the complainant of a feedback report
     diagnostic: str = ""
 
 
@@ -61,7 +78,7 @@ class Failure:
 class Report:
     """What one message in the bounce mailbox says."""
 
-    kind: str  # HARD (at least one hard failure), SOFT, AUTO_REPLY or NOT_REPORT
+    kind: str  # HARD (at least one hard failure), SOFT, COMPLAINT, AUTO_REPLY or NOT_REPORT
     failures: tuple[Failure, ...] = ()
     original_message_id: str | None = None
 
@@ -78,6 +95,7 @@ class BounceSummary:
     not_reports: int = 0
     already_processed: int = 0
     unknown_addresses: int = 0
+    complaints: int = 0
 
 
 # --- reading and classifying ----------------------------------------------------------------
@@ -107,8 +125,10 @@ def classify_status(action: str, status: str) -> str | None:
 
 def parse_report(raw: bytes) -> Report:
     """Read one message: a delivery report (RFC 3464, or a legacy bounce flufl.bounce knows),
-    an auto-reply, or anything else."""
+    a spam complaint (RFC 5965), an auto-reply, or anything else."""
     msg = email.message_from_bytes(raw, policy=policy.default)
+    if _is_feedback_report(msg):
+        return Report(COMPLAINT, tuple(_complainants(msg)), _original_message_id(msg, []))
     blocks = _delivery_status_blocks(msg)
     if blocks is not None:
         failures = tuple(_dsn_failures(blocks))
@@ -169,6 +189,34 @@ def _dsn_failures(blocks: list[Message]) -> Iterator[Failure]:
         kind = classify_status(action, status)
         if kind and address:
             yield Failure(address, status, kind, diagnostic)
+
+
+def _is_feedback_report(msg: Message) -> bool:
+    return (msg.get_content_type() == "multipart/report"
+            and (msg.get_param("report-type") or "").lower() == "feedback-report")
+
+
+def _complainants(msg: Message) -> Iterator[Failure]:
+    """The addresses a feedback report names (Original-Rcpt-To; Removal-Recipient, from drafts
+    some providers still follow), often none: providers redact them."""
+    for part in msg.walk():
+        if part.get_content_type() != "message/feedback-report":
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            fields = payload[0] if payload else None
+        else:
+            text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            fields = HeaderParser(policy=policy.default).parsestr(text.strip() + "\n")
+        if fields is None:
+            return
+        kind = _header(fields, "Feedback-Type").lower() or "abuse"
+        for name in ("Original-Rcpt-To", "Removal-Recipient"):
+            for value in fields.get_all(name) or ():
+                address = " ".join(str(value).split()).strip("<>")
+                if "@" in address:
+                    yield Failure(address, "", COMPLAINT, kind)
+        return
 
 
 def _legacy_failures(msg: Message) -> Iterator[Failure]:
@@ -265,6 +313,9 @@ def apply_report(session: Session, settings: Settings, report: Report,
         summary.not_reports += 1
         return
     row = _outbox_row(session, report.original_message_id)
+    if report.kind == COMPLAINT:
+        _complaint(session, settings, report, row, summary)
+        return
     for failure in report.failures:
         try:
             address = normalise_email(failure.email)
@@ -286,7 +337,9 @@ def apply_report(session: Session, settings: Settings, report: Report,
             summary.hard += 1
         elif not counted_before:
             summary.soft += 1
-            if _soft_bounce(session, settings, person, failure):
+            if _soft_bounce(session, settings, person, failure,
+                            row if row is not None and person is not None
+                            and row.person_id == person.id else None):
                 summary.suppressed_after_soft += 1
 
 
@@ -300,10 +353,27 @@ def _hard_bounce(session: Session, settings: Settings, address: str, person: Per
 
 
 def _soft_bounce(session: Session, settings: Settings, person: Person | None,
-                 failure: Failure) -> bool:
-    """Count a soft bounce; True if it took the person over the limit and suppressed them."""
+                 failure: Failure, row: OutboxRow | None) -> bool:
+    """Count a soft bounce about ROW (None: the person's latest message), starting the count
+    again after a delivery (see the module docstring); True if it took the person over the
+    limit and suppressed them."""
     if person is None:
         return False
+    bounced_at = row.sent_at if row is not None else None
+    if bounced_at is None:
+        bounced_at = session.scalar(select(func.max(OutboxRow.sent_at)).where(
+            OutboxRow.person_id == person.id, OutboxRow.status == "sent"))
+    if bounced_at is not None and person.soft_bounced_at is not None:
+        delivered = session.scalar(select(OutboxRow.id).where(
+            OutboxRow.person_id == person.id, OutboxRow.status == "sent",
+            OutboxRow.sent_at > person.soft_bounced_at, OutboxRow.sent_at < bounced_at,
+            or_(OutboxRow.last_error.is_(None),
+                OutboxRow.last_error.not_like("bounce%"))).limit(1))
+        if delivered is not None:
+            person.soft_bounces = 0
+    if bounced_at is not None and (person.soft_bounced_at is None
+                                   or bounced_at > person.soft_bounced_at):
+        person.soft_bounced_at = bounced_at
     person.soft_bounces = (person.soft_bounces or 0) + 1
     log_event(session, "deferred", person, status=failure.status, source="dsn")
     if person.soft_bounces < settings.soft_bounce_limit or person.status != "active":
@@ -313,6 +383,38 @@ def _soft_bounce(session: Session, settings: Settings, person: Person | None,
     log_event(session, "bounced", person, status=failure.status, type="soft_limit",
               soft_bounces=person.soft_bounces)
     return True
+
+
+def _complaint(session: Session, settings: Settings, report: Report, row: OutboxRow | None,
+               summary: BounceSummary) -> None:
+    """Suppress the complainant's address ("complaint") and unsubscribe them."""
+    persons: dict[int, Person] = {}
+    addresses = set()
+    for failure in report.failures:
+        try:
+            address = normalise_email(failure.email)
+        except InvalidAddress:
+            continue
+        addresses.add(address)
+        person = _find_person(session, address)
+        if person is not None:
+            persons[person.id] = person
+    if not persons and row is not None and row.person_id is not None:
+        person = session.get(Person, row.person_id)
+        if person is not None:
+            persons[person.id] = person
+    if not persons and not addresses:
+        summary.unknown_addresses += 1
+        return
+    kind = report.failures[0].diagnostic if report.failures else "abuse"
+    for address in addresses - {p.email for p in persons.values()}:
+        suppress(session, settings.secret_key, address, "complaint")
+    for person in persons.values():
+        suppress(session, settings.secret_key, person.email, "complaint")
+        if person.status == "active":
+            person.status = "unsubscribed"
+        log_event(session, "complained", person, type=kind)
+    summary.complaints += 1
 
 
 def _find_person(session: Session, address: str) -> Person | None:

@@ -120,6 +120,26 @@ def transaction(factory: sessionmaker[Session], *, dry_run: bool = False) -> Ite
             session.commit()
 
 
+def checkpoint(engine: Engine) -> bool:
+    """On SQLite, copy the write-ahead log into the database file and truncate the -wal file to
+    nothing; elsewhere nothing to do. Returns False if a reader kept it from finishing.
+
+    After an erasure: with secure_delete the erased rows are overwritten in the database file,
+    but until a checkpoint the -wal file still holds older copies of their pages (and a
+    long-running `serve` keeps it from being checkpointed away on close).
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    return busy == 0
+
+
 def _alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("newsletter") / "migrations"))

@@ -193,9 +193,9 @@ def check_issue(settings: Settings, month: str) -> Report:
 
 def person_variant(session: Session, person: Person) -> tuple[frozenset[str] | None,
                                                             frozenset[str]]:
-    """(areas, roles) of PERSON: no chosen areas means every area."""
+    """(areas, roles) of PERSON: no chosen areas means every area; roles held today."""
     areas = frozenset(a.area for a in person.areas) or None
-    return areas, frozenset(p.role for p in person.positions)
+    return areas, person.roles()
 
 
 def preview_issue(settings: Settings, month: str, *, session: Session | None = None,

@@ -20,6 +20,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    func,
+    or_,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -97,6 +101,9 @@ class Person(Base):
     # Preferences: mailings are held back until this date ("pause for a while").
     paused_until: Mapped[date | None] = mapped_column(Date)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    # When the last counted soft-bounced message was sent (bounces.py): a message delivered
+    # after it, and before the next one that soft-bounces, starts the count again.
+    soft_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
@@ -106,21 +113,62 @@ class Person(Base):
     areas: Mapped[list[PersonArea]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True)
 
+    def positions_on(self, day: date | None = None) -> list[Position]:
+        """The positions the person holds on DAY (default today); `positions` is the history."""
+        day = day or date.today()
+        return [p for p in self.positions if p.holds_on(day)]
+
+    def roles(self, day: date | None = None) -> frozenset[str]:
+        """The roles the person holds on DAY (default today): what unlocks role-restricted items."""
+        return frozenset(p.role for p in self.positions_on(day))
+
 
 class Position(Base):
-    """A role a person holds, in a municipality or (municipality NULL) in the association itself."""
+    """A role a person holds, in a municipality or (municipality NULL) in the association itself,
+    from STARTED_ON until the day before ENDED_ON (NULL: still held).
+
+    The interval is half-open: a hand-over on a date ends the old holder's position and starts
+    the new holder's on that same date, and on that date only the new holder holds it. An ended
+    position is history: it is kept, and a person may hold the same role again later (a new
+    row). At most one row per person, municipality and role is open (ended_on NULL).
+    """
 
     __tablename__ = "positions"
-    __table_args__ = (UniqueConstraint("person_id", "municipality_id", "role"),)
+    __table_args__ = (
+        # NULL municipalities (the association's own roles) compare equal through the COALESCE.
+        Index("uq_positions_open", "person_id", func.coalesce(text("municipality_id"), 0),
+              "role", unique=True, sqlite_where=text("ended_on IS NULL"),
+              postgresql_where=text("ended_on IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     municipality_id: Mapped[int | None] = mapped_column(
         ForeignKey("municipalities.id", ondelete="RESTRICT"), index=True)
     role: Mapped[str] = mapped_column(String(40), index=True)
+    started_on: Mapped[date] = mapped_column(Date, default=date.today)
+    ended_on: Mapped[date | None] = mapped_column(Date)
 
     person: Mapped[Person] = relationship(back_populates="positions")
     municipality: Mapped[Municipality | None] = relationship()
+
+    def holds_on(self, day: date) -> bool:
+        return self.started_on <= day and not self.ended_by(day)
+
+    def ended_by(self, day: date) -> bool:
+        """Whether the position is history on DAY (one that starts later is not)."""
+        return self.ended_on is not None and self.ended_on <= day
+
+    @classmethod
+    def held_on(cls, day: date):
+        """The SQL condition "the position is held on DAY" (see holds_on)."""
+        return and_(cls.started_on <= day, cls.not_ended_by(day))
+
+    @classmethod
+    def not_ended_by(cls, day: date):
+        """The SQL condition "held on DAY or starting later": what adding it again would
+        duplicate."""
+        return or_(cls.ended_on.is_(None), cls.ended_on > day)
 
 
 class PersonArea(Base):

@@ -167,10 +167,11 @@ def create(session: Session, settings: Settings, *, kind: str, source: str, segm
 
 
 def person_variant(renderer: Any) -> Callable[[Person], str]:
-    """variant_of for an IssueRenderer: the person's chosen areas (none = all) and roles."""
+    """variant_of for an IssueRenderer: the person's chosen areas (none = all) and the roles
+    they hold today (an ended position unlocks nothing)."""
     def variant_of(person: Person) -> str:
         areas = frozenset(a.area for a in person.areas) or None
-        return renderer.variant_key(areas, frozenset(p.role for p in person.positions))
+        return renderer.variant_key(areas, person.roles())
     return variant_of
 
 

@@ -126,6 +126,16 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """`[retention]`: after how many days personal traces are anonymised (0: kept for ever)."""
+
+    # Events (the log of imports, changes, unsubscribes, bounces ...) lose their person.
+    events_days: int = 730
+    # Per-recipient outbox rows of finished mailings lose their person; the counts stay.
+    outbox_days: int = 730
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -142,6 +152,9 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     intake: IntakeSettings = IntakeSettings()
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    # `[register] vacancy_roles`: the roles each member municipality should have one holder of.
+    vacancy_roles: tuple[str, ...] = ("kommunchef", "kso")
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def area_slugs(self) -> list[str]:
@@ -208,6 +221,29 @@ def _string(table: Mapping, key: str, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{CONFIG_NAME}: {where}.{key} must be a string")
     return value.strip()
+def _whole_number(table: Mapping, key: str, where: str, default: int, minimum: int = 0) -> int:
+    """TABLE[KEY] as an int of at least MINIMUM; a ConfigError naming the key and the file."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{CONFIG_NAME}: {where}.{key} must be a whole number of at least "
+                          f"{minimum}, not {value!r}")
+    return value
+
+
+_VACANCY_ROLES = ["kommunchef", "kso"]
+
+
+def _vacancy_roles(table: Mapping, roles: Mapping[str, str]) -> tuple[str, ...]:
+    value = table.get("vacancy_roles", _VACANCY_ROLES)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{CONFIG_NAME}: register.vacancy_roles must be a list of role slugs")
+    if value == _VACANCY_ROLES:  # the default: a site with its own [roles] may lack them
+        return tuple(v for v in value if v in roles)
+    unknown = [v for v in value if v not in roles]
+    if unknown:
+        raise ConfigError(f"{CONFIG_NAME}: register.vacancy_roles: unknown role {unknown[0]!r} "
+                          f"(roles: {', '.join(roles)})")
+    return tuple(value)
 
 
 def _secret_key(root: Path, env: Mapping[str, str]) -> bytes:
@@ -424,6 +460,12 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         soft_bounce_limit=soft_limit,
         intake=_intake(data, site, env, {a.slug for a in areas}),
         tracking=tracking_settings,
+        vacancy_roles=_vacancy_roles(data.get("register", {}), data.get("roles", {})),
+        retention=RetentionSettings(
+            events_days=_whole_number(data.get("retention", {}), "events_days", "retention",
+                                      730),
+            outbox_days=_whole_number(data.get("retention", {}), "outbox_days", "retention",
+                                      730)),
     )
 
 

@@ -14,6 +14,7 @@ from newsletter.municipalities import set_members
 from newsletter.segments import count, recipients_query, resolve_segment, sample
 
 TODAY = date(2026, 3, 10)
+SINCE = date(2024, 1, 1)  # every position of the fixture is held from then on
 MEMBERS = ["Åsele", "Dorotea", "Strömsund", "Berg"]
 
 
@@ -24,7 +25,8 @@ def add_person(session, local: str, *positions: tuple[str | None, str], status: 
                     language=language, paused_until=paused_until)
     for place, role in positions:
         municipality = session.scalar(select(Municipality).where(Municipality.name == place))
-        person.positions.append(Position(municipality=municipality, role=role))
+        person.positions.append(Position(municipality=municipality, role=role,
+                                         started_on=SINCE))
     person.areas = [PersonArea(area=a) for a in areas]
     session.add(person)
     return person

@@ -105,6 +105,7 @@ def _register() -> None:
         mailings,
         municipalities,
         report,
+        retention,
         segments,
         serve,
         site,
@@ -112,7 +113,7 @@ def _register() -> None:
     )
 
     for module in (site, doctor, backup, bounces, console, contacts, demo, intake, issues,
-                   mailings, municipalities, report, segments, serve, webinars):
+                   mailings, municipalities, report, retention, segments, serve, webinars):
         module.register(main)
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import click
 
-from .. import outbox, sender
+from .. import coverage, outbox, sender
 from ..content import check_month
 from ..errors import InputError, SendError
+from ..i18n import _
+from ..models import Municipality
 from . import App, pass_app
 from .prompts import confirm
 
@@ -98,7 +100,8 @@ def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to
     settings = app.settings
     if dry_run:
         with app.transaction(dry_run=True) as s:
-            _print_plan(outbox.plan(s, settings, make(s), segment))
+            _print_plan(outbox.plan(s, settings, make(s), segment),
+                        coverage.unreached(s, settings, segment))
         return
     if test_to:
         with app.transaction() as s:
@@ -208,7 +211,7 @@ def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -
                    f"`newsletter send resume {mailing_id}` då.")
 
 
-def _print_plan(p: outbox.Plan) -> None:
+def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
     click.echo(f"Ämne: {p.subject}")
     click.echo(f"Mottagare: {p.recipients}")
     for name, email in p.sample:
@@ -219,6 +222,10 @@ def _print_plan(p: outbox.Plan) -> None:
     if p.already_had_it:
         click.echo(f"Varav {p.already_had_it} redan har fått det i ett annat utskick: de hoppas "
                    f"över, så {p.recipients - p.already_had_it} får det nu.")
+    if unreached:
+        click.echo(_("Not reached: {count} member municipalities have no recipient in the "
+                     "roles the segment asks for: {names}").format(
+            count=len(unreached), names=", ".join(m.name for m in unreached)))
     if p.existing is not None:
         click.echo(f"Utskicket finns redan (utskick {p.existing.id}, {p.existing.status}): "
                    "samma kommando utan --dry-run återupptar det.")

@@ -1,0 +1,102 @@
+"""Retention: personal traces older than `[retention]` says are anonymised; the counts stay.
+
+Two kinds of trace name a person without being the register itself:
+
+* the event log (imported, updated, unsubscribed, bounced, position_started ...): an event
+  older than `events_days` loses its person (person_id NULL). The event stays, so counts by
+  kind and month stay right; its detail never holds personal data (contacts.log_event).
+* the outbox, one row per recipient of each mailing: the rows of a mailing finished more than
+  `outbox_days` ago lose their person, their Message-ID (which holds the person's public id)
+  and any error text; a variant frozen for one person (a calendar invite names its attendee)
+  is deleted; a test mailing's address goes. Each row keeps its state, so `send status`
+  shows the same counts as before.
+
+A finished mailing is done once and marked in its meta ("retained"); events are done up to a
+watermark kept in site_meta, so a round of the worker costs a few small queries however large
+the history is. The price: once a mailing is anonymised, "nobody gets the same issue twice"
+cannot tell who got it (a re-send of a two-year-old issue reaches everyone again).
+
+Erasure (contacts.forget) is separate and immediate; retention is for everyone else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import String, cast, delete, literal, select, update
+from sqlalchemy.orm import Session
+
+from .contacts import forget_test_address, log_event
+from .models import Event, Mailing, MailingVariant, OutboxRow, Person, SiteMeta
+from .settings import Settings
+
+_EVENTS_UNTIL = "retention_events_until"  # site_meta: events before this are done
+
+
+@dataclass
+class RetentionReport:
+    events: int = 0  # events that lost their person
+    mailings: int = 0  # finished mailings anonymised
+    rows: int = 0  # outbox rows that lost their person
+    variants: int = 0  # variants frozen for one person, deleted
+
+
+def apply_retention(session: Session, settings: Settings, *,
+                    now: datetime | None = None) -> RetentionReport:
+    """Anonymise what `[retention]` says is too old at NOW (default: now). Idempotent; the
+    caller's transaction (roll it back for a dry run). The worker calls it every round."""
+    now = now or datetime.now(UTC)
+    report = RetentionReport()
+    days = settings.retention
+    if days.events_days:
+        report.events = _events(session, now - timedelta(days=days.events_days))
+    if days.outbox_days:
+        _mailings(session, now - timedelta(days=days.outbox_days), report)
+    if report.events or report.mailings:
+        log_event(session, "retention", events=report.events, mailings=report.mailings,
+                  rows=report.rows)
+    return report
+
+
+def _events(session: Session, cutoff: datetime) -> int:
+    mark = session.get(SiteMeta, _EVENTS_UNTIL)
+    since = datetime.fromisoformat(mark.value) if mark else None
+    if since is not None and since >= cutoff:
+        return 0
+    query = update(Event).where(Event.at < cutoff, Event.person_id.is_not(None))
+    if since is not None:
+        query = query.where(Event.at >= since)
+    count = session.execute(query.values(person_id=None)
+                            .execution_options(synchronize_session=False)).rowcount
+    if mark is None:
+        session.add(SiteMeta(key=_EVENTS_UNTIL, value=cutoff.isoformat()))
+    else:
+        mark.value = cutoff.isoformat()
+    return count or 0
+
+
+def _mailings(session: Session, cutoff: datetime, report: RetentionReport) -> None:
+    old = [m for m in session.scalars(select(Mailing).where(
+        Mailing.status == "done", Mailing.finished_at < cutoff))
+        if not (m.meta or {}).get("retained")]
+    for mailing in old:
+        personal = select(Person.public_id)
+        report.variants += session.execute(
+            delete(MailingVariant).where(MailingVariant.mailing_id == mailing.id,
+                                         MailingVariant.key.in_(personal))
+            .execution_options(synchronize_session=False)).rowcount or 0
+        session.execute(update(OutboxRow).where(OutboxRow.mailing_id == mailing.id,
+                                                OutboxRow.variant_key.in_(personal))
+                        .values(variant_key="personal")
+                        .execution_options(synchronize_session=False))
+        report.rows += session.execute(
+            update(OutboxRow).where(OutboxRow.mailing_id == mailing.id,
+                                    OutboxRow.person_id.is_not(None))
+            .values(person_id=None, last_error=None, claimed_by=None,
+                    message_id=literal("retained:") + cast(OutboxRow.id, String))
+            .execution_options(synchronize_session=False)).rowcount or 0
+        if (mailing.meta or {}).get("test_to"):
+            forget_test_address(mailing, "retained")
+        mailing.meta = {**(mailing.meta or {}), "retained": True}
+        report.mailings += 1
