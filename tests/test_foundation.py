@@ -80,7 +80,7 @@ def test_environment_overrides_the_file(tmp_path):
 def test_broken_config_is_one_line_naming_the_file(tmp_path):
     (tmp_path / "newsletter.toml").write_text("[organisation\n", encoding="utf-8")
     result = site_cli(tmp_path, "init")
-    assert result.exit_code == 2
+    assert result.exit_code == 78
     assert "newsletter.toml" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -123,7 +123,7 @@ def test_another_secret_key_is_refused_in_one_line(site):
     site.cli("municipalities", "list")
     other = {"NEWSLETTER_SECRET_KEY": "another-secret-key-of-some-length"}
     result = site.cli("municipalities", "list", ok=False, env=other)
-    assert result.exit_code == 2
+    assert result.exit_code == 78
     assert "not the one this database was made with" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     site.cli("municipalities", "list")  # the right key still works
