@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import tomllib
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .files import atomic_write
@@ -121,10 +123,93 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _require(table: Mapping, key: str, where: str) -> Any:
-    if key not in table:
-        raise ConfigError(f"{CONFIG_NAME}: missing setting {where}.{key}")
-    return table[key]
+# --- typed values: a wrong type names the key and the file, never a traceback -------------------
+
+_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table"}
+
+
+class _Source:
+    """Where settings come from, to name in errors: the site's newsletter.toml (or, for values
+    only the embedded defaults set, the defaults) and the environment."""
+
+    def __init__(self, site_file: Path, env: Mapping[str, str]) -> None:
+        self.file = str(site_file) if site_file.exists() else f"{CONFIG_NAME} (defaults)"
+        self.env = env
+
+    def wrong(self, key: str, kind: type, value: Any, *, var: str | None = None) -> ConfigError:
+        where = var or f"{self.file}: {key}"
+        return ConfigError(f"{where} must be {_KIND_NAMES[kind]}, not {_show(value)}")
+
+    def value(self, table: Mapping, key: str, kind: type, where: str, default: Any = None,
+              *, var: str | None = None) -> Any:
+        """TABLE[KEY] (or the environment variable VAR, when set) checked to be of KIND.
+
+        An int is a float too (rate = 2); a bool is never a number (connections = true).
+        Numbers must be finite (toml allows inf and nan).
+        """
+        name = f"{where}.{key}" if where else key
+        if var and self.env.get(var):
+            return self._from_env(var, kind)
+        raw = table.get(key, default)
+        if raw is None:
+            return None
+        ok = isinstance(raw, kind) and not (kind in (int, float) and isinstance(raw, bool))
+        if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+            raw, ok = float(raw), True
+        if ok and kind is float and not math.isfinite(raw):
+            ok = False
+        if not ok:
+            raise self.wrong(name, kind, raw)
+        return raw
+
+    def _from_env(self, var: str, kind: type) -> Any:
+        text = self.env[var].strip()
+        if kind is str:
+            return self.env[var]
+        try:
+            value = kind(text)
+        except ValueError:
+            raise self.wrong(var, kind, text, var=var) from None
+        if kind is float and not math.isfinite(value):
+            raise self.wrong(var, kind, text, var=var)
+        return value
+
+    def require(self, table: Mapping, key: str, kind: type, where: str) -> Any:
+        """TABLE[KEY], which must be there, checked to be of KIND."""
+        if key not in table:
+            raise ConfigError(f"{self.file}: missing setting {where}.{key}")
+        return self.value(table, key, kind, where)
+
+    def table(self, data: Mapping, key: str, where: str = "") -> dict:
+        """The sub-table DATA[KEY] ({} if absent)."""
+        raw = data.get(key, {})
+        if not isinstance(raw, dict):
+            raise self.wrong(f"{where}.{key}" if where else f"[{key}]", dict, raw)
+        return raw
+
+    def at_least(self, value: float, minimum: float, name: str) -> None:
+        if value < minimum:
+            raise ConfigError(f"{self.file}: {name} must be at least {minimum}, not {value}")
+
+    def strings(self, data: Mapping, key: str) -> dict[str, str]:
+        """A table of names to strings: [roles], [segments]."""
+        table = self.table(data, key)
+        for name, value in table.items():
+            if not isinstance(value, str):
+                raise self.wrong(f"[{key}] {name}", str, value)
+        return dict(table)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    text = f'"{value}"' if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _secret_key(root: Path, env: Mapping[str, str]) -> bytes:
@@ -160,6 +245,14 @@ def _db_url(raw: str, root: Path) -> str:
     return raw
 
 
+def _check_base_url(src: _Source, url: str) -> None:
+    """organisation.base_url: the absolute http(s) address the public pages are reached at."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{src.file}: organisation.base_url must be an https:// address such "
+                          f"as https://nyhetsbrev.example.se, not {url!r}")
+
+
 def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the embedded defaults, ROOT/newsletter.toml and the environment into Settings."""
     env = os.environ if env is None else env
@@ -174,60 +267,78 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
             if key in site:
                 data[key] = site[key]
 
-    org = _require(data, "organisation", "")
+    src = _Source(site_file, env)
+    org = src.table(data, "organisation")
+    for key in Organisation.__dataclass_fields__:
+        src.value(org, key, str, "organisation")
     try:
         organisation = Organisation(
             **{k: org[k] for k in Organisation.__dataclass_fields__ if k in org})
     except TypeError as exc:
-        raise ConfigError(f"{CONFIG_NAME}: [organisation] is incomplete: {exc}") from None
+        raise ConfigError(f"{src.file}: [organisation] is incomplete: {exc}") from None
+    _check_base_url(src, organisation.base_url)
 
-    tr = data.get("transport", {})
+    tr = src.table(data, "transport")
     transport = TransportSettings(
-        url=env.get("NEWSLETTER_TRANSPORT") or tr.get("url", "maildir:Maildir"),
-        connections=int(env.get("NEWSLETTER_CONNECTIONS") or tr.get("connections", 2)),
-        rate=float(env.get("NEWSLETTER_RATE") or tr.get("rate", 0)),
-        per_domain_rate=float(tr.get("per_domain_rate", 0)),
-        max_consecutive_failures=int(tr.get("max_consecutive_failures", 20)),
-        confirm_above=int(tr.get("confirm_above", 50)),
+        url=src.value(tr, "url", str, "transport", "maildir:Maildir", var="NEWSLETTER_TRANSPORT"),
+        connections=src.value(tr, "connections", int, "transport", 2,
+                              var="NEWSLETTER_CONNECTIONS"),
+        rate=src.value(tr, "rate", float, "transport", 0.0, var="NEWSLETTER_RATE"),
+        per_domain_rate=src.value(tr, "per_domain_rate", float, "transport", 0.0),
+        max_consecutive_failures=src.value(tr, "max_consecutive_failures", int, "transport", 20),
+        confirm_above=src.value(tr, "confirm_above", int, "transport", 50),
         smtp_user=env.get("NEWSLETTER_SMTP_USER"),
         smtp_password=env.get("NEWSLETTER_SMTP_PASSWORD"),
-        smtp_ca_file=env.get("NEWSLETTER_SMTP_CA_FILE") or tr.get("smtp_ca_file"),
+        smtp_ca_file=src.value(tr, "smtp_ca_file", str, "transport",
+                               var="NEWSLETTER_SMTP_CA_FILE"),
         dkim_key_file=env.get("NEWSLETTER_DKIM_KEY_FILE"),
-        dkim_selector=env.get("NEWSLETTER_DKIM_SELECTOR") or tr.get("dkim_selector"),
-        dkim_domain=env.get("NEWSLETTER_DKIM_DOMAIN") or tr.get("dkim_domain"),
+        dkim_selector=src.value(tr, "dkim_selector", str, "transport",
+                                var="NEWSLETTER_DKIM_SELECTOR"),
+        dkim_domain=src.value(tr, "dkim_domain", str, "transport", var="NEWSLETTER_DKIM_DOMAIN"),
     )
-    if transport.connections < 1:
-        raise ConfigError(f"{CONFIG_NAME}: transport.connections must be at least 1")
+    src.at_least(transport.connections, 1, "transport.connections")
+    src.at_least(transport.rate, 0, "transport.rate")
+    src.at_least(transport.per_domain_rate, 0, "transport.per_domain_rate")
+    src.at_least(transport.max_consecutive_failures, 1, "transport.max_consecutive_failures")
+    src.at_least(transport.confirm_above, 0, "transport.confirm_above")
 
     areas = []
-    for i, area in enumerate(data.get("areas", [])):
-        slug = _require(area, "slug", f"areas[{i}]")
+    raw_areas = data.get("areas", [])
+    if not isinstance(raw_areas, list):
+        raise src.wrong("areas", list, raw_areas)
+    for i, area in enumerate(raw_areas):
+        where = f"areas[{i}]"
+        if not isinstance(area, dict):
+            raise src.wrong(where, dict, area)
+        slug = src.require(area, "slug", str, where)
         if len(slug) > MAX_SLUG:
-            raise ConfigError(f"{CONFIG_NAME}: areas[{i}].slug is longer than {MAX_SLUG}")
-        areas.append(Area(slug=slug, name=_require(area, "name", f"areas[{i}]")))
+            raise ConfigError(f"{src.file}: areas[{i}].slug is longer than {MAX_SLUG}")
+        areas.append(Area(slug=slug, name=src.require(area, "name", str, where)))
     if not areas:
-        raise ConfigError(f"{CONFIG_NAME}: no [[areas]] configured")
+        raise ConfigError(f"{src.file}: no [[areas]] configured")
     if len({a.slug for a in areas}) != len(areas):
-        raise ConfigError(f"{CONFIG_NAME}: [[areas]] has a slug twice")
+        raise ConfigError(f"{src.file}: [[areas]] has a slug twice")
 
-    for role in data.get("roles", {}):
+    roles = src.strings(data, "roles")
+    for role in roles:
         if len(role) > MAX_SLUG:
-            raise ConfigError(f"{CONFIG_NAME}: [roles] {role!r} is longer than {MAX_SLUG}")
-    tracking = data.get("tracking", {})
-    soft_limit = int(data.get("bounces", {}).get("soft_limit", 3))
-    if soft_limit < 1:
-        raise ConfigError(f"{CONFIG_NAME}: bounces.soft_limit must be at least 1")
+            raise ConfigError(f"{src.file}: [roles] {role!r} is longer than {MAX_SLUG}")
+    segments = src.strings(data, "segments")
+    tracking = src.table(data, "tracking")
+    soft_limit = src.value(src.table(data, "bounces"), "soft_limit", int, "bounces", 3)
+    src.at_least(soft_limit, 1, "bounces.soft_limit")
+    db_url = src.value(src.table(data, "database"), "url", str, "database",
+                       "sqlite:///subscribers.db", var="NEWSLETTER_DB_URL")
     return Settings(
         root=root,
         organisation=organisation,
-        db_url=_db_url(env.get("NEWSLETTER_DB_URL") or data.get("database", {}).get(
-            "url", "sqlite:///subscribers.db"), root),
+        db_url=_db_url(db_url, root),
         transport=transport,
         areas=tuple(areas),
-        roles=dict(data.get("roles", {})),
-        segments=dict(data.get("segments", {})),
+        roles=roles,
+        segments=segments,
         secret_key=_secret_key(root, env),
-        track_opens=bool(tracking.get("opens", False)),
-        track_clicks=bool(tracking.get("clicks", False)),
+        track_opens=src.value(tracking, "opens", bool, "tracking", False),
+        track_clicks=src.value(tracking, "clicks", bool, "tracking", False),
         soft_bounce_limit=soft_limit,
     )
