@@ -127,6 +127,9 @@ def init(app: App) -> None:
         click.echo(f"Skapade {config}")
         del app.settings
     settings = app.settings = ensure_secret_key(app.settings)
+    for path, old in db.make_private(settings.db_url):
+        click.echo(_("{path} was readable by others (mode {old:o}): made private (0600)")
+                   .format(path=path, old=old))
     before, after = db.migrate(app.engine)
     from ..municipalities import load_municipalities
 
