@@ -149,18 +149,17 @@ class _Source:
         Numbers must be finite (toml allows inf and nan).
         """
         name = f"{where}.{key}" if where else key
+        raw = table.get(key, default)
+        if raw is not None:  # checked even when VAR overrides it: the file is wrong all the same
+            ok = isinstance(raw, kind) and not (kind in (int, float) and isinstance(raw, bool))
+            if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+                raw, ok = float(raw), True
+            if ok and kind is float and not math.isfinite(raw):
+                ok = False
+            if not ok:
+                raise self.wrong(name, kind, raw)
         if var and self.env.get(var):
             return self._from_env(var, kind)
-        raw = table.get(key, default)
-        if raw is None:
-            return None
-        ok = isinstance(raw, kind) and not (kind in (int, float) and isinstance(raw, bool))
-        if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
-            raw, ok = float(raw), True
-        if ok and kind is float and not math.isfinite(raw):
-            ok = False
-        if not ok:
-            raise self.wrong(name, kind, raw)
         return raw
 
     def _from_env(self, var: str, kind: type) -> Any:
