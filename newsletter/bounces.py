@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from .contacts import log_event, normalise_email, suppress
 from .errors import InputError, InvalidAddress
+from .i18n import _
 from .models import OutboxRow, Person, ProcessedReport
 from .settings import Settings
 
@@ -239,8 +240,8 @@ def read_mailbox(path: Path) -> Iterator[bytes]:
             return
         if not head.startswith(b"From "):
             if not _MESSAGE_START.match(head) or b"\0" in head:
-                raise InputError("neither a Maildir folder, an mbox file nor an email message",
-                                 source=str(path))
+                raise InputError(_("neither a Maildir folder, an mbox file nor an email "
+                                   "message"), source=str(path))
             yield path.read_bytes()
             return
         box = mailbox.mbox(path, create=False)

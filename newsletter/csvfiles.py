@@ -14,6 +14,7 @@ from typing import TextIO
 
 from .errors import InputError
 from .files import PRIVATE, atomic_write, check_replaceable
+from .i18n import _
 
 DELIMITERS = (",", ";", "\t")
 # A cell starting with one of these is a formula (or becomes one) in Excel and LibreOffice.
@@ -146,9 +147,9 @@ def read_rows(text: str, delimiter: str) -> tuple[Record, Iterator[Record]]:
 
 def _csv_problem(exc: csv.Error) -> str:
     if "field limit" in str(exc):
-        return (f"a value longer than {csv.field_size_limit() // 1024} KiB: a quote (\") that "
-                "is not closed?")
-    return f"not readable as CSV: {exc}"
+        return _('a value longer than {size} KiB: a quote (") that is not closed?').format(
+            size=csv.field_size_limit() // 1024)
+    return _("not readable as CSV: {reason}").format(reason=exc)
 
 
 def _cell_problem(cells: list[str], last: int, delimiter: str) -> str | None:
@@ -161,16 +162,16 @@ def _cell_problem(cells: list[str], last: int, delimiter: str) -> str | None:
     """
     for cell in cells:
         if "\x00" in cell:
-            return "a NUL character: is this really a text (CSV) file?"
+            return _("a NUL character: is this really a text (CSV) file?")
         if "\n" not in cell and "\r" not in cell:
             continue
         if cell.endswith(("\n", "\r")):
-            return ('a value in quotes is not closed before the end of the file: a closing '
-                    'quote (") missing?')
+            return _('a value in quotes is not closed before the end of the file: a closing '
+                     'quote (") missing?')
         if any(delimiter in line for line in _LINE_BREAK.split(cell)[1:]):
-            return (f'a value in quotes runs on to line {last} and takes in what look like rows '
-                    'of their own: a closing quote (") missing? The row is skipped and the '
-                    "lines after it are read again")
+            return _('a value in quotes runs on to line {line} and takes in what look like '
+                     'rows of their own: a closing quote (") missing? The row is skipped and the '
+                     "lines after it are read again").format(line=last)
     return None
 
 

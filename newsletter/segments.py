@@ -54,6 +54,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .errors import NotFound, SegmentSyntaxError
+from .i18n import _
 from .models import Municipality, Person, PersonArea, Position, Registration, Webinar
 from .municipalities import Resolver, shipped
 from .settings import Settings
@@ -242,8 +243,9 @@ class _Parser:
     def _deeper(self, token: _Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _error(self.expr, token.column, f'more than {MAX_DEPTH} "(" and "not" '
-                                                  "inside each other: write it more simply")
+            raise _error(self.expr, token.column, _(
+                'more than {depth} "(" and "not" inside each other: write it more simply'
+            ).format(depth=MAX_DEPTH))
 
     def _not(self) -> Node:
         if self._at_keyword("not"):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .files import atomic_write
+from .i18n import _
 
 CONFIG_NAME = "newsletter.toml"
 SECRET_FILE = ".secret_key"
@@ -125,8 +126,6 @@ def _read_toml(path: Path) -> dict:
 
 # --- typed values: a wrong type names the key and the file, never a traceback -------------------
 
-_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}
 
 
 class _Source:
@@ -139,7 +138,8 @@ class _Source:
 
     def wrong(self, key: str, kind: type, value: Any, *, var: str | None = None) -> ConfigError:
         where = var or f"{self.file}: {key}"
-        return ConfigError(f"{where} must be {_KIND_NAMES[kind]}, not {_show(value)}")
+        return ConfigError(_("{where} must be {kind}, not {value}").format(
+            where=where, kind=_kind_name(kind), value=_show(value)))
 
     def value(self, table: Mapping, key: str, kind: type, where: str, default: Any = None,
               *, var: str | None = None) -> Any:
@@ -189,7 +189,8 @@ class _Source:
 
     def at_least(self, value: float, minimum: float, name: str) -> None:
         if value < minimum:
-            raise ConfigError(f"{self.file}: {name} must be at least {minimum}, not {value}")
+            raise ConfigError(_("{file}: {name} must be at least {minimum}, not {value}").format(
+                file=self.file, name=name, minimum=minimum, value=value))
 
     def strings(self, data: Mapping, key: str) -> dict[str, str]:
         """A table of names to strings: [roles], [segments]."""
@@ -200,13 +201,18 @@ class _Source:
         return dict(table)
 
 
+def _kind_name(kind: type) -> str:
+    names = {str: _("a string"), int: _("a whole number"), float: _("a number"),
+             bool: _("true or false"), list: _("a list"), dict: _("a table")}
+    return names[kind]
+
+
 def _show(value: Any) -> str:
+    """VALUE as TOML writes it, shortened."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
+    if isinstance(value, dict | list):
+        return _kind_name(type(value))
     text = f'"{value}"' if isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -248,8 +254,9 @@ def _check_base_url(src: _Source, url: str) -> None:
     """organisation.base_url: the absolute http(s) address the public pages are reached at."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"{src.file}: organisation.base_url must be an https:// address such "
-                          f"as https://nyhetsbrev.example.se, not {url!r}")
+        raise ConfigError(_("{file}: organisation.base_url must be an https:// address such as "
+                            "https://nyhetsbrev.example.se, not {url}").format(
+                                file=src.file, url=_show(url)))
 
 
 def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -38,6 +38,7 @@ from . import ical, links
 from . import webinar_messages as wm
 from .contacts import find_person, log_event
 from .errors import InputError, NotFound
+from .i18n import _
 from .markdown import safe_url
 from .models import Person, Registration, Webinar
 from .render import WebinarInfo
@@ -86,8 +87,8 @@ def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -
         raise InputError(f"{text!r} is not a start time like 2026-12-10 14:00",
                          field=field_name) from None
     if not FIRST_YEAR <= naive.year <= LAST_YEAR:  # 0001 or 9999 overflow in time zone sums
-        raise InputError(f"{text}: the year must be between {FIRST_YEAR} and {LAST_YEAR}",
-                         field=field_name)
+        raise InputError(_("{start}: the year must be between {first} and {last}").format(
+            start=text, first=FIRST_YEAR, last=LAST_YEAR), field=field_name)
     tz = ical.zone(settings)
     local = naive.replace(tzinfo=tz)
     if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
@@ -143,8 +144,9 @@ def _check(settings: Settings, *, title: str | None = None, duration: int | None
 def _check_url(url: str, field_name: str) -> None:
     """An http(s) address that goes into every invitation's link and calendar file as it is."""
     if not (url.lower().startswith(("https://", "http://")) and safe_url(url)):
-        raise InputError(f"{url[:200]!r} is not an http(s) URL (a link such as "
-                         "https://teams.microsoft.com/l/meetup-join/...)", field=field_name)
+        raise InputError(_("{url} is not an http(s) URL (a link such as "
+                           "https://teams.microsoft.com/l/meetup-join/...)").format(
+                               url=repr(url[:200])), field=field_name)
 
 
 def create_webinar(session: Session, settings: Settings, *, title: str, starts_at: datetime,
