@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import email
 import hashlib
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from .contacts import log_event, normalise_email, suppress
 from .errors import InputError, InvalidAddress
+from .i18n import _
 from .models import OutboxRow, Person, ProcessedReport
 from .settings import Settings
 
@@ -57,6 +59,13 @@ _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _ADDRESS_RE = re.compile(r"[^\s<>;:,()\"'\[\]]+@[^\s<>;:,()\"'\[\]]+")
 _MESSAGE_ID_RE = re.compile(r"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+# What one message file starts with: a header field ("Name: value", RFC 5322's printable field
+# name). Anything else (a PDF, random bytes) is not a mailbox: refused rather than counted.
+_MESSAGE_START = re.compile(rb"[!-9;-~]+:")
+_SNIFF = 4096
+# flufl.bounce logs a traceback when one of its detectors trips over a malformed message (then
+# raises; see _legacy_failures); with nothing configured, Python would print it to stderr.
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 # The status a DSN recipient block implies by its Action when it gives no code.
 _IMPLIED_STATUS = {"failed": "5.0.0", "delayed": "4.0.0"}
 # Subjects of personal auto-replies (Outlook in Swedish and English, common webmail).
@@ -221,7 +230,10 @@ def _complainants(msg: Message) -> Iterator[Failure]:
 
 def _legacy_failures(msg: Message) -> Iterator[Failure]:
     """Bounces that are not RFC 3464 (qmail, old Exchange, ...), found by flufl.bounce."""
-    temporary, permanent = all_failures(msg)
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - its heuristics trip over malformed mail: not a bounce
+        return
     for address in sorted(permanent):
         yield Failure(address.decode("ascii", "replace"), "5.0.0", HARD)
     for address in sorted(temporary - permanent):
@@ -271,10 +283,13 @@ def read_mailbox(path: Path) -> Iterator[bytes]:
         keys = sorted(box.keys())
     else:
         with path.open("rb") as fh:
-            head = fh.read(5)
+            head = fh.read(_SNIFF)
         if not head:
             return
-        if head != b"From ":
+        if not head.startswith(b"From "):
+            if not _MESSAGE_START.match(head) or b"\0" in head:
+                raise InputError(_("neither a Maildir folder, an mbox file nor an email "
+                                   "message"), source=str(path))
             yield path.read_bytes()
             return
         box = mailbox.mbox(path, create=False)

@@ -184,6 +184,9 @@ def read_contacts(path: Path, fields: FieldReader, *,
     contacts: dict[str, _Contact] = {}
     for record in records:
         report.rows += 1
+        if record.problem:
+            report.rejected.append(RowProblem(record.line, record.problem))
+            continue
         cells = record.cells
         if len(cells) > width and any(cells[width:]):
             report.rejected.append(RowProblem(

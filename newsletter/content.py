@@ -45,7 +45,8 @@ ISSUE_FIELDS = ("subject", "preheader", "author")
 ITEM_FIELDS = ("title", "area", "kind", "url", "date", "tags", "roles", "order")
 EDITORIAL_PLACEHOLDER = "Skriv månadens ledare här."
 ITEM_PLACEHOLDER = "Skriv nyheten här."
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only, and fullmatch: "$" would let "2026-10\n" through, \d would take "２０２６".
+_MONTH = re.compile(r"([1-9][0-9]{3})-(0[1-9]|1[0-2])")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
@@ -91,7 +92,7 @@ class Issue:
 
 def check_month(month: str) -> str:
     """MONTH if it is YYYY-MM, else an InputError."""
-    if not _MONTH.match(month or ""):
+    if not _MONTH.fullmatch(month or ""):
         raise InputError(f"not a month: {month!r} (write YYYY-MM, e.g. 2026-12)", field="month")
     return month
 

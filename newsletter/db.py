@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -18,6 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import files
 from .errors import ConfigError
 from .models import SiteMeta
 
@@ -41,9 +41,11 @@ def make_engine(url: str) -> Engine:
     """An engine for URL; SQLite gets WAL, a busy timeout, foreign keys and secure_delete."""
     try:
         if url.startswith("sqlite"):
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                _create_private(Path(make_url(url).database or ""))
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            path = sqlite_file(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                event.listen(engine, "do_connect", _create_private(path))
             event.listen(engine, "connect", _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, begin transactions (the SQLAlchemy docs' recipe).
             event.listen(engine, "connect", _disable_pysqlite_begin)
@@ -56,12 +58,38 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"database url {url!r}: {exc}") from None
 
 
-def _create_private(path: Path) -> None:
-    """Create the database file PATH (and its folder) readable by its owner only: it holds
-    personal data. SQLite gives its -wal and -shm files the same mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for another database or :memory:).
+
+    It holds personal data, so it is created mode 0600 (files.create_private); SQLite gives its
+    -wal and -shm files the database's mode.
+    """
+    if not url.startswith("sqlite"):
+        return None
+    name = make_url(url).database
+    return Path(name) if name and name != ":memory:" and not name.startswith("file:") else None
+
+
+def _create_private(path: Path):
+    """A do_connect hook: make the database file private before SQLite creates it with the
+    umask's mode. It returns None, so SQLAlchemy then connects as usual."""
+    def create(*_args) -> None:
+        files.create_private(path)
+    return create
+
+
+def make_private(url: str) -> list[tuple[Path, int]]:
+    """Make the SQLite database of URL and its -wal, -shm and -journal files private (0600)
+    if they are readable by others; returns each file changed with its old mode."""
+    path = sqlite_file(url)
+    if path is None:
+        return []
+    changed = []
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        old = files.make_private(name)
+        if old is not None:
+            changed.append((name, old))
+    return changed
 
 
 def _disable_pysqlite_begin(dbapi_conn, _record) -> None:

@@ -20,7 +20,7 @@ from .content import (
     scan_issue,
 )
 from .errors import InputError, NotFound
-from .files import atomic_write
+from .files import PRIVATE, atomic_write
 from .i18n import _
 from .markdown import Converted
 from .media import HEAVY_BYTES, local_name, media_file
@@ -55,7 +55,8 @@ def build_folder(settings: Settings, month: str) -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    with atomic_write(path) as fh:
+    # Private: a preview names the contact it is for, a build its author and any sample person.
+    with atomic_write(path, mode=PRIVATE) as fh:
         fh.write(text)
 
 

@@ -19,6 +19,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 SAFE_SCHEMES = frozenset({"https", "http", "mailto"})
+_NOT_IN_URLS = frozenset('"<>\\^`{|}')
+# A host name (letters of any script, digits, "-", "."), an IPv4 or a bracketed IPv6 address.
+_HOST = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?|[0-9a-f:.]+")
 _TAGS = {
     "p", "br", "strong", "em", "b", "i", "s", "del", "a", "ul", "ol", "li", "blockquote",
     "h2", "h3", "h4", "code", "pre", "hr", "img", "table", "thead", "tbody", "tr", "th", "td",
@@ -38,16 +41,23 @@ ImageSize = Callable[[str], "tuple[int, int] | None"]
 
 
 def safe_url(url: str | None) -> bool:
-    """True for an absolute https, http or mailto URL without control characters or spaces."""
-    if not url or any(ord(c) < 33 or ord(c) == 127 for c in url):
+    """True for an absolute https, http or mailto URL: no spaces or control characters, none of
+    the characters RFC 3986 excludes from URLs (`"<>\\^`{|}`, which only get there by mistake
+    or by an attack such as `"><script>`), and for http(s) a host name and a numeric port.
+    Non-ASCII letters are allowed (an IRI, as browsers show addresses)."""
+    if not url or any(ord(c) < 33 or ord(c) == 127 or c in _NOT_IN_URLS or not c.isprintable()
+                      for c in url):
         return False
     try:
         parts = urlsplit(url)
+        port_ok = parts.port != 0  # .port raises ValueError for a port that is not a number
     except ValueError:
         return False
     if parts.scheme.lower() not in SAFE_SCHEMES:
         return False
-    return bool(parts.path) if parts.scheme.lower() == "mailto" else bool(parts.netloc)
+    if parts.scheme.lower() == "mailto":
+        return bool(parts.path)
+    return port_ok and bool(parts.hostname) and _HOST.fullmatch(parts.hostname) is not None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .errors import NotFound, SegmentSyntaxError
+from .i18n import _
 from .models import Municipality, Person, PersonArea, Position, Registration, Webinar
 from .municipalities import Resolver, shipped
 from .settings import Settings
@@ -127,8 +128,14 @@ class Or:
 Node = Cond | Not | And | Or
 
 
+# How deep "(" and "not" may nest. The parser and the SQL compiler recurse once per level, so
+# without a bound 5,000 "(" exhaust Python's stack; people write two or three.
+MAX_DEPTH = 32
+
+
 def _error(expr: str, column: int, message: str) -> SegmentSyntaxError:
-    return SegmentSyntaxError(f"column {column}: {message}", source=f'segment "{expr}"')
+    shown = expr if len(expr) <= 80 else expr[:77] + "..."
+    return SegmentSyntaxError(f"column {column}: {message}", source=f'segment "{shown}"')
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -179,6 +186,7 @@ class _Parser:
         self.expr = expr
         self.tokens = list(_tokens(expr))
         self.pos = 0
+        self.depth = 0  # "(" and "not" open now: bounded, so no input exhausts the stack
 
     def _peek(self) -> _Token:
         return self.tokens[self.pos]
@@ -236,21 +244,31 @@ class _Parser:
             operands.append(self._not())
         return _join(And, operands)
 
+    def _deeper(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error(self.expr, token.column, _(
+                'more than {depth} "(" and "not" inside each other: write it more simply'
+            ).format(depth=MAX_DEPTH))
+
     def _not(self) -> Node:
         if self._at_keyword("not"):
-            self._next()
-            return Not(self._not())
+            self._deeper(self._next())
+            node = Not(self._not())
+            self.depth -= 1
+            return node
         return self._atom()
 
     def _atom(self) -> Node:
         token = self._peek()
         if token.kind == "(":
-            self._next()
+            self._deeper(self._next())
             node = self._or()
             if self._peek().kind != ")":
                 raise self._fail(self._peek(), 'expected ")"',
                                  f' to close the "(" at column {token.column}')
             self._next()
+            self.depth -= 1
             return node
         if token.kind == "word" and token.text.casefold() not in _KEYWORDS:
             return self._condition()

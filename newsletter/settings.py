@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import tomllib
@@ -210,10 +211,97 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _require(table: Mapping, key: str, where: str) -> Any:
-    if key not in table:
-        raise ConfigError(f"{CONFIG_NAME}: missing setting {where}.{key}")
-    return table[key]
+# --- typed values: a wrong type names the key and the file, never a traceback -------------------
+
+
+
+class _Source:
+    """Where settings come from, to name in errors: the site's newsletter.toml (or, for values
+    only the embedded defaults set, the defaults) and the environment."""
+
+    def __init__(self, site_file: Path, env: Mapping[str, str]) -> None:
+        self.file = str(site_file) if site_file.exists() else f"{CONFIG_NAME} (defaults)"
+        self.env = env
+
+    def wrong(self, key: str, kind: type, value: Any, *, var: str | None = None) -> ConfigError:
+        where = var or f"{self.file}: {key}"
+        return ConfigError(_("{where} must be {kind}, not {value}").format(
+            where=where, kind=_kind_name(kind), value=_show(value)))
+
+    def value(self, table: Mapping, key: str, kind: type, where: str, default: Any = None,
+              *, var: str | None = None) -> Any:
+        """TABLE[KEY] (or the environment variable VAR, when set) checked to be of KIND.
+
+        An int is a float too (rate = 2); a bool is never a number (connections = true).
+        Numbers must be finite (toml allows inf and nan).
+        """
+        name = f"{where}.{key}" if where else key
+        raw = table.get(key, default)
+        if raw is not None:  # checked even when VAR overrides it: the file is wrong all the same
+            ok = isinstance(raw, kind) and not (kind in (int, float) and isinstance(raw, bool))
+            if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+                raw, ok = float(raw), True
+            if ok and kind is float and not math.isfinite(raw):
+                ok = False
+            if not ok:
+                raise self.wrong(name, kind, raw)
+        if var and self.env.get(var):
+            return self._from_env(var, kind)
+        return raw
+
+    def _from_env(self, var: str, kind: type) -> Any:
+        text = self.env[var].strip()
+        if kind is str:
+            return self.env[var]
+        try:
+            value = kind(text)
+        except ValueError:
+            raise self.wrong(var, kind, text, var=var) from None
+        if kind is float and not math.isfinite(value):
+            raise self.wrong(var, kind, text, var=var)
+        return value
+
+    def require(self, table: Mapping, key: str, kind: type, where: str) -> Any:
+        """TABLE[KEY], which must be there, checked to be of KIND."""
+        if key not in table:
+            raise ConfigError(f"{self.file}: missing setting {where}.{key}")
+        return self.value(table, key, kind, where)
+
+    def table(self, data: Mapping, key: str, where: str = "") -> dict:
+        """The sub-table DATA[KEY] ({} if absent)."""
+        raw = data.get(key, {})
+        if not isinstance(raw, dict):
+            raise self.wrong(f"{where}.{key}" if where else f"[{key}]", dict, raw)
+        return raw
+
+    def at_least(self, value: float, minimum: float, name: str) -> None:
+        if value < minimum:
+            raise ConfigError(_("{file}: {name} must be at least {minimum}, not {value}").format(
+                file=self.file, name=name, minimum=minimum, value=value))
+
+    def strings(self, data: Mapping, key: str) -> dict[str, str]:
+        """A table of names to strings: [roles], [segments]."""
+        table = self.table(data, key)
+        for name, value in table.items():
+            if not isinstance(value, str):
+                raise self.wrong(f"[{key}] {name}", str, value)
+        return dict(table)
+
+
+def _kind_name(kind: type) -> str:
+    names = {str: _("a string"), int: _("a whole number"), float: _("a number"),
+             bool: _("true or false"), list: _("a list"), dict: _("a table")}
+    return names[kind]
+
+
+def _show(value: Any) -> str:
+    """VALUE as TOML writes it, shortened."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return _kind_name(type(value))
+    text = f'"{value}"' if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _string(table: Mapping, key: str, where: str) -> str:
@@ -304,6 +392,8 @@ def _console(table: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleSetting
         raise ConfigError(f"{CONFIG_NAME}: console.base_url must start with https:// or http://")
     return ConsoleSettings(**values, oidc_client_id=env.get("NEWSLETTER_OIDC_CLIENT_ID") or None,
                            oidc_client_secret=env.get("NEWSLETTER_OIDC_CLIENT_SECRET") or None)
+
+
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", list: "a list",
                dict: "a table"}
 
@@ -381,6 +471,15 @@ def _intake(data: Mapping, site: Mapping, env: Mapping[str, str], area_slugs: se
                           remind_to=tuple(remind_to), ca_file=ca_file, keywords=keywords)
 
 
+def _check_base_url(src: _Source, url: str) -> None:
+    """organisation.base_url: the absolute http(s) address the public pages are reached at."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(_("{file}: organisation.base_url must be an https:// address such as "
+                            "https://nyhetsbrev.example.se, not {url}").format(
+                                file=src.file, url=_show(url)))
+
+
 def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the embedded defaults, ROOT/newsletter.toml and the environment into Settings."""
     env = os.environ if env is None else env
@@ -396,67 +495,82 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
             if key in site:
                 data[key] = site[key]
 
-    org = _require(data, "organisation", "")
+    src = _Source(site_file, env)
+    org = src.table(data, "organisation")
+    for key in Organisation.__dataclass_fields__:
+        src.value(org, key, str, "organisation")
     try:
         organisation = Organisation(
             **{k: org[k] for k in Organisation.__dataclass_fields__ if k in org})
     except TypeError as exc:
-        raise ConfigError(f"{CONFIG_NAME}: [organisation] is incomplete: {exc}") from None
+        raise ConfigError(f"{src.file}: [organisation] is incomplete: {exc}") from None
     if organisation.language not in LANGUAGES:
-        raise ConfigError(f"{CONFIG_NAME}: organisation.language must be one of "
+        raise ConfigError(f"{src.file}: organisation.language must be one of "
                           f"{', '.join(LANGUAGES)}, not {organisation.language!r}")
+    _check_base_url(src, organisation.base_url)
 
-    tr = data.get("transport", {})
+    tr = src.table(data, "transport")
     transport = TransportSettings(
-        url=env.get("NEWSLETTER_TRANSPORT") or tr.get("url", "maildir:Maildir"),
-        connections=int(env.get("NEWSLETTER_CONNECTIONS") or tr.get("connections", 2)),
-        rate=float(env.get("NEWSLETTER_RATE") or tr.get("rate", 0)),
-        per_domain_rate=float(tr.get("per_domain_rate", 0)),
-        max_consecutive_failures=int(tr.get("max_consecutive_failures", 20)),
-        confirm_above=int(tr.get("confirm_above", 50)),
+        url=src.value(tr, "url", str, "transport", "maildir:Maildir", var="NEWSLETTER_TRANSPORT"),
+        connections=src.value(tr, "connections", int, "transport", 2,
+                              var="NEWSLETTER_CONNECTIONS"),
+        rate=src.value(tr, "rate", float, "transport", 0.0, var="NEWSLETTER_RATE"),
+        per_domain_rate=src.value(tr, "per_domain_rate", float, "transport", 0.0),
+        max_consecutive_failures=src.value(tr, "max_consecutive_failures", int, "transport", 20),
+        confirm_above=src.value(tr, "confirm_above", int, "transport", 50),
         smtp_user=env.get("NEWSLETTER_SMTP_USER"),
         smtp_password=env.get("NEWSLETTER_SMTP_PASSWORD"),
-        smtp_ca_file=env.get("NEWSLETTER_SMTP_CA_FILE") or tr.get("smtp_ca_file"),
+        smtp_ca_file=src.value(tr, "smtp_ca_file", str, "transport",
+                               var="NEWSLETTER_SMTP_CA_FILE"),
         dkim_key_file=env.get("NEWSLETTER_DKIM_KEY_FILE"),
-        dkim_selector=env.get("NEWSLETTER_DKIM_SELECTOR") or tr.get("dkim_selector"),
-        dkim_domain=env.get("NEWSLETTER_DKIM_DOMAIN") or tr.get("dkim_domain"),
+        dkim_selector=src.value(tr, "dkim_selector", str, "transport",
+                                var="NEWSLETTER_DKIM_SELECTOR"),
+        dkim_domain=src.value(tr, "dkim_domain", str, "transport", var="NEWSLETTER_DKIM_DOMAIN"),
         sending_host=_string(tr, "sending_host", "transport") or None,
     )
-    if transport.connections < 1:
-        raise ConfigError(f"{CONFIG_NAME}: transport.connections must be at least 1")
+    src.at_least(transport.connections, 1, "transport.connections")
+    src.at_least(transport.rate, 0, "transport.rate")
+    src.at_least(transport.per_domain_rate, 0, "transport.per_domain_rate")
+    src.at_least(transport.max_consecutive_failures, 1, "transport.max_consecutive_failures")
+    src.at_least(transport.confirm_above, 0, "transport.confirm_above")
 
     areas = []
-    for i, area in enumerate(data.get("areas", [])):
-        slug = _require(area, "slug", f"areas[{i}]")
+    raw_areas = data.get("areas", [])
+    if not isinstance(raw_areas, list):
+        raise src.wrong("areas", list, raw_areas)
+    for i, area in enumerate(raw_areas):
+        where = f"areas[{i}]"
+        if not isinstance(area, dict):
+            raise src.wrong(where, dict, area)
+        slug = src.require(area, "slug", str, where)
         if len(slug) > MAX_SLUG:
-            raise ConfigError(f"{CONFIG_NAME}: areas[{i}].slug is longer than {MAX_SLUG}")
-        areas.append(Area(slug=slug, name=_require(area, "name", f"areas[{i}]")))
+            raise ConfigError(f"{src.file}: areas[{i}].slug is longer than {MAX_SLUG}")
+        areas.append(Area(slug=slug, name=src.require(area, "name", str, where)))
     if not areas:
-        raise ConfigError(f"{CONFIG_NAME}: no [[areas]] configured")
+        raise ConfigError(f"{src.file}: no [[areas]] configured")
     if len({a.slug for a in areas}) != len(areas):
-        raise ConfigError(f"{CONFIG_NAME}: [[areas]] has a slug twice")
+        raise ConfigError(f"{src.file}: [[areas]] has a slug twice")
 
-    for role in data.get("roles", {}):
+    roles = src.strings(data, "roles")
+    for role in roles:
         if len(role) > MAX_SLUG:
-            raise ConfigError(f"{CONFIG_NAME}: [roles] {role!r} is longer than {MAX_SLUG}")
-    tracking = data.get("tracking", {})
-    tracking_settings = _tracking(tracking)
-    soft_limit = int(data.get("bounces", {}).get("soft_limit", 3))
-    if soft_limit < 1:
-        raise ConfigError(f"{CONFIG_NAME}: bounces.soft_limit must be at least 1")
+            raise ConfigError(f"{src.file}: [roles] {role!r} is longer than {MAX_SLUG}")
+    segments = src.strings(data, "segments")
+    tracking_settings = _tracking(src, src.table(data, "tracking"))
+    soft_limit = src.value(src.table(data, "bounces"), "soft_limit", int, "bounces", 3)
+    src.at_least(soft_limit, 1, "bounces.soft_limit")
+    db_url = src.value(src.table(data, "database"), "url", str, "database",
+                       "sqlite:///subscribers.db", var="NEWSLETTER_DB_URL")
     return Settings(
         console=_console(data.get("console", {}), env),
         root=root,
         organisation=organisation,
-        db_url=_db_url(env.get("NEWSLETTER_DB_URL") or data.get("database", {}).get(
-            "url", "sqlite:///subscribers.db"), root),
+        db_url=_db_url(db_url, root),
         transport=transport,
         areas=tuple(areas),
-        roles=dict(data.get("roles", {})),
-        segments=dict(data.get("segments", {})),
+        roles=roles,
+        segments=segments,
         secret_key=_secret_key(root, env),
-        track_opens=bool(tracking.get("opens", False)),
-        track_clicks=bool(tracking.get("clicks", False)),
         soft_bounce_limit=soft_limit,
         intake=_intake(data, site, env, {a.slug for a in areas}),
         tracking=tracking_settings,
@@ -469,25 +583,20 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
     )
 
 
-def _tracking(table: Any) -> TrackingSettings:
-    """`[tracking]`, each value checked: a wrong type or range names the key and the file."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(_("{file}: [tracking] must be a table").format(file=CONFIG_NAME))
-    clicks = table.get("clicks", False)
-    if not isinstance(clicks, bool):
-        raise ConfigError(_("{file}: tracking.clicks must be true or false").format(
-            file=CONFIG_NAME))
-    links = table.get("scanner_links", 3)
-    if isinstance(links, bool) or not isinstance(links, int) or links < 2:
-        raise ConfigError(_("{file}: tracking.scanner_links must be a whole number, 2 or more")
-                          .format(file=CONFIG_NAME))
-    seconds = table.get("scanner_seconds", 10)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 600:
+def _tracking(src: _Source, table: Mapping) -> TrackingSettings:
+    """`[tracking]`, each value checked: a wrong type, range or name names the key and file."""
+    known = TrackingSettings.__dataclass_fields__
+    for key in table:
+        if key not in known:
+            raise ConfigError(_("{file}: tracking.{key} is not a setting (known: {known})")
+                              .format(file=src.file, key=key, known=", ".join(known)))
+    clicks = src.value(table, "clicks", bool, "tracking", False)
+    links = src.value(table, "scanner_links", int, "tracking", 3)
+    src.at_least(links, 2, "tracking.scanner_links")
+    seconds = src.value(table, "scanner_seconds", float, "tracking", 10.0)
+    if not 0 < seconds <= 600:
         raise ConfigError(_("{file}: tracking.scanner_seconds must be a number of seconds "
-                            "between 0 and 600").format(file=CONFIG_NAME))
-    proxy = table.get("trusted_proxy", "")
-    if not isinstance(proxy, str):
-        raise ConfigError(_("{file}: tracking.trusted_proxy must be an address in quotes")
-                          .format(file=CONFIG_NAME))
-    return TrackingSettings(clicks=clicks, scanner_links=links, scanner_seconds=float(seconds),
+                            "between 0 and 600").format(file=src.file))
+    proxy = src.value(table, "trusted_proxy", str, "tracking", "")
+    return TrackingSettings(clicks=clicks, scanner_links=links, scanner_seconds=seconds,
                             trusted_proxy=proxy.strip())

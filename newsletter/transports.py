@@ -25,6 +25,7 @@ machine): elsewhere the password would cross the network in clear, and the URL i
 from __future__ import annotations
 
 import mailbox
+import os
 import re
 import smtplib
 import ssl
@@ -35,6 +36,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import TransportConfigError
+from .files import PRIVATE
 from .netloc import is_loopback
 from .settings import Settings
 
@@ -108,9 +110,9 @@ class MaildirTransport:
         with self._lock:
             if self._box is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._box = mailbox.Maildir(self.path, factory=None, create=True)
+                self._box = mailbox.Maildir(self.path, factory=None, create=True)  # mode 0700
                 for sub in ("tmp", "new", "cur"):  # also when PATH existed as an empty folder
-                    (self.path / sub).mkdir(exist_ok=True)
+                    (self.path / sub).mkdir(mode=0o700, exist_ok=True)
             return self._box
 
     def deliver(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
@@ -119,6 +121,7 @@ class MaildirTransport:
         box = self.box()
         with self._lock:  # mailbox.Maildir's unique names are per instance: one writer at a time
             key = box.add(local)  # written to tmp/, then renamed into new/
+            os.chmod(self.path / "new" / key, PRIVATE)  # mailbox makes it with the umask's mode
         return Result("sent", None, f"maildir {key}")
 
 

@@ -298,7 +298,7 @@ def test_a_bad_path_is_one_line_on_stderr(site, tmp_path, make):
     if make == "plain_folder":
         path.mkdir()
     result = site.cli("bounces", "process", str(path), ok=False)
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0]

@@ -82,7 +82,7 @@ def test_export_person_format_and_errors(site, tmp_path):
     assert json.loads(forced.read_text(encoding="utf-8"))["email"] == AKE
     result = site.cli("contacts", "export-person", "nobody@example.se", str(tmp_path / "x"),
                       ok=False)
-    assert result.exit_code == 5 and "no contact nobody@example.se" in result.stderr
+    assert result.exit_code == 1 and "no contact nobody@example.se" in result.stderr
     assert not (tmp_path / "x").exists()
 
 

@@ -126,7 +126,7 @@ def test_a_wrong_password_pauses_and_sends_nothing(site, certs, tls_server):
     seed(site, 6)
     args = ("send", "issue", "2026-12", "--to", "medlemmar", "--yes")
     result = site.cli(*args, env=env(tls_server, certs, password="fel-losen"), ok=False)
-    assert result.exit_code == 6 and "pausat" in result.stderr
+    assert result.exit_code == 1 and "pausat" in result.stderr
     assert "authentication failed" in result.stderr and "535" in result.stderr
     assert "fel-losen" not in result.stdout + result.stderr
     assert tls_server.messages == []
@@ -150,7 +150,7 @@ def test_an_untrusted_certificate_pauses_before_the_password_is_sent(site, certs
                              implicit_tls=implicit) as server:
         result = site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
                           env=env(server, certs if ca else None), ok=False)
-        assert result.exit_code == 6 and "pausat" in result.stderr
+        assert result.exit_code == 1 and "pausat" in result.stderr
         assert "certificate is not trusted" in result.stderr and why in result.stderr
         hint = {"server": "name that CA's PEM file in NEWSLETTER_SMTP_CA_FILE",
                 "self_signed": f"no CA in {certs.ca_file}", "wrong_host": "not 127.0.0.1"}
@@ -165,7 +165,7 @@ def test_starttls_in_the_url_but_not_offered_is_refused_never_plaintext(site, ce
         url = f"smtp+starttls://127.0.0.1:{plain.port}"
         result = site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
                           env=env(plain, certs, url=url), ok=False)
-        assert result.exit_code == 6 and "does not offer STARTTLS" in result.stderr
+        assert result.exit_code == 1 and "does not offer STARTTLS" in result.stderr
         assert plain.messages == [] and plain.auth_attempts == []
 
 

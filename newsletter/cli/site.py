@@ -94,6 +94,9 @@ def init(app: App, **values: str | None) -> None:
     else:
         _create_config(app, values)
     settings = app.settings = ensure_secret_key(app.settings)
+    for path, old in db.make_private(settings.db_url):
+        click.echo(_("{path} was readable by others (mode {old:o}): made private (0600)")
+                   .format(path=path, old=old))
     before, after = db.migrate(app.engine)
     with db.transaction(db.session_factory(app.engine)) as session:
         db.check_secret_key(session, settings.secret_key)

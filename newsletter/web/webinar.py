@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 
 from .. import webinars
 from ..contacts import find_person, is_suppressed
-from ..errors import InvalidAddress, NewsletterError
+from ..errors import ConfigError, InvalidAddress, NewsletterError
 from ..markdown import to_html
 from ..models import Webinar
 from . import page, session, web_context
@@ -63,6 +63,8 @@ def _deliver(mailing_ids: list[int]) -> None:
     context = web_context()
     try:
         webinars.deliver(context.sessions, context.settings, mailing_ids)
+    except ConfigError:
+        raise  # the site's to fix, not the visitor's: a 500, logged once by the error handler
     except (NewsletterError, OSError):
         current_app.logger.exception("webinar confirmation %s not sent yet", mailing_ids)
 
