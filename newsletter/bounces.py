@@ -1,15 +1,32 @@
-"""Bounces: delivery status notifications (RFC 3464) read from a Maildir or mbox.
+"""Bounces: delivery status notifications (RFC 3464) and spam complaints (ARF, RFC 5965) read
+from a Maildir or mbox.
 
 A hard bounce suppresses the address at once (events.hard_bounce, the one policy); soft bounces
 are counted on the person and count as a hard bounce after `[bounces] soft_limit`; auto-replies
 and ordinary mail are ignored. Each report is remembered by a digest, so reading the same mailbox
 again changes nothing. The mailbox itself is only read, never changed.
+
+A message delivered in between starts the soft-bounce count again: `soft_limit` counts soft
+bounces in a row, not over a lifetime. The only deliveries we know of are the outbox rows the
+relay accepted (`sent_at`), and a report comes after the message it is about, so the rule reads
+the times of the messages, not of the reports: a soft bounce about message M (the outbox row its
+Message-ID names; without one, the person's latest message) resets the count when another
+message to the person was sent after the last message that soft-bounced
+(`persons.soft_bounced_at`) and before M, and has not bounced itself. A report about an older
+message that arrives late therefore never resets anything.
+
+A spam complaint (a feedback report, `multipart/report; report-type=feedback-report`, as
+Microsoft, Yahoo and others send through their feedback loops) suppresses the address with the
+reason "complaint" and unsubscribes the person: the address is found in the report's
+Original-Rcpt-To, or, as most providers redact it, through the Message-ID of the returned
+message (our outbox row).
 """
 
 from __future__ import annotations
 
 import email
 import hashlib
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
@@ -26,14 +43,16 @@ from sqlalchemy.orm import Session
 from . import outbox
 from .contacts import normalise_email
 from .errors import InputError, InvalidAddress
-from .events import EventKind, hard_bounce, log_event
-from .models import Person, ProcessedReport
+from .events import EventKind, SuppressionReason, hard_bounce, log_event, suppress
+from .i18n import _
+from .models import OutboxRow, Person, ProcessedReport
 from .settings import Settings
 
 HARD = "hard"
 SOFT = "soft"
 AUTO_REPLY = "auto_reply"
 NOT_REPORT = "not_report"
+COMPLAINT = "complaint"
 
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _HEADER_TYPES = ("text/rfc822-headers", "message/rfc822-headers")
@@ -42,6 +61,13 @@ _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _ADDRESS_RE = re.compile(r"[^\s<>;:,()\"'\[\]]+@[^\s<>;:,()\"'\[\]]+")
 _MESSAGE_ID_RE = re.compile(r"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+# What one message file starts with: a header field ("Name: value", RFC 5322's printable field
+# name). Anything else (a PDF, random bytes) is not a mailbox: refused rather than counted.
+_MESSAGE_START = re.compile(rb"[!-9;-~]+:")
+_SNIFF = 4096
+# flufl.bounce logs a traceback when one of its detectors trips over a malformed message (then
+# raises; see _legacy_failures); with nothing configured, Python would print it to stderr.
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 # The status a DSN recipient block implies by its Action when it gives no code.
 _IMPLIED_STATUS = {"failed": "5.0.0", "delayed": "4.0.0"}
 # Subjects of personal auto-replies (Outlook in Swedish and English, common webmail).
@@ -55,7 +81,7 @@ class Failure:
 
     email: str
     status: str  # the enhanced status code, e.g. "5.1.1"
-    kind: str  # HARD or SOFT
+    kind: str  # HARD or SOFT; COMPLAINT for the complainant of a feedback report
     diagnostic: str = ""
 
 
@@ -63,7 +89,7 @@ class Failure:
 class Report:
     """What one message in the bounce mailbox says."""
 
-    kind: str  # HARD (at least one hard failure), SOFT, AUTO_REPLY or NOT_REPORT
+    kind: str  # HARD (at least one hard failure), SOFT, COMPLAINT, AUTO_REPLY or NOT_REPORT
     failures: tuple[Failure, ...] = ()
     original_message_id: str | None = None
 
@@ -80,6 +106,7 @@ class BounceSummary:
     not_reports: int = 0
     already_processed: int = 0
     unknown_addresses: int = 0
+    complaints: int = 0
 
 
 # --- reading and classifying ----------------------------------------------------------------
@@ -109,8 +136,10 @@ def classify_status(action: str, status: str) -> str | None:
 
 def parse_report(raw: bytes) -> Report:
     """Read one message: a delivery report (RFC 3464, or a legacy bounce flufl.bounce knows),
-    an auto-reply, or anything else."""
+    a spam complaint (RFC 5965), an auto-reply, or anything else."""
     msg = email.message_from_bytes(raw, policy=policy.default)
+    if _is_feedback_report(msg):
+        return Report(COMPLAINT, tuple(_complainants(msg)), _original_message_id(msg, []))
     blocks = _delivery_status_blocks(msg)
     if blocks is not None:
         failures = tuple(_dsn_failures(blocks))
@@ -173,9 +202,40 @@ def _dsn_failures(blocks: list[Message]) -> Iterator[Failure]:
             yield Failure(address, status, kind, diagnostic)
 
 
+def _is_feedback_report(msg: Message) -> bool:
+    return (msg.get_content_type() == "multipart/report"
+            and (msg.get_param("report-type") or "").lower() == "feedback-report")
+
+
+def _complainants(msg: Message) -> Iterator[Failure]:
+    """The addresses a feedback report names (Original-Rcpt-To; Removal-Recipient, from drafts
+    some providers still follow), often none: providers redact them."""
+    for part in msg.walk():
+        if part.get_content_type() != "message/feedback-report":
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            fields = payload[0] if payload else None
+        else:
+            text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            fields = HeaderParser(policy=policy.default).parsestr(text.strip() + "\n")
+        if fields is None:
+            return
+        kind = _header(fields, "Feedback-Type").lower() or "abuse"
+        for name in ("Original-Rcpt-To", "Removal-Recipient"):
+            for value in fields.get_all(name) or ():
+                address = " ".join(str(value).split()).strip("<>")
+                if "@" in address:
+                    yield Failure(address, "", COMPLAINT, kind)
+        return
+
+
 def _legacy_failures(msg: Message) -> Iterator[Failure]:
     """Bounces that are not RFC 3464 (qmail, old Exchange, ...), found by flufl.bounce."""
-    temporary, permanent = all_failures(msg)
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - its heuristics trip over malformed mail: not a bounce
+        return
     for address in sorted(permanent):
         yield Failure(address.decode("ascii", "replace"), "5.0.0", HARD)
     for address in sorted(temporary - permanent):
@@ -225,10 +285,13 @@ def read_mailbox(path: Path) -> Iterator[bytes]:
         keys = sorted(box.keys())
     else:
         with path.open("rb") as fh:
-            head = fh.read(5)
+            head = fh.read(_SNIFF)
         if not head:
             return
-        if head != b"From ":
+        if not head.startswith(b"From "):
+            if not _MESSAGE_START.match(head) or b"\0" in head:
+                raise InputError(_("neither a Maildir folder, an mbox file nor an email "
+                                   "message"), source=str(path))
             yield path.read_bytes()
             return
         box = mailbox.mbox(path, create=False)
@@ -267,6 +330,9 @@ def apply_report(session: Session, settings: Settings, report: Report,
         summary.not_reports += 1
         return
     row = outbox.row_by_message_id(session, report.original_message_id)
+    if report.kind == COMPLAINT:
+        _complaint(session, settings, report, row, summary)
+        return
     for failure in report.failures:
         try:
             address = normalise_email(failure.email)
@@ -289,15 +355,28 @@ def apply_report(session: Session, settings: Settings, report: Report,
             summary.hard += 1
         elif not counted_before:
             summary.soft += 1
-            if _soft_bounce(session, settings, person, failure):
+            if _soft_bounce(session, settings, person, failure,
+                            row if row is not None and person is not None
+                            and row.person_id == person.id else None):
                 summary.suppressed_after_soft += 1
 
 
 def _soft_bounce(session: Session, settings: Settings, person: Person | None,
-                 failure: Failure) -> bool:
-    """Count a soft bounce; True if it took the person over the limit and suppressed them."""
+                 failure: Failure, row: OutboxRow | None) -> bool:
+    """Count a soft bounce about ROW (None: the person's latest message), starting the count
+    again after a delivery (see the module docstring); True if it took the person over the
+    limit and suppressed them."""
     if person is None:
         return False
+    bounced_at = row.sent_at if row is not None else None
+    if bounced_at is None:
+        bounced_at = outbox.last_sent_at(session, person.id)
+    if (bounced_at is not None and person.soft_bounced_at is not None
+            and outbox.delivered_between(session, person.id, person.soft_bounced_at, bounced_at)):
+        person.soft_bounces = 0
+    if bounced_at is not None and (person.soft_bounced_at is None
+                                   or bounced_at > person.soft_bounced_at):
+        person.soft_bounced_at = bounced_at
     person.soft_bounces = (person.soft_bounces or 0) + 1
     log_event(session, EventKind.DEFERRED, person, status=failure.status, source="dsn")
     if person.soft_bounces < settings.soft_bounce_limit or person.status != "active":
@@ -305,6 +384,38 @@ def _soft_bounce(session: Session, settings: Settings, person: Person | None,
     hard_bounce(session, settings.secret_key, person, status=failure.status, type="soft_limit",
                 soft_bounces=person.soft_bounces)
     return True
+
+
+def _complaint(session: Session, settings: Settings, report: Report, row: OutboxRow | None,
+               summary: BounceSummary) -> None:
+    """Suppress the complainant's address ("complaint") and unsubscribe them."""
+    persons: dict[int, Person] = {}
+    addresses = set()
+    for failure in report.failures:
+        try:
+            address = normalise_email(failure.email)
+        except InvalidAddress:
+            continue
+        addresses.add(address)
+        person = _find_person(session, address)
+        if person is not None:
+            persons[person.id] = person
+    if not persons and row is not None and row.person_id is not None:
+        person = session.get(Person, row.person_id)
+        if person is not None:
+            persons[person.id] = person
+    if not persons and not addresses:
+        summary.unknown_addresses += 1
+        return
+    kind = report.failures[0].diagnostic if report.failures else "abuse"
+    for address in addresses - {p.email for p in persons.values()}:
+        suppress(session, settings.secret_key, address, SuppressionReason.COMPLAINT)
+    for person in persons.values():
+        suppress(session, settings.secret_key, person.email, SuppressionReason.COMPLAINT)
+        if person.status == "active":
+            person.status = "unsubscribed"
+        log_event(session, EventKind.COMPLAINED, person, type=kind)
+    summary.complaints += 1
 
 
 def _find_person(session: Session, address: str) -> Person | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .errors import InputError, NewsletterError
 from .models import Municipality, Person
@@ -110,3 +111,38 @@ def settle_positions(wanted: Positions, have: set[tuple[int | None, str]]
     named = {m for m, role in wanted | have if role is not None}
     out = {(m, r) for m, r in wanted if r is not None}
     return out | {(m, DEFAULT_ROLE) for m, r in wanted if r is None and m not in named}
+
+
+@dataclass(slots=True)
+class Merge:
+    """What adding a contact that may already exist changes: `contacts add` applies it to one
+    person, the import to thousands at once; the rule is this one."""
+
+    name: str | None = None  # the new name, if it changes
+    positions: set[tuple[int | None, str]] = field(default_factory=set)  # to start
+    areas: set[str] | None = None  # the person_areas rows to store instead, if they change
+
+    @property
+    def changes(self) -> list[str]:
+        """What changes, for the event log: "name", "positions", "areas"."""
+        return [what for what, changed in (("name", self.name is not None),
+                                           ("positions", bool(self.positions)),
+                                           ("areas", self.areas is not None)) if changed]
+
+
+def merge_contact(fields: FieldReader, *, name: str, positions: Positions,
+                  areas: set[str] | None, have_name: str = "",
+                  have_positions: set[tuple[int | None, str]] | None = None,
+                  have_areas: set[str] | None = None) -> Merge:
+    """Merge what is given (NAME, POSITIONS, AREAS: None = not given) into what the person has
+    (nothing, for a new person): a name replaces the old one, positions are added (held ones
+    are kept; an empty role is settled as settle_positions says), areas replace the old ones.
+    HAVE_POSITIONS are the positions held now: an ended one given again starts anew."""
+    have_positions = have_positions or set()
+    merge = Merge(name=name if name and name != have_name else None,
+                  positions=settle_positions(positions, have_positions) - have_positions)
+    if areas is not None:
+        stored = fields.stored_areas(areas)
+        if stored != (have_areas or set()):
+            merge.areas = stored
+    return merge

@@ -10,22 +10,23 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, settle_positions
+from . import outbox
+from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, merge_contact
 from .csvfiles import write_csv
 from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
 from .events import EventKind, SuppressionReason, log_event, suppress, suppression_reason
+from .i18n import _
 from .models import (
     PERSON_STATUSES,
     Event,
-    MailingVariant,
     Municipality,
-    OutboxRow,
     Person,
     PersonArea,
     Position,
@@ -101,7 +102,7 @@ def _refuse_suppressed(session: Session, secret: bytes, email: str,
     reason = suppression_reason(session, secret, email)
     if reason is None and person is not None and person.status != "active":
         reason = person.status
-    if reason == "erased":
+    if reason == SuppressionReason.ERASED:
         raise SuppressedAddress(f"{email}: this address was erased (GDPR) and may not be added "
                                 "again; it is kept only as a hashed suppression entry")
     if reason:
@@ -111,60 +112,61 @@ def _refuse_suppressed(session: Session, secret: bytes, email: str,
 
 def add_contact(session: Session, settings: Settings, email: str, *, name: str = "",
                 municipality: str = "", role: str = "", areas: Iterable[str] = (),
-                source: str = "cli", lawful_basis: str = "legitimate_interest"
-                ) -> tuple[Person, str]:
-    """Add a contact, or add the position and areas to an existing one.
+                source: str = "cli", lawful_basis: str = "legitimate_interest",
+                today: date | None = None) -> tuple[Person, str]:
+    """Add a contact, or add the position and areas to an existing one (merge_contact says
+    how); a new position starts TODAY (default: today); one the person holds, or will hold
+    from a later day, is not added again.
 
     Returns the person and "added", "updated" or "unchanged". A suppressed address (unsubscribed,
     bounced, erased) raises SuppressedAddress.
     """
+    today = today or date.today()
     email = normalise_email(email)
     person = session.scalar(select(Person).where(Person.email == email))
     _refuse_suppressed(session, settings.secret_key, email, person)
     fields = FieldReader(settings, Resolver.from_session(session))
     position = fields.position(municipality.strip(), role.strip())
-    wanted = {position} if position else set()
     areas = list(areas)
-    wanted_areas = fields.stored_areas(fields.areas(areas)) if areas else None
-    name = contact_name(name)
+    given = dict(name=contact_name(name), positions={position} if position else set(),
+                 areas=fields.areas(areas) if areas else None)
+    new = person is None
     if person is None:
-        person = Person(email=email, name=name, lawful_basis=lawful_basis, basis_source=source,
-                        basis_at=utcnow())
+        merge = merge_contact(fields, **given)
+        person = Person(email=email, name=given["name"], lawful_basis=lawful_basis,
+                        basis_source=source, basis_at=utcnow())
         session.add(person)
-        session.flush()
-        person.positions.extend(Position(municipality_id=m, role=r)
-                                for m, r in settle_positions(wanted, set()))
-        person.areas.extend(PersonArea(area=a) for a in sorted(wanted_areas or ()))
-        log_event(session, EventKind.ADDED, person, source=source)
-        session.flush()
-        return person, "added"
-
-    changes = []
-    if name and name != person.name:
-        person.name = name
-        changes.append("name")
-    held = {(p.municipality_id, p.role) for p in person.positions}
-    new_positions = settle_positions(wanted, held) - held
-    if new_positions:
-        person.positions.extend(Position(municipality_id=m, role=r) for m, r in new_positions)
-        changes.append("positions")
-    if wanted_areas is not None and wanted_areas != {a.area for a in person.areas}:
-        person.areas[:] = [a for a in person.areas if a.area in wanted_areas]
+    else:
+        merge = merge_contact(fields, **given, have_name=person.name,
+                              have_positions={(p.municipality_id, p.role)
+                                              for p in person.positions
+                                              if not p.ended_by(today)},
+                              have_areas={a.area for a in person.areas})
+        if not merge.changes:
+            return person, "unchanged"
+    if merge.name is not None:
+        person.name = merge.name
+    person.positions.extend(Position(municipality_id=m, role=r, started_on=today)
+                            for m, r in sorted(merge.positions, key=str))
+    if merge.areas is not None:
+        person.areas[:] = [a for a in person.areas if a.area in merge.areas]
         have = {a.area for a in person.areas}
-        person.areas.extend(PersonArea(area=a) for a in sorted(wanted_areas - have))
-        changes.append("areas")
-    if not changes:
-        return person, "unchanged"
-    log_event(session, EventKind.UPDATED, person, source=source, changes=changes)
+        person.areas.extend(PersonArea(area=a) for a in sorted(merge.areas - have))
     session.flush()
-    return person, "updated"
+    if new:
+        log_event(session, EventKind.ADDED, person, source=source)
+    else:
+        log_event(session, EventKind.UPDATED, person, source=source, changes=merge.changes)
+    session.flush()
+    return person, "added" if new else "updated"
 
 
 def list_contacts(session: Session, settings: Settings, *, status: str | None = None,
                   segment: str | None = None, municipality: str | None = None,
                   role: str | None = None) -> list[Person]:
     """Contacts by address, with positions loaded; SEGMENT (a name or an expression) yields
-    only the active, unpaused persons it reaches."""
+    only the active, unpaused persons it reaches; MUNICIPALITY and ROLE match positions held
+    today."""
     query = (recipients_query(settings, segment) if segment else select(Person))
     if status:
         if status not in PERSON_STATUSES:
@@ -172,11 +174,12 @@ def list_contacts(session: Session, settings: Settings, *, status: str | None = 
                              field="status")
         query = query.where(Person.status == status)
     fields = FieldReader(settings, Resolver.from_session(session))
+    held = Position.held_on(date.today())
     if municipality:
         muni = fields.municipality(municipality)
-        query = query.where(Person.positions.any(Position.municipality_id == muni.id))
+        query = query.where(Person.positions.any(and_(held, Position.municipality_id == muni.id)))
     if role:
-        query = query.where(Person.positions.any(Position.role == fields.role(role)))
+        query = query.where(Person.positions.any(and_(held, Position.role == fields.role(role))))
     query = query.order_by(None).order_by(Person.email).options(
         selectinload(Person.positions).selectinload(Position.municipality))
     return list(session.scalars(query))
@@ -216,6 +219,7 @@ def _export_rows(session: Session, status: str | None) -> Iterator[list[str]]:
     for pid, role, muni, county in session.execute(
             select(Position.person_id, Position.role, Municipality.name, Municipality.county)
             .outerjoin(Municipality, Position.municipality_id == Municipality.id)
+            .where(Position.held_on(date.today()))
             # The association's own roles (no municipality) first: SQLite sorts NULL first,
             # PostgreSQL last.
             .order_by(Position.person_id, case((Municipality.name.is_(None), 0), else_=1),
@@ -234,13 +238,18 @@ def _export_rows(session: Session, status: str | None) -> Iterator[list[str]]:
 def export_contacts(session: Session, target: Path | str, *, status: str | None = "active",
                     delimiter: str = ",") -> int:
     """Write the contacts (of STATUS; None = all) as CSV with the import's columns, one row per
-    position, formula-safe for Excel, to TARGET ("-" = stdout); returns the rows written."""
+    position held today, formula-safe for Excel, to TARGET ("-" = stdout); returns the rows
+    written."""
     return write_csv(target, CONTACT_COLUMNS, _export_rows(session, status), delimiter=delimiter)
 
 
 def forget(session: Session, secret: bytes, email: str) -> bool:
-    """GDPR erasure: delete the person and everything that names them; keep only the hashed
-    suppression entry (reason "erased") so the address is never mailed or added again.
+    """GDPR erasure: delete the person and everything that names them (also the test copies
+    sent to the address); keep only the hashed suppression entry (reason "erased") so the
+    address is never mailed or added again.
+
+    On SQLite the old page images stay in the -wal file until a checkpoint: after the commit,
+    call db.checkpoint(engine), as `contacts forget` does.
 
     Returns False if there was no such person (the address is blocked all the same).
     """
@@ -251,20 +260,77 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
         session.add(Suppression(email_hash=digest, reason=SuppressionReason.ERASED))
     else:
         entry.reason = SuppressionReason.ERASED
+    outbox.forget_address(session, email)
     person = session.scalar(select(Person).where(Person.email == email))
     if person is not None:
         # Positions, areas and registrations go by cascade; outbox rows and events keep only
-        # a NULL person. Scrub free text that may quote the address (an SMTP error, say).
-        session.execute(update(OutboxRow).where(
-            OutboxRow.person_id == person.id,
-            OutboxRow.last_error.icontains(email, autoescape=True)).values(last_error=None))
+        # a NULL person. Scrub free text that may quote the address (an SMTP error, say), and
+        # content frozen for this person alone (outbox.forget_person).
+        outbox.forget_person(session, person)
         for event in session.scalars(select(Event).where(Event.person_id == person.id)):
             if email in json.dumps(event.detail, ensure_ascii=False).casefold():
                 event.detail = {"redacted": True}
-        # Content frozen for this person alone (a calendar invite names its attendee) goes too;
-        # their outbox rows, now without a person, are marked suppressed when claimed.
-        session.execute(delete(MailingVariant).where(MailingVariant.key == person.public_id))
         session.delete(person)
         session.flush()
     log_event(session, EventKind.ERASED)
     return person is not None
+
+
+def change_email(session: Session, settings: Settings, old: str, new: str, *,
+                 source: str = "cli") -> Person:
+    """Give the contact OLD the address NEW: the same person (public id, so the links already
+    sent keep working), positions, areas, history and pending mailings.
+
+    NEW is refused if another contact has it or it is on the suppression list. Someone
+    unsubscribed stays unsubscribed (NEW is suppressed too: the choice was the person's, not the
+    address's); someone whose old address bounced is active again at the new one, which is the
+    usual reason for the change (the old address stays suppressed).
+    """
+    old_address = normalise_email(old, field="old")
+    new_address = normalise_email(new, field="new")
+    person = find_person(session, old_address)
+    if person is None:
+        raise NotFound(_("no contact {email}").format(email=old_address))
+    if new_address == old_address:
+        raise InputError(_("{email} is already the contact's address").format(
+            email=new_address), field="new")
+    if find_person(session, new_address) is not None:
+        raise InputError(_("{email} is already another contact's address").format(
+            email=new_address), field="new")
+    reason = suppression_reason(session, settings.secret_key, new_address)
+    if reason is not None:
+        raise SuppressedAddress(_("{email} is on the suppression list ({reason}) and cannot "
+                                  "become a contact's address").format(email=new_address,
+                                                                         reason=reason))
+    person.email = new_address
+    if person.status == "unsubscribed":
+        suppress(session, settings.secret_key, new_address, SuppressionReason.UNSUBSCRIBED)
+    elif person.status == "bounced":
+        person.status = "active"
+        person.soft_bounces, person.soft_bounced_at = 0, None
+    log_event(session, EventKind.EMAIL_CHANGED, person, source=source)
+    session.flush()
+    return person
+
+
+def search_contacts(session: Session, text: str, *, limit: int = 50) -> list[Person]:
+    """Contacts whose address or name contains TEXT, or who hold a position in a municipality
+    whose name starts with it; by address, positions loaded. For the console's search box.
+
+    Case is ignored; for å, ä, ö (which SQLite's LIKE compares by case) the usual spellings
+    are tried: as typed, lower case, Capitalised and UPPER.
+    """
+    words = " ".join(text.split())
+    if not words:
+        return []
+    forms = {words, words.lower(), words.capitalize(), words.title(), words.upper()}
+    muni = (select(Position.person_id).join(Municipality,
+                                            Municipality.id == Position.municipality_id)
+            .where(or_(*(Municipality.name.istartswith(f, autoescape=True) for f in forms))))
+    query = (select(Person)
+             .where(or_(Person.email.contains(words.lower(), autoescape=True),
+                        *(Person.name.icontains(f, autoescape=True) for f in forms),
+                        Person.id.in_(muni)))
+             .order_by(Person.email).limit(limit)
+             .options(selectinload(Person.positions).selectinload(Position.municipality)))
+    return list(session.scalars(query))

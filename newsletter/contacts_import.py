@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,16 +19,27 @@ from sqlalchemy.orm import Session
 from . import csvfiles
 from .contact_fields import (
     CONTACT_COLUMNS,
+    DEFAULT_ROLE,
     FieldReader,
     Positions,
     contact_name,
-    settle_positions,
+    merge_contact,
 )
 from .contacts import normalise_email
 from .errors import InputError
 from .events import EventKind
-from .models import Base, Event, Person, PersonArea, Position, Suppression, new_public_id
+from .models import (
+    Base,
+    Event,
+    Municipality,
+    Person,
+    PersonArea,
+    Position,
+    Suppression,
+    new_public_id,
+)
 from .municipalities import Resolver
+from .positions import Change, end_unlisted
 from .settings import Settings
 from .signing import address_hash
 
@@ -65,6 +76,11 @@ class ImportReport:
     skipped: list[RowProblem] = field(default_factory=list)
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
+    sync: bool = False
+    # With sync: every position started (also the default role kept by someone whose last
+    # position ended) and ended.
+    started: list[Change] = field(default_factory=list)
+    ended: list[Change] = field(default_factory=list)
 
 
 @dataclass
@@ -169,6 +185,9 @@ def read_contacts(path: Path, fields: FieldReader, *,
     contacts: dict[str, _Contact] = {}
     for record in records:
         report.rows += 1
+        if record.problem:
+            report.rejected.append(RowProblem(record.line, record.problem))
+            continue
         cells = record.cells
         if len(cells) > width and any(cells[width:]):
             report.rejected.append(RowProblem(
@@ -202,13 +221,22 @@ def _merge(contacts: dict[str, _Contact], new: _Contact, report: ImportReport) -
 
 def import_contacts(session: Session, settings: Settings, path: Path | str, *,
                     source: str | None = None,
-                    lawful_basis: str = "legitimate_interest") -> ImportReport:
+                    lawful_basis: str = "legitimate_interest", sync: bool = False,
+                    on: date | None = None) -> ImportReport:
     """Import the contacts in the CSV file PATH; SOURCE (default: the file name) is recorded
     as each new person's basis_source and in the events. Suppressed or inactive addresses are
-    never made active again: they are reported as skipped."""
+    never made active again: they are reported as skipped. New positions start ON (default
+    today).
+
+    SYNC: the file is the whole truth for the (municipality, role) pairs it holds: a position
+    of such a pair held on ON by someone the file does not list for it ends on ON (see
+    positions.end_unlisted); REPORT.started and .ended list the changes. A file with rejected
+    rows ends nothing (a row that could not be read might have been the holder's).
+    """
     path = Path(path)
+    on = on or date.today()
     source = source or path.name
-    report = ImportReport(source=str(path))
+    report = ImportReport(source=str(path), sync=sync)
     fields = FieldReader(settings, Resolver.from_session(session))
     contacts = read_contacts(path, fields, report=report)
     emails = list(contacts)
@@ -231,7 +259,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     for chunk in _chunks(ids):
         for pid, muni, role in session.execute(
                 select(Position.person_id, Position.municipality_id, Position.role)
-                .where(Position.person_id.in_(chunk))):
+                .where(Position.person_id.in_(chunk), Position.not_ended_by(on))):
             have_positions.setdefault(pid, set()).add((muni, role))
         for pid, area in session.execute(
                 select(PersonArea.person_id, PersonArea.area)
@@ -245,6 +273,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     areas: list[dict] = []
     area_resets: list[int] = []
     events: list[dict] = []
+    started: list[tuple[str, str, int | None, str]] = []  # address, name, municipality, role
     for email, contact in contacts.items():
         reason = suppressed.get(hashes[email])
         pid, name, status = existing.get(email, (None, "", "active"))
@@ -255,24 +284,23 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
         if pid is None:
             new.append(contact)
             continue
-        changes = []
-        if contact.name and contact.name != name:
-            name_updates.append({"id": pid, "name": contact.name, "updated_at": now})
-            changes.append("name")
-        held = have_positions.get(pid, set())
-        added = settle_positions(contact.positions, held) - held
-        if added:
-            positions += [{"person_id": pid, "municipality_id": m, "role": r} for m, r in added]
-            changes.append("positions")
-        wanted_areas = None if contact.areas is None else fields.stored_areas(contact.areas)
-        if wanted_areas is not None and wanted_areas != have_areas.get(pid, set()):
+        merge = merge_contact(fields, name=contact.name, positions=contact.positions,
+                              areas=contact.areas, have_name=name,
+                              have_positions=have_positions.get(pid, set()),
+                              have_areas=have_areas.get(pid, set()))
+        if merge.name is not None:
+            name_updates.append({"id": pid, "name": merge.name, "updated_at": now})
+        positions += [{"person_id": pid, "municipality_id": m, "role": r, "started_on": on}
+                      for m, r in merge.positions]
+        if sync:
+            started += [(email, contact.name or name, m, r) for m, r in merge.positions]
+        if merge.areas is not None:
             area_resets.append(pid)
-            areas += [{"person_id": pid, "area": a} for a in sorted(wanted_areas)]
-            changes.append("areas")
-        if changes:
+            areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas)]
+        if merge.changes:
             report.updated += 1
             events.append({"kind": EventKind.UPDATED, "person_id": pid, "at": now,
-                           "detail": {"source": source, "changes": changes}})
+                           "detail": {"source": source, "changes": merge.changes}})
         else:
             report.unchanged += 1
     report.added = len(new)
@@ -289,10 +317,12 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
                 select(Person.email, Person.id).where(Person.email.in_(chunk))).all())
         for c in new:
             pid = new_ids[c.email]
-            positions += [{"person_id": pid, "municipality_id": m, "role": r}
-                          for m, r in settle_positions(c.positions, set())]
-            areas += [{"person_id": pid, "area": a}
-                      for a in sorted(fields.stored_areas(c.areas or set()))]
+            merge = merge_contact(fields, name=c.name, positions=c.positions, areas=c.areas)
+            positions += [{"person_id": pid, "municipality_id": m, "role": r, "started_on": on}
+                          for m, r in merge.positions]
+            if sync:
+                started += [(c.email, c.name, m, r) for m, r in merge.positions]
+            areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas or ())]
             events.append({"kind": EventKind.IMPORTED, "person_id": pid, "at": now,
                            "detail": {"source": source, "line": c.line}})
     if name_updates:
@@ -302,7 +332,25 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     _insert(session, Position, positions)
     _insert(session, PersonArea, areas)
     _insert(session, Event, events)
+    if sync:
+        names = dict(session.execute(select(Municipality.id, Municipality.name)).all())
+        report.started = [Change(email, name, names.get(m), r, on, "started")
+                          for email, name, m, r in sorted(started, key=str)]
+        if not report.rejected:
+            changes = end_unlisted(session, settings, _listed(contacts), on, source=source)
+            report.started += changes.started
+            report.ended = changes.ended
     return report
+
+
+def _listed(contacts: dict[str, _Contact]) -> dict[tuple[int | None, str], set[str]]:
+    """The addresses the file lists for each (municipality, role) pair it holds; a row with a
+    municipality and no role lists the address for the default role there."""
+    listed: dict[tuple[int | None, str], set[str]] = {}
+    for email, contact in contacts.items():
+        for muni, role in contact.positions:
+            listed.setdefault((muni, role or DEFAULT_ROLE), set()).add(email)
+    return listed
 
 
 def _insert(session: Session, model: type[Base], rows: list[dict]) -> None:

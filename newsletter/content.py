@@ -2,12 +2,19 @@
 
 An issue is `issues/YYYY-MM/issue.md` (front matter subject, preheader, author; the body is the
 editorial) and `issues/YYYY-MM/items/*.md` (one news item a file: title, area, kind, url, date,
-tags, roles; the body is the text). Items appear in their area in file-name order. Every error
-names the file and the field.
+tags, roles, order; the body is the text). Items appear in their area by `order`, then in
+file-name order. Every error names the file and the field.
+
+The writers (`write_item`, `write_issue`, `delete_item`, `reorder`) write the same files a person
+writes by hand, front matter through a YAML emitter (a title with a colon, quotes, å/ä/ö or an
+emoji survives), each file replaced atomically. Each takes the version (`file_version`, a hash
+of the bytes) the caller read, and refuses with `ChangedOnDisk` when the file has changed since:
+never a silent overwrite of someone else's edit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import unicodedata
@@ -21,8 +28,10 @@ import nh3
 import yaml
 from babel.dates import format_date
 
-from .errors import InputError, NotFound
+from .errors import InputError, NewsletterError, NotFound
+from .files import atomic_write
 from .markdown import Converted, convert, safe_url
+from .media import image_size
 from .settings import Settings
 
 KINDS = {
@@ -33,10 +42,11 @@ KINDS = {
     "evenemang": "Evenemang",
 }
 ISSUE_FIELDS = ("subject", "preheader", "author")
-ITEM_FIELDS = ("title", "area", "kind", "url", "date", "tags", "roles")
+ITEM_FIELDS = ("title", "area", "kind", "url", "date", "tags", "roles", "order")
 EDITORIAL_PLACEHOLDER = "Skriv månadens ledare här."
 ITEM_PLACEHOLDER = "Skriv nyheten här."
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only, and fullmatch: "$" would let "2026-10\n" through, \d would take "２０２６".
+_MONTH = re.compile(r"([1-9][0-9]{3})-(0[1-9]|1[0-2])")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
@@ -54,6 +64,7 @@ class Item:
     tags: tuple[str, ...]
     roles: frozenset[str]
     body: Converted
+    order: int | None = None  # place within its area; None: after the ordered ones, by name
 
     @property
     def kind_label(self) -> str:
@@ -81,7 +92,7 @@ class Issue:
 
 def check_month(month: str) -> str:
     """MONTH if it is YYYY-MM, else an InputError."""
-    if not _MONTH.match(month or ""):
+    if not _MONTH.fullmatch(month or ""):
         raise InputError(f"not a month: {month!r} (write YYYY-MM, e.g. 2026-12)", field="month")
     return month
 
@@ -90,6 +101,15 @@ def month_name(month: str) -> str:
     """'2026-12' -> 'december 2026' (Swedish, with babel)."""
     year, mon = check_month(month).split("-")
     return format_date(date(int(year), int(mon), 1), "LLLL yyyy", locale="sv_SE")
+
+
+def issue_months(settings: Settings) -> list[str]:
+    """The months that have an issues/YYYY-MM/issue.md in the site, newest first."""
+    folder = settings.issues_dir
+    if not folder.is_dir():
+        return []
+    return sorted((p.name for p in folder.iterdir()
+                   if _MONTH.match(p.name) and (p / "issue.md").is_file()), reverse=True)
 
 
 def issue_dir(settings: Settings, month: str) -> Path:
@@ -219,9 +239,13 @@ def _item(settings: Settings, data: dict, body: str, path: Path) -> Item:
         if role not in settings.roles:
             raise InputError(f"unknown role {role!r} (valid: {', '.join(settings.roles)})",
                              source=source, field="roles")
+    order = data.get("order")
+    if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
+        raise InputError(f"order must be a whole number, not {order!r}", source=source,
+                         field="order")
     return Item(id=path.stem, source=source, title=title, area=area, kind=kind, url=url,
                 date=_date_field(data, source), tags=_list_field(data, "tags", source),
-                roles=frozenset(roles), body=convert(body))
+                roles=frozenset(roles), body=_convert(settings, body), order=order)
 
 
 def scan_issue(settings: Settings, month: str) -> tuple[Issue, list[InputError]]:
@@ -250,10 +274,21 @@ def scan_issue(settings: Settings, month: str) -> tuple[Issue, list[InputError]]
             items.append(load_item(settings, path))
         except InputError as exc:
             errors.append(exc)
+    items.sort(key=_item_order)
     issue = Issue(month=month, source=str(folder), subject=fields["subject"],
                   preheader=fields["preheader"], author=fields["author"],
-                  editorial=convert(body), items=tuple(items))
+                  editorial=_convert(settings, body), items=tuple(items))
     return issue, errors
+
+
+def _convert(settings: Settings, text: str) -> Converted:
+    """Markdown of an issue file, its images sized from the site's media/ files."""
+    return convert(text, image_size=lambda src: image_size(settings, src))
+
+
+def _item_order(item: Item) -> tuple[bool, int, str]:
+    """Ordered items first, by `order`; the rest after them, by file name."""
+    return (item.order is None, item.order or 0, item.id)
 
 
 def load_issue(settings: Settings, month: str) -> Issue:
@@ -314,16 +349,193 @@ author: ""
 
 
 def new_item(settings: Settings, month: str, *, area: str, title: str, url: str | None = None,
-             kind: str = "nyhet") -> Path:
-    """Create items/SLUG.md in MONTH's issue (creating the issue if needed), validated."""
+             kind: str = "nyhet", order: int | None = None, day: date | None = None,
+             body: str = ITEM_PLACEHOLDER, free_name: bool = False) -> Path:
+    """Create a new item file in MONTH's issue (the issue too, if needed) and return its path.
+
+    The fields are validated as `issue build` reads them before anything is written, and the
+    front matter is YAML-quoted, so any title (colons, quotes, å/ä/ö) reads back as given. Never
+    overwrites: with FREE_NAME the file is SLUG.md or else SLUG-2.md, SLUG-3.md ...; without it
+    an existing SLUG.md is an InputError. DAY defaults to today; BODY is Markdown.
+    """
     folder = settings.issues_dir / check_month(month)
+    data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
+            "date": day or date.today(), "order": order}
+    slug = slugify(title)
+    _item(settings, data, "", folder / "items" / f"{slug}.md")  # validate before writing
     if not (folder / "issue.md").exists():
         new_issue(settings, month)
-    path = folder / "items" / f"{slugify(title)}.md"
-    data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
-            "date": date.today()}
-    _item(settings, data, "", path)  # validate before writing anything
-    lines = [f"{key}: {value.isoformat() if key == 'date' else _yaml_text(str(value))}"
-             for key, value in data.items() if value]
-    _write_new(path, "---\n" + "\n".join(lines) + f"\n---\n{ITEM_PLACEHOLDER}\n")
+    text = item_text(data, body)
+    for n in range(1, 1000 if free_name else 2):
+        path = folder / "items" / (f"{slug}.md" if n == 1 else f"{slug}-{n}.md")
+        try:
+            _write_new(path, text)
+            return path
+        except InputError:
+            if not free_name:
+                raise
+    raise InputError("no free file name for the item", source=str(folder / "items"))
+
+
+# --- writing files ----------------------------------------------------------------------------
+
+class ChangedOnDisk(NewsletterError):
+    """The file changed on disk since the caller read it; `current` is its text now ("" if it
+    was deleted)."""
+
+    http_status = 409
+
+    def __init__(self, path: Path, current: str) -> None:
+        super().__init__(f"{path}: changed on disk since it was opened: nothing was saved")
+        self.path = path
+        self.current = current
+
+
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+
+
+def file_version(path: Path) -> str:
+    """A hash of PATH's bytes ("" if there is no file): what a form carries to detect edits."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""
+
+
+def _front_value(key: str, value: Any) -> str:
+    if key == "date" and isinstance(value, date):
+        return value.isoformat()
+    if key == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
+        return str(value)
+    if key == "order":
+        return str(int(value))
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return "[" + ", ".join(_yaml_text(str(v)) for v in value) + "]"
+    return _yaml_text(str(value))
+
+
+def _front_matter(fields: dict[str, Any], keys: tuple[str, ...]) -> str:
+    lines = [f"{key}: {_front_value(key, fields[key])}" for key in keys
+             if fields.get(key) not in (None, "", [], (), frozenset())]
+    return "---\n" + "".join(line + "\n" for line in lines) + "---\n"
+
+
+def item_text(fields: dict[str, Any], body: str) -> str:
+    """An item file: FIELDS (ITEM_FIELDS, empty ones left out) as front matter, then BODY."""
+    return _front_matter(fields, ITEM_FIELDS) + _body(body)
+
+
+def issue_text(fields: dict[str, Any], body: str) -> str:
+    """issue.md: subject, preheader (always written) and author, then the editorial BODY."""
+    lines = [f"{key}: {_yaml_text(str(fields.get(key) or ''))}" for key in ISSUE_FIELDS
+             if key != "author" or fields.get("author")]
+    return "---\n" + "".join(line + "\n" for line in lines) + "---\n" + _body(body)
+
+
+def _body(text: str) -> str:
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    return text + "\n" if text else ""
+
+
+def item_path(settings: Settings, month: str, item_id: str) -> Path:
+    """The file of item ITEM_ID (a file name without .md; never a path) in MONTH."""
+    if not _ITEM_ID.match(item_id or "") or ".." in item_id:
+        raise NotFound(f"no item {item_id!r}")
+    return settings.issues_dir / check_month(month) / "items" / f"{item_id}.md"
+
+
+def _replace(path: Path, text: str, expected_version: str) -> None:
+    """Write TEXT over PATH if it is still the version the caller read (atomic)."""
+    current = file_version(path)
+    if current != expected_version:
+        raise ChangedOnDisk(path, path.read_text(encoding="utf-8-sig") if current else "")
+    with atomic_write(path) as fh:
+        fh.write(text)
+
+
+def read_source(path: Path) -> tuple[dict[str, Any], str, str]:
+    """(front matter, Markdown body, version) of an issue or item file, for a form."""
+    text = _read(path)
+    data, body, _ = split_front_matter(text, str(path))
+    return data, body, file_version(path)
+
+
+def write_item(settings: Settings, month: str, item_id: str | None, fields: dict[str, Any],
+               body: str, *, expected_version: str = "") -> Path:
+    """Create (ITEM_ID None) or replace an item file with FIELDS and BODY, validated first.
+
+    A new item's file is named from its title, never over an existing file. An existing one is
+    replaced only if it is still at EXPECTED_VERSION (else ChangedOnDisk).
+    """
+    folder = settings.issues_dir / check_month(month)
+    if not (folder / "issue.md").is_file():
+        raise NotFound(f"no issue {month}: {folder / 'issue.md'} does not exist")
+    fields = {key: fields.get(key) for key in ITEM_FIELDS}
+    if item_id is None:
+        base = slugify(fields.get("title") or "")
+        path, n = folder / "items" / f"{base}.md", 1
+        while path.exists():
+            n += 1
+            path = folder / "items" / f"{base}-{n}.md"
+    else:
+        path = item_path(settings, month, item_id)
+        if not path.is_file():
+            raise NotFound(f"{path} does not exist (deleted meanwhile?)")
+    _item(settings, fields, body, path)  # raises InputError naming the field
+    if item_id is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_new(path, item_text(fields, body))
+    else:
+        _replace(path, item_text(fields, body), expected_version)
     return path
+
+
+def write_issue(settings: Settings, month: str, fields: dict[str, Any], body: str, *,
+                expected_version: str) -> Path:
+    """Replace issues/MONTH/issue.md (subject, preheader, author, editorial)."""
+    path = settings.issues_dir / check_month(month) / "issue.md"
+    if not path.is_file():
+        raise NotFound(f"{path} does not exist (newsletter issue new {month})")
+    for key in ISSUE_FIELDS:
+        value = fields.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{key} must be text", source=str(path), field=key)
+        if key == "subject" and not plain_text(value or ""):
+            raise InputError("missing subject", source=str(path), field="subject")
+    clean = {key: plain_text(fields.get(key) or "") for key in ISSUE_FIELDS}
+    _replace(path, issue_text(clean, body), expected_version)
+    return path
+
+
+def delete_item(settings: Settings, month: str, item_id: str, *, expected_version: str) -> None:
+    """Delete an item file, if it is still the version the caller saw."""
+    path = item_path(settings, month, item_id)
+    current = file_version(path)
+    if not current:
+        raise NotFound(f"{path} does not exist")
+    if current != expected_version:
+        raise ChangedOnDisk(path, path.read_text(encoding="utf-8-sig"))
+    path.unlink()
+
+
+def reorder(settings: Settings, month: str, item_ids: list[str]) -> None:
+    """Give ITEM_IDS the `order` 1, 2, 3... (one area's items, in their new order). Each file
+    is read and rewritten at once, so only its order changes."""
+    for position, item_id in enumerate(item_ids, start=1):
+        path = item_path(settings, month, item_id)
+        data, body, version = read_source(path)
+        if data.get("order") == position:
+            continue
+        data["order"] = position
+        _unknown_fields(data, ITEM_FIELDS, str(path))
+        _replace(path, item_text(data, body), version)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!])")
+
+
+def markdown_text(text: str) -> str:
+    """TEXT (plain, e.g. a feed's summary) as Markdown that shows exactly that text."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    escaped = re.sub(r"^(\s*)([-+=])", r"\1\\\2", escaped, flags=re.MULTILINE)
+    return re.sub(r"^(\s*\d+)([.)])", r"\1\\\2", escaped, flags=re.MULTILINE)

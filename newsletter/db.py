@@ -14,9 +14,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import files
 from .errors import ConfigError
 from .models import SiteMeta
 
@@ -40,9 +41,11 @@ def make_engine(url: str) -> Engine:
     """An engine for URL; SQLite gets WAL, a busy timeout, foreign keys and secure_delete."""
     try:
         if url.startswith("sqlite"):
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            path = sqlite_file(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                event.listen(engine, "do_connect", _create_private(path))
             event.listen(engine, "connect", _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, begin transactions (the SQLAlchemy docs' recipe).
             event.listen(engine, "connect", _disable_pysqlite_begin)
@@ -53,6 +56,40 @@ def make_engine(url: str) -> Engine:
         return engine
     except Exception as exc:  # an unparseable URL or a missing driver
         raise ConfigError(f"database url {url!r}: {exc}") from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for another database or :memory:).
+
+    It holds personal data, so it is created mode 0600 (files.create_private); SQLite gives its
+    -wal and -shm files the database's mode.
+    """
+    if not url.startswith("sqlite"):
+        return None
+    name = make_url(url).database
+    return Path(name) if name and name != ":memory:" and not name.startswith("file:") else None
+
+
+def _create_private(path: Path):
+    """A do_connect hook: make the database file private before SQLite creates it with the
+    umask's mode. It returns None, so SQLAlchemy then connects as usual."""
+    def create(*_args) -> None:
+        files.create_private(path)
+    return create
+
+
+def make_private(url: str) -> list[tuple[Path, int]]:
+    """Make the SQLite database of URL and its -wal, -shm and -journal files private (0600)
+    if they are readable by others; returns each file changed with its old mode."""
+    path = sqlite_file(url)
+    if path is None:
+        return []
+    changed = []
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        old = files.make_private(name)
+        if old is not None:
+            changed.append((name, old))
+    return changed
 
 
 def _disable_pysqlite_begin(dbapi_conn, _record) -> None:
@@ -111,6 +148,26 @@ def transaction(factory: sessionmaker[Session], *, dry_run: bool = False) -> Ite
             session.commit()
 
 
+def checkpoint(engine: Engine) -> bool:
+    """On SQLite, copy the write-ahead log into the database file and truncate the -wal file to
+    nothing; elsewhere nothing to do. Returns False if a reader kept it from finishing.
+
+    After an erasure: with secure_delete the erased rows are overwritten in the database file,
+    but until a checkpoint the -wal file still holds older copies of their pages (and a
+    long-running `serve` keeps it from being checkpointed away on close).
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    return busy == 0
+
+
 def _alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("newsletter") / "migrations"))
@@ -158,12 +215,24 @@ def check_secret_key(session: Session, secret_key: bytes) -> None:
     """
     if not secret_key:
         raise ConfigError("no secret key: set NEWSLETTER_SECRET_KEY or run `newsletter init`")
-    fingerprint = hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
     stored = session.get(SiteMeta, _KEY_FINGERPRINT)
     if stored is None:
-        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=fingerprint))
-    elif not hmac.compare_digest(stored.value, fingerprint):
+        session.add(SiteMeta(key=_KEY_FINGERPRINT, value=_fingerprint(secret_key)))
+    elif not key_matches(session, secret_key):
         raise ConfigError(
             "the secret key (NEWSLETTER_SECRET_KEY or .secret_key) is not the one this database "
             "was made with: with another key the suppression list and every link already sent "
             "stop working. Restore the old key")
+
+
+def _fingerprint(secret_key: bytes) -> str:
+    return hmac.new(secret_key, b"newsletter key check", hashlib.sha256).hexdigest()
+
+
+def key_matches(session: Session, secret_key: bytes) -> bool | None:
+    """Whether the database was made with SECRET_KEY, without writing anything; None when it
+    has no fingerprint yet (`newsletter init` has not run on it)."""
+    stored = session.get(SiteMeta, _KEY_FINGERPRINT)
+    if stored is None:
+        return None
+    return hmac.compare_digest(stored.value, _fingerprint(secret_key))

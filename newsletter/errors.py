@@ -1,4 +1,11 @@
-"""The error hierarchy. Each surface (CLI, web) turns these into text in one place."""
+"""The error hierarchy. Each surface (CLI, web) turns these into text in one place.
+
+Exit codes (the product contract; scripts tell the cases apart by them): 0 success, 1 bad input
+or data (a file, a row, an address, a name that does not exist, a mailing that cannot go on),
+2 usage (click's own: an unknown option, a missing argument), 78 configuration (EX_CONFIG from
+sysexits.h: newsletter.toml, the environment, the database not initialised), 130 interrupted
+(Ctrl-C). Every subclass here is 1 or 78; the CLI adds 2 and 130.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +18,17 @@ class NewsletterError(Exception):
 
 
 class ConfigError(NewsletterError):
-    """newsletter.toml or the environment is wrong or incomplete; the message names the key."""
+    """newsletter.toml or the environment is wrong or incomplete; the message names the key.
 
-    exit_code = 2
+    On the web it is the operator's to fix, not the visitor's: a 500, logged.
+    """
+
+    exit_code = 78  # EX_CONFIG
+    http_status = 500
 
 
 class InputError(NewsletterError, ValueError):
     """A file, row or field given by the user is invalid; the message names file, line or field."""
-
-    exit_code = 3
 
     def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
                  field: str | None = None) -> None:
@@ -44,14 +53,12 @@ class InvalidAddress(InputError):
 class SuppressedAddress(NewsletterError):
     """The address was erased, unsubscribed or bounced and may not be (re)subscribed."""
 
-    exit_code = 4
     http_status = 409
 
 
 class NotFound(NewsletterError, LookupError):
     """A named thing (contact, segment, issue, mailing, webinar) does not exist."""
 
-    exit_code = 5
     http_status = 404
 
 
@@ -61,8 +68,6 @@ class SegmentSyntaxError(InputError):
 
 class SendError(NewsletterError):
     """Sending cannot go on (the mailing is paused, the transport refuses us)."""
-
-    exit_code = 6
 
 
 class TransportConfigError(ConfigError):

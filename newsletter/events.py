@@ -42,6 +42,24 @@ class EventKind(StrEnum):
     WEBINAR_WAITLISTED = "webinar-waitlisted"
     WEBINAR_UNREGISTERED = "webinar-unregistered"
     WEBINAR_PROMOTED = "webinar-promoted"
+    COMPLAINED = "complained"  # a spam complaint (a feedback report)
+    EMAIL_CHANGED = "email_changed"
+    POSITION_STARTED = "position_started"
+    POSITION_ENDED = "position_ended"
+    RETENTION = "retention"  # old traces anonymised (no person)
+    STAFF_SAVED = "staff-saved"  # a staff account added or changed (no person)
+    STAFF_REMOVED = "staff-removed"
+    # What staff did in the console (console/context.audit; no person): "console-" and a verb.
+    CONSOLE_SIGNED_IN = "console-signed-in"
+    CONSOLE_SIGNED_OUT = "console-signed-out"
+    CONSOLE_REFUSED = "console-refused"
+    CONSOLE_ISSUE_CREATED = "console-issue-created"
+    CONSOLE_ISSUE_SAVED = "console-issue-saved"
+    CONSOLE_ITEM_SAVED = "console-item-saved"
+    CONSOLE_ITEM_DELETED = "console-item-deleted"
+    CONSOLE_ITEMS_REORDERED = "console-items-reordered"
+    CONSOLE_STAFF_SAVED = "console-staff-saved"
+    CONSOLE_STAFF_REMOVED = "console-staff-removed"
 
 
 class SuppressionReason(StrEnum):

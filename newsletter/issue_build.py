@@ -14,9 +14,11 @@ from . import db, links
 from .contacts import find_person
 from .content import EDITORIAL_PLACEHOLDER, ITEM_PLACEHOLDER, issue_dir, scan_issue
 from .errors import InputError, NotFound
-from .files import atomic_write
+from .files import PRIVATE, atomic_write
+from .i18n import _
 from .kinds.issue import IssueSource
 from .markdown import Converted
+from .media import HEAVY_BYTES, local_name, media_file
 from .render import IssueRenderer, WebinarInfo
 from .settings import Settings
 from .sources import Content, Recipient, personalise, recipient_for
@@ -48,7 +50,8 @@ def build_folder(settings: Settings, month: str) -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    with atomic_write(path) as fh:
+    # Private: a preview names the contact it is for, a build its author and any sample person.
+    with atomic_write(path, mode=PRIVATE) as fh:
         fh.write(text)
 
 
@@ -81,60 +84,105 @@ def build_issue(settings: Settings, month: str,
     return Build(folder=folder, content=content, paths=tuple(folder / n for n in files))
 
 
-# --- check ------------------------------------------------------------------------------------
+# --- check ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    """One error or warning of `issue check`, with the file (and field) it is about."""
+
+    message: str
+    source: str | None = None  # a file (or folder) of the issue
+    field: str | None = None
+    line: int | None = None
+
+    @property
+    def item_id(self) -> str | None:
+        """The item the finding is about (its file name without .md), if it is about one."""
+        if not self.source:
+            return None
+        path = Path(self.source)
+        return path.stem if path.parent.name == "items" and path.suffix == ".md" else None
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if where and self.line is not None:
+            where += f":{self.line}"
+        if self.field:
+            where = f"{where} [{self.field}]" if where else self.field
+        return f"{where}: {self.message}" if where else self.message
+
 
 @dataclass
 class Report:
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
     html_bytes: int = 0
     items: int = 0
 
 
-def _check_text(report: Report, source: str, body: Converted) -> None:
+def _check_text(settings: Settings, report: Report, source: str, body: Converted) -> None:
     if EDITORIAL_PLACEHOLDER in body.text or ITEM_PLACEHOLDER in body.text:
-        report.warnings.append(f"{source}: still has the scaffold's placeholder text")
+        report.warnings.append(Finding("still has the scaffold's placeholder text", source))
     if body.images_without_alt:
-        report.warnings.append(f"{source}: {body.images_without_alt} image(s) without alt text "
-                               "(write ![what it shows](https://...))")
+        report.warnings.append(Finding(
+            f"{body.images_without_alt} image(s) without alt text "
+            "(write ![what it shows](https://...))", source))
+    for src, _alt in body.images:
+        name = local_name(settings, src)
+        if name is None:
+            continue
+        path = media_file(settings, name)
+        if path is None:
+            report.errors.append(Finding(
+                _("image {name} is missing from media/").format(name=name), source))
+        elif path.stat().st_size > HEAVY_BYTES:
+            report.warnings.append(Finding(
+                _("image {name} is {kb} KB: keep images under {limit} KB").format(
+                    name=name, kb=path.stat().st_size // 1024, limit=HEAVY_BYTES // 1024),
+                source))
     for link in body.links:
         if link.lower().startswith("http:"):
-            report.warnings.append(f"{source}: link is not https: {link}")
+            report.warnings.append(Finding(f"link is not https: {link}", source))
     if body.raw_html_dropped:
-        report.warnings.append(f"{source}: raw HTML left out ({body.raw_html_dropped} place(s)): "
-                               "write Markdown instead")
+        report.warnings.append(Finding(
+            f"raw HTML left out ({body.raw_html_dropped} place(s)): write Markdown instead",
+            source))
     if body.unsafe_links_dropped:
-        report.warnings.append(f"{source}: {body.unsafe_links_dropped} link(s) or image(s) left "
-                               "out: only https, http and mailto addresses are allowed")
+        report.warnings.append(Finding(
+            f"{body.unsafe_links_dropped} link(s) or image(s) left out: only https, http and "
+            "mailto addresses are allowed", source))
 
 
 def check_issue(settings: Settings, month: str) -> Report:
-    """Lint MONTH: errors (invalid files, no items, no subject) and warnings (see README)."""
+    """Lint MONTH: errors (invalid files, no items, no subject, missing images) and warnings
+    (see README)."""
     issue, errors = scan_issue(settings, month)
-    report = Report(errors=[str(e) for e in errors], items=len(issue.items))
+    report = Report(errors=[Finding(e.reason, e.source, e.field, e.line) for e in errors],
+                    items=len(issue.items))
     issue_file = f"{issue.source}/issue.md"
     if not issue.subject:
-        report.errors.append(f"{issue_file} [subject]: missing subject")
+        report.errors.append(Finding("missing subject", issue_file, "subject"))
     if not issue.items:
-        report.errors.append(f"{issue.source}/items: the issue has no items")
+        report.errors.append(Finding("the issue has no items", f"{issue.source}/items"))
     if not issue.preheader:
-        report.warnings.append(f"{issue_file} [preheader]: no preheader (the line shown after "
-                               "the subject in the inbox)")
-    _check_text(report, issue_file, issue.editorial)
+        report.warnings.append(Finding(
+            "no preheader (the line shown after the subject in the inbox)", issue_file,
+            "preheader"))
+    _check_text(settings, report, issue_file, issue.editorial)
     for item in issue.items:
         if item.url and item.url.lower().startswith("http:"):
-            report.warnings.append(f"{item.source} [url]: link is not https: {item.url}")
-        _check_text(report, item.source, item.body)
+            report.warnings.append(Finding(f"link is not https: {item.url}", item.source, "url"))
+        _check_text(settings, report, item.source, item.body)
     for area in settings.areas:
         if not issue.items_in(area.slug):
-            report.warnings.append(f"area {area.slug} ({area.name}) has no items")
+            report.warnings.append(Finding(f"area {area.slug} ({area.name}) has no items"))
     if issue.items:
         renderer = IssueRenderer(settings, issue)
         report.html_bytes = len(renderer.render(renderer.all_key).html.encode("utf-8"))
         if report.html_bytes > SIZE_WARNING:
-            report.warnings.append(
+            report.warnings.append(Finding(
                 f"the HTML is {report.html_bytes / 1024:.0f} KB: Gmail clips messages over about "
-                f"102 KB; keep it under {SIZE_WARNING // 1024} KB (shorten or move items)")
+                f"102 KB; keep it under {SIZE_WARNING // 1024} KB (shorten or move items)"))
     return report
 
 

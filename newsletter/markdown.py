@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -18,6 +19,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 SAFE_SCHEMES = frozenset({"https", "http", "mailto"})
+_NOT_IN_URLS = frozenset('"<>\\^`{|}')
+# A host name (letters of any script, digits, "-", "."), an IPv4 or a bracketed IPv6 address.
+_HOST = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?|[0-9a-f:.]+")
 _TAGS = {
     "p", "br", "strong", "em", "b", "i", "s", "del", "a", "ul", "ol", "li", "blockquote",
     "h2", "h3", "h4", "code", "pre", "hr", "img", "table", "thead", "tbody", "tr", "th", "td",
@@ -30,19 +34,30 @@ _ATTRIBUTES = {
     "td": {"align"},
 }
 WRAP = 72
+# The email's text column: 600 px less 24 px padding on each side. An image never gets a width
+# attribute above it, so that Outlook on Windows (which ignores max-width) keeps it in the column.
+COLUMN_WIDTH = 552
+ImageSize = Callable[[str], "tuple[int, int] | None"]
 
 
 def safe_url(url: str | None) -> bool:
-    """True for an absolute https, http or mailto URL without control characters or spaces."""
-    if not url or any(ord(c) < 33 or ord(c) == 127 for c in url):
+    """True for an absolute https, http or mailto URL: no spaces or control characters, none of
+    the characters RFC 3986 excludes from URLs (`"<>\\^`{|}`, which only get there by mistake
+    or by an attack such as `"><script>`), and for http(s) a host name and a numeric port.
+    Non-ASCII letters are allowed (an IRI, as browsers show addresses)."""
+    if not url or any(ord(c) < 33 or ord(c) == 127 or c in _NOT_IN_URLS or not c.isprintable()
+                      for c in url):
         return False
     try:
         parts = urlsplit(url)
+        port_ok = parts.port != 0  # .port raises ValueError for a port that is not a number
     except ValueError:
         return False
     if parts.scheme.lower() not in SAFE_SCHEMES:
         return False
-    return bool(parts.path) if parts.scheme.lower() == "mailto" else bool(parts.netloc)
+    if parts.scheme.lower() == "mailto":
+        return bool(parts.path)
+    return port_ok and bool(parts.hostname) and _HOST.fullmatch(parts.hostname) is not None
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class Converted:
     unsafe_links_dropped: int
     links: tuple[str, ...]
     images_without_alt: int
+    images: tuple[tuple[str, str], ...] = ()  # (src, alt) of each image kept
 
 
 def _parser() -> MarkdownIt:
@@ -139,25 +155,47 @@ def _drop_unsafe_links(tokens: list[Token]) -> int:
     return dropped
 
 
+def _size_images(tokens: list[Token], image_size: ImageSize | None) -> None:
+    """Give every image a width (and, when known, height) attribute within COLUMN_WIDTH: its
+    own size scaled down to the column, or the column's width when its size is unknown."""
+    for tok in tokens:
+        for child in tok.children or []:
+            if child.type != "image":
+                continue
+            known = image_size(str(child.attrGet("src") or "")) if image_size else None
+            if known and known[0] > 0:
+                width = min(known[0], COLUMN_WIDTH)
+                child.attrSet("width", str(width))
+                child.attrSet("height", str(max(1, round(known[1] * width / known[0]))))
+            else:
+                child.attrSet("width", str(COLUMN_WIDTH))
+
+
 def _clean(html: str) -> str:
     return nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=set(SAFE_SCHEMES),
                      strip_comments=True, link_rel="noopener")
 
 
-def convert(source: str) -> Converted:
-    """Markdown SOURCE as sanitised HTML and plain text."""
+def convert(source: str, *, image_size: ImageSize | None = None) -> Converted:
+    """Markdown SOURCE as sanitised HTML and plain text.
+
+    IMAGE_SIZE: (width, height) of an image by its URL, or None when unknown (see _size_images).
+    """
     env: dict = {}
     tokens = _MD.parse(source or "", env)
     raw = _strip_raw_html(tokens)
     unsafe = _drop_unsafe_links(tokens)
     _demote_headings(tokens)
+    _size_images(tokens, image_size)
     html = _clean(_MD.renderer.render(tokens, _MD.options, env))
     links = tuple(str(c.attrGet("href")) for t in tokens for c in (t.children or [])
                   if c.type == "link_open")
-    no_alt = sum(1 for t in tokens for c in (t.children or [])
-                 if c.type == "image" and not "".join(x.content for x in c.children or []).strip())
+    images = tuple((str(c.attrGet("src")), "".join(x.content for x in c.children or []).strip())
+                   for t in tokens for c in (t.children or []) if c.type == "image")
+    no_alt = sum(1 for _src, alt in images if not alt)
     return Converted(html=html, text=_to_text(tokens), raw_html_dropped=raw,
-                     unsafe_links_dropped=unsafe, links=links, images_without_alt=no_alt)
+                     unsafe_links_dropped=unsafe, links=links, images_without_alt=no_alt,
+                     images=images)
 
 
 def to_html(source: str) -> str:

@@ -38,6 +38,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 DKIM_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
                 b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type")
 CRLF = b"\r\n"
+# The longest plain word a header holds: with "List-Id: " or "Subject: " before it the line
+# stays within 78 characters.
+_MAX_WORD = 66
 
 
 def message_id(settings: Settings, mailing_id: int, public_id: str) -> str:
@@ -121,18 +124,26 @@ def _phrase(text: str) -> list[str]:
     if not text:
         return []
     if text.isascii() and not re.search(r"=\?", text):
-        if _ATEXT.match(text):
+        if _ATEXT.match(text) and _foldable(text.split()):
             return text.split()
         quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return [quoted]
+        if _foldable([quoted]):
+            return [quoted]
     return _encoded_words(text, limit=45)
 
 
 def _subject_words(text: str) -> list[str]:
     text = _CONTROL.sub(" ", text).strip()
-    if text.isascii() and "=?" not in text:
+    if text.isascii() and "=?" not in text and _foldable(text.split()):
         return text.split()
     return _encoded_words(text)
+
+
+def _foldable(words: list[str]) -> bool:
+    """True if WORDS fold into lines under 78 characters. A header can be folded only at
+    whitespace, so one long word (a subject without spaces) would make one line longer than
+    RFC 5322's 998: such text goes as encoded words instead, which split anywhere."""
+    return all(len(word) <= _MAX_WORD for word in words)
 
 
 def _header(name: str, words: Iterable[str]) -> bytes:

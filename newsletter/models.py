@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    func,
+    or_,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -95,6 +100,9 @@ class Person(Base):
     # Preferences: mailings are held back until this date ("pause for a while").
     paused_until: Mapped[date | None] = mapped_column(Date)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    # When the last counted soft-bounced message was sent (bounces.py): a message delivered
+    # after it, and before the next one that soft-bounces, starts the count again.
+    soft_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow)
@@ -104,21 +112,62 @@ class Person(Base):
     areas: Mapped[list[PersonArea]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True)
 
+    def positions_on(self, day: date | None = None) -> list[Position]:
+        """The positions the person holds on DAY (default today); `positions` is the history."""
+        day = day or date.today()
+        return [p for p in self.positions if p.holds_on(day)]
+
+    def roles(self, day: date | None = None) -> frozenset[str]:
+        """The roles the person holds on DAY (default today): what unlocks role-restricted items."""
+        return frozenset(p.role for p in self.positions_on(day))
+
 
 class Position(Base):
-    """A role a person holds, in a municipality or (municipality NULL) in the association itself."""
+    """A role a person holds, in a municipality or (municipality NULL) in the association itself,
+    from STARTED_ON until the day before ENDED_ON (NULL: still held).
+
+    The interval is half-open: a hand-over on a date ends the old holder's position and starts
+    the new holder's on that same date, and on that date only the new holder holds it. An ended
+    position is history: it is kept, and a person may hold the same role again later (a new
+    row). At most one row per person, municipality and role is open (ended_on NULL).
+    """
 
     __tablename__ = "positions"
-    __table_args__ = (UniqueConstraint("person_id", "municipality_id", "role"),)
+    __table_args__ = (
+        # NULL municipalities (the association's own roles) compare equal through the COALESCE.
+        Index("uq_positions_open", "person_id", func.coalesce(text("municipality_id"), 0),
+              "role", unique=True, sqlite_where=text("ended_on IS NULL"),
+              postgresql_where=text("ended_on IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     municipality_id: Mapped[int | None] = mapped_column(
         ForeignKey("municipalities.id", ondelete="RESTRICT"), index=True)
     role: Mapped[str] = mapped_column(String(40), index=True)
+    started_on: Mapped[date] = mapped_column(Date, default=date.today)
+    ended_on: Mapped[date | None] = mapped_column(Date)
 
     person: Mapped[Person] = relationship(back_populates="positions")
     municipality: Mapped[Municipality | None] = relationship()
+
+    def holds_on(self, day: date) -> bool:
+        return self.started_on <= day and not self.ended_by(day)
+
+    def ended_by(self, day: date) -> bool:
+        """Whether the position is history on DAY (one that starts later is not)."""
+        return self.ended_on is not None and self.ended_on <= day
+
+    @classmethod
+    def held_on(cls, day: date):
+        """The SQL condition "the position is held on DAY" (see holds_on)."""
+        return and_(cls.started_on <= day, cls.not_ended_by(day))
+
+    @classmethod
+    def not_ended_by(cls, day: date):
+        """The SQL condition "held on DAY or starting later": what adding it again would
+        duplicate."""
+        return or_(cls.ended_on.is_(None), cls.ended_on > day)
 
 
 class PersonArea(Base):
@@ -259,6 +308,32 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+# --- engagement (click counting without people) ----------------------------------------------
+
+class TrackedLink(Base):
+    """One link of a mailing sent with click tracking on: where /l/TOKEN leads, and its counts.
+
+    Only counts. Nothing here names a person or could single one out: the token is the same for
+    every recipient, and the counters are bare numbers (see tracking.py and click_filter.py).
+    """
+
+    __tablename__ = "tracked_links"
+    __table_args__ = (UniqueConstraint("mailing_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... in order of first appearance
+    url: Mapped[str] = mapped_column(Text)  # the only place the redirect may go
+    item: Mapped[str | None] = mapped_column(Text)  # an issue item's id (file name), if any
+    title: Mapped[str | None] = mapped_column(Text)  # that item's title when it was sent
+    area: Mapped[str | None] = mapped_column(String(40))  # the item's priority area
+    clicks: Mapped[int] = mapped_column(Integer, default=0)  # by readers, scanners left out
+    unique_clicks: Mapped[int] = mapped_column(Integer, default=0)  # first on this link a day
+    readers: Mapped[int] = mapped_column(Integer, default=0)  # first in this mailing a day
+    area_readers: Mapped[int] = mapped_column(Integer, default=0)  # first in this area a day
+    scanner_hits: Mapped[int] = mapped_column(Integer, default=0)  # filtered out
+
+
 # --- the archive ----------------------------------------------------------------------------
 
 class ArchivedIssue(Base):
@@ -336,3 +411,169 @@ class ProcessedReport(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     outcome: Mapped[str] = mapped_column(String(20))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the staff console ------------------------------------------------------------------------
+
+STAFF_ROLES = ("redaktor", "granskare", "admin")
+
+
+class Staff(Base):
+    """Someone who may sign in to the staff console. Nobody has a password here."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))  # one of STAFF_ROLES
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInToken(Base):
+    """A one-time sign-in link, kept only as the SHA-256 of its secret.
+
+    staff_id is NULL for a link asked for an address that is no staff member's: the row is made
+    all the same (the same work for both answers) and can never sign anyone in.
+    """
+
+    __tablename__ = "console_sign_in_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"),
+                                                 index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser; the cookie holds a random id, the table only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    method: Mapped[str] = mapped_column(String(10))  # link | oidc
+
+
+class OidcFlow(Base):
+    """A sign-in with the identity provider under way: state, nonce and PKCE verifier, bound
+    to the browser that started it (the SHA-256 of its pre-sign-in cookie); used once."""
+
+    __tablename__ = "console_oidc_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(200))
+    next_path: Mapped[str] = mapped_column(Text, default="/")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RateCounter(Base):
+    """Requests counted per key (an address's keyed hash, a client) in a fixed time window."""
+
+    __tablename__ = "console_rate_counters"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+# --- omvärldsbevakning: feeds, their entries, remisser --------------------------------------
+
+class EntryStatus(StrEnum):
+    """Where an intake entry is in triage."""
+
+    NEW = "new"
+    ACCEPTED = "accepted"  # written as an item into an issue
+    REJECTED = "rejected"
+
+
+class RemissState(StrEnum):
+    """What the association does with a remiss."""
+
+    TO_ANSWER = "to_answer"
+    ANSWERED = "answered"
+    DECLINED = "declined"
+
+
+class IntakeFeed(Base):
+    """What we remember of a configured feed between fetches (by its name in newsletter.toml):
+    the validators for a conditional GET and how the last fetch went."""
+
+    __tablename__ = "intake_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(Text)  # the validators belong to this URL
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last attempt
+    ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last success
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IntakeEntry(Base):
+    """One document from a feed, once: unique by its GUID and by its canonical URL (hashed)."""
+
+    __tablename__ = "intake_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed: Mapped[str] = mapped_column(String(100), index=True)  # where it was first seen
+    kind: Mapped[str] = mapped_column(String(20))  # the item kind it becomes (feed's kind)
+    guid_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    url_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    guid: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")  # plain text, sanitised
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=EntryStatus.NEW, index=True)
+    # The suggestion: an area slug (None: okategoriserad), its score and why.
+    suggested_area: Mapped[str | None] = mapped_column(String(40), index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[dict] = mapped_column(JSON, default=dict)  # classify.Suggestion.reason
+    # Triage: the area chosen, the issue (YYYY-MM) and item file it became.
+    area: Mapped[str | None] = mapped_column(String(40))
+    issue: Mapped[str | None] = mapped_column(String(7))
+    item_path: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Remiss(Base):
+    """A remiss entry (from a feed of kind remiss): its answer date and what we do about it."""
+
+    __tablename__ = "remisser"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("intake_entries.id", ondelete="CASCADE"), primary_key=True)
+    answer_by: Mapped[date | None] = mapped_column(Date, index=True)
+    answer_by_source: Mapped[str | None] = mapped_column(String(10))  # entry | page | hand
+    page_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default=RemissState.TO_ANSWER, index=True)
+    answer_url: Mapped[str | None] = mapped_column(Text)
+    answer_item: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    entry: Mapped[IntakeEntry] = relationship()
+
+
+class RemissReminder(Base):
+    """A reminder handed out for sending: one per remiss, answer date and address, ever."""
+
+    __tablename__ = "remiss_reminders"
+    __table_args__ = (UniqueConstraint("entry_id", "answer_by", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("remisser.entry_id", ondelete="CASCADE"), index=True)
+    answer_by: Mapped[date] = mapped_column(Date)
+    recipient: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

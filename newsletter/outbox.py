@@ -31,12 +31,24 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
-from . import segments
-from .contacts import normalise_email
+from . import segments, tracking
 from .errors import NotFound, SendError
 from .events import is_suppressed
 from .messages import MessageTemplate, message_id
@@ -211,6 +223,8 @@ def add_recipients(session: Session, settings: Settings, mailing: Mailing, sourc
             total += len(rows)
         for person in people:  # keep memory flat however large the segment
             session.expunge(person)
+    if settings.tracking.clicks and total >= tracking.MIN_RECIPIENTS:
+        _track(session, settings, mailing)  # links via /l/TOKEN, no person
     if total == 0:
         mailing.status, mailing.finished_at = MailingStatus.DONE, datetime.now(UTC)
     session.flush()
@@ -219,16 +233,32 @@ def add_recipients(session: Session, settings: Settings, mailing: Mailing, sourc
 
 def create_test_mailings(session: Session, settings: Settings, source: Source,
                          addresses: Iterable[str]) -> list[Mailing]:
-    """A one-off mailing of SOURCE to each of ADDRESSES (contacts or not), subject marked
-    [TEST]: the variant the address's contact would get, or the plain one.
+    """A one-off mailing of SOURCE to each of ADDRESSES (normalised: contacts.normalise_email;
+    contacts or not), subject marked [TEST]: the variant the address's contact would get, or
+    the plain one.
 
     Each is a new mailing: it never touches, and is never mistaken for, the real one.
     """
     return [_test_mailing(session, settings, source, address) for address in addresses]
 
 
-def _test_mailing(session: Session, settings: Settings, source: Source, email: str) -> Mailing:
-    address = normalise_email(email)
+def _track(session: Session, settings: Settings, mailing: Mailing) -> None:
+    """Count MAILING's links (tracking.py): its frozen variants, rewritten in place once its
+    recipients are fixed. Never a test copy or a one-person message: below
+    tracking.MIN_RECIPIENTS a count would describe a person."""
+    variants = list(session.scalars(select(MailingVariant)
+                                    .where(MailingVariant.mailing_id == mailing.id)
+                                    .order_by(MailingVariant.id)))
+    pages = [(v.html, v.text) for v in variants]
+    numbered, rewritten = tracking.track(session, settings, mailing.id, mailing.kind,
+                                         mailing.source, pages)
+    for variant, (html, text) in zip(variants, rewritten, strict=True):
+        variant.html, variant.text = html, text
+    mailing.meta = {**(mailing.meta or {}), "tracked_links": numbered}
+    session.flush()
+
+
+def _test_mailing(session: Session, settings: Settings, source: Source, address: str) -> Mailing:
     person = session.scalar(select(Person).where(Person.email == address).options(
         selectinload(Person.areas), selectinload(Person.positions)))
     probe = person or Person(email=address, name="", public_id="test", areas=[], positions=[])
@@ -528,3 +558,95 @@ def finish_if_done(db: Executor, mailing_id: int) -> None:
                                      Mailing.status == MailingStatus.SENDING, ~left.exists())
                .values(status=MailingStatus.DONE, finished_at=datetime.now(UTC))
                .execution_options(synchronize_session=False))
+
+
+# --- what the ledger forgets: erasure, retention; what it tells about a person -----------------
+
+def forget_address(session: Session, email: str) -> None:
+    """Erasure of EMAIL (contacts.forget): the test copies sent to it (`--test-to`) name it in
+    their label and meta; they lose it. A pending test row is then a row without a person,
+    which the engine marks suppressed."""
+    for mailing in session.scalars(select(Mailing).where(Mailing.segment == f"test:{email}")):
+        _forget_test_address(mailing, "erased")
+
+
+def forget_person(session: Session, person: Person) -> None:
+    """Erasure of PERSON (contacts.forget, before the person is deleted): error texts that quote
+    the address go, and so does content frozen for this person alone (a calendar invite names
+    its attendee); the rows keep their states and lose their person by the foreign key."""
+    session.execute(update(OutboxRow).where(
+        OutboxRow.person_id == person.id,
+        OutboxRow.last_error.icontains(person.email, autoescape=True)).values(last_error=None))
+    session.execute(delete(MailingVariant).where(MailingVariant.key == person.public_id))
+
+
+def _forget_test_address(mailing: Mailing, why: str) -> None:
+    """Take the address out of a test mailing: its label becomes "test:WHY:ID" and its meta
+    loses test_to."""
+    mailing.segment = f"test:{why}:{mailing.id}"
+    mailing.meta = {k: v for k, v in (mailing.meta or {}).items() if k != "test_to"}
+
+
+@dataclass
+class Anonymised:
+    mailings: int = 0  # finished mailings anonymised
+    rows: int = 0  # outbox rows that lost their person
+    variants: int = 0  # variants frozen for one person, deleted
+
+
+def anonymise_finished(session: Session, cutoff: datetime) -> Anonymised:
+    """Retention (retention.py): the mailings finished before CUTOFF lose every trace of their
+    persons: the rows their person, Message-ID (it holds the public id) and error text, the
+    variants frozen for one person, a test mailing its address. Each row keeps its state, so
+    the counts stay. Each mailing is done once (marked "retained" in its meta)."""
+    done = Anonymised()
+    old = [m for m in session.scalars(select(Mailing).where(
+        Mailing.status == MailingStatus.DONE, Mailing.finished_at < cutoff))
+        if not (m.meta or {}).get("retained")]
+    personal = select(Person.public_id)
+    for mailing in old:
+        done.variants += session.execute(
+            delete(MailingVariant).where(MailingVariant.mailing_id == mailing.id,
+                                         MailingVariant.key.in_(personal))
+            .execution_options(synchronize_session=False)).rowcount or 0
+        session.execute(update(OutboxRow).where(OutboxRow.mailing_id == mailing.id,
+                                                OutboxRow.variant_key.in_(personal))
+                        .values(variant_key="personal")
+                        .execution_options(synchronize_session=False))
+        done.rows += session.execute(
+            update(OutboxRow).where(OutboxRow.mailing_id == mailing.id,
+                                    OutboxRow.person_id.is_not(None))
+            .values(person_id=None, last_error=None, claimed_by=None,
+                    message_id=literal("retained:") + cast(OutboxRow.id, String))
+            .execution_options(synchronize_session=False)).rowcount or 0
+        if (mailing.meta or {}).get("test_to"):
+            _forget_test_address(mailing, "retained")
+        mailing.meta = {**(mailing.meta or {}), "retained": True}
+        done.mailings += 1
+    return done
+
+
+def last_sent_at(session: Session, person_id: int) -> datetime | None:
+    """When the latest message to PERSON_ID was sent (accepted by the relay), or None."""
+    return session.scalar(select(func.max(OutboxRow.sent_at)).where(
+        OutboxRow.person_id == person_id, OutboxRow.status == OutboxStatus.SENT))
+
+
+def delivered_between(session: Session, person_id: int, after: datetime, before: datetime, *,
+                      unless_error: str = "bounce") -> bool:
+    """Whether a message to PERSON_ID was sent after AFTER and before BEFORE and not marked
+    since (its last_error starting with UNLESS_ERROR: bounces.py's note of a report)."""
+    return session.scalar(select(OutboxRow.id).where(
+        OutboxRow.person_id == person_id, OutboxRow.status == OutboxStatus.SENT,
+        OutboxRow.sent_at > after, OutboxRow.sent_at < before,
+        or_(OutboxRow.last_error.is_(None),
+            OutboxRow.last_error.not_like(f"{unless_error}%"))).limit(1)) is not None
+
+
+def mailings_of(session: Session, person_id: int) -> list[Row]:
+    """PERSON_ID's mailings, oldest first: (id, kind, subject, row status, sent_at, created_at)."""
+    return list(session.execute(
+        select(Mailing.id, Mailing.kind, Mailing.subject, OutboxRow.status, OutboxRow.sent_at,
+               Mailing.created_at)
+        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
+        .where(OutboxRow.person_id == person_id).order_by(Mailing.created_at, Mailing.id)))

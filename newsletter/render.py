@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from premailer import Premailer
 
-from . import links
+from . import i18n, links
 from .content import Issue, Item, month_name
 from .errors import ConfigError
 from .markdown import convert
@@ -53,11 +53,13 @@ class _WebinarLike(Protocol):
 
 
 def _environment(settings: Settings) -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader([str(d) for d in settings.templates_dirs]),
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
+    i18n.install(env)
+    return env
 
 
 # MJML hides the preheader with display:none, zero size and opacity, and also paints it white;

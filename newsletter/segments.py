@@ -33,6 +33,10 @@ What a condition means. Every condition is about a person:
 * Anything else (`or` between person and position conditions, a `not` inside an `and`) combines
   as plain boolean logic over the person.
 
+Positions count only while they are held: on the day the segment is judged by (`today=`, default
+today; a scheduled mailing passes its date), a position that has not started or has ended is
+history and matches nothing, also under `not`.
+
 Recipients are only persons with status "active" whose pause is over (paused_until NULL or before
 today). Suppressed addresses are left out by the same test: the suppression list is keyed by a keyed
 hash (HMAC) of the address, which SQL cannot compute, so contacts.py keeps the invariant that
@@ -124,8 +128,14 @@ class Or:
 Node = Cond | Not | And | Or
 
 
+# How deep "(" and "not" may nest. The parser and the SQL compiler recurse once per level, so
+# without a bound 5,000 "(" exhaust Python's stack; people write two or three.
+MAX_DEPTH = 32
+
+
 def _error(expr: str, column: int, message: str) -> SegmentSyntaxError:
-    return SegmentSyntaxError(f"column {column}: {message}", source=f'segment "{expr}"')
+    shown = expr if len(expr) <= 80 else expr[:77] + "..."
+    return SegmentSyntaxError(f"column {column}: {message}", source=f'segment "{shown}"')
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -176,6 +186,7 @@ class _Parser:
         self.expr = expr
         self.tokens = list(_tokens(expr))
         self.pos = 0
+        self.depth = 0  # "(" and "not" open now: bounded, so no input exhausts the stack
 
     def _peek(self) -> _Token:
         return self.tokens[self.pos]
@@ -233,21 +244,31 @@ class _Parser:
             operands.append(self._not())
         return _join(And, operands)
 
+    def _deeper(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error(self.expr, token.column, _(
+                'more than {depth} "(" and "not" inside each other: write it more simply'
+            ).format(depth=MAX_DEPTH))
+
     def _not(self) -> Node:
         if self._at_keyword("not"):
-            self._next()
-            return Not(self._not())
+            self._deeper(self._next())
+            node = Not(self._not())
+            self.depth -= 1
+            return node
         return self._atom()
 
     def _atom(self) -> Node:
         token = self._peek()
         if token.kind == "(":
-            self._next()
+            self._deeper(self._next())
             node = self._or()
             if self._peek().kind != ")":
                 raise self._fail(self._peek(), 'expected ")"',
                                  f' to close the "(" at column {token.column}')
             self._next()
+            self.depth -= 1
             return node
         if token.kind == "word" and token.text.casefold() not in _KEYWORDS:
             return self._condition()
@@ -335,9 +356,10 @@ def _unknown_segment(settings: Settings, text: str) -> NotFound:
 class _Compiler:
     """Turns a syntax tree into a boolean SQL expression over Person (see the module docstring)."""
 
-    def __init__(self, settings: Settings, expr: str) -> None:
+    def __init__(self, settings: Settings, expr: str, today: date) -> None:
         self.settings = settings
         self.expr = expr
+        self.today = today
         rows = shipped()
         # The shipped list is what `newsletter init` loads, so no session is needed to check names.
         self.resolver = Resolver(Municipality(kommunkod=r.kommunkod, name=r.name) for r in rows)
@@ -357,8 +379,9 @@ class _Compiler:
         return self._person_condition(node)
 
     def _exists_position(self, nodes: list[Node]) -> ColumnElement[bool]:
-        """EXISTS a position of the person for which all NODES hold."""
+        """EXISTS a position of the person, held today, for which all NODES hold."""
         query = select(Position.id).where(Position.person_id == Person.id,
+                                          Position.held_on(self.today),
                                           *map(self._position, nodes))
         if any(c.field != "role" for n in nodes for c in _conditions(n)):
             query = query.outerjoin(Municipality, Position.municipality_id == Municipality.id)
@@ -470,13 +493,50 @@ def _position_only(node: Node) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Targets:
+    """Whom a segment aims at: the roles it asks for and the places it is limited to."""
+
+    roles: frozenset[str]
+    places: ColumnElement[bool] | None  # over Municipality; None: anywhere
+
+
+def targets(settings: Settings, segment: str) -> Targets:
+    """The roles and places SEGMENT (a name or an expression) asks for, read from its
+    conditions: `role:kommunchef and county:Jämtland` aims at the kommunchef of each
+    municipality of Jämtland; a place under `not` is left out of the places. An approximation
+    for telling staff whom a mailing misses (coverage.unreached), never used to pick
+    recipients."""
+    expr = resolve_segment(settings, segment)
+    compiler = _Compiler(settings, expr, date.today())
+    roles: set[str] = set()
+    places: list[ColumnElement[bool]] = []
+    excluded: list[ColumnElement[bool]] = []
+
+    def walk(node: Node, negated: bool) -> None:
+        if isinstance(node, Not):
+            walk(node.operand, not negated)
+        elif isinstance(node, (And, Or)):
+            for operand in node.operands:
+                walk(operand, negated)
+        elif node.field == "role" and not negated:
+            roles.add(compiler._slug(node, "role", list(settings.roles)))
+        elif node.field in ("municipality", "kommunkod", "county"):
+            (excluded if negated else places).append(compiler._position(node))
+
+    walk(parse(expr), False)
+    where = [or_(*places)] if places else []
+    where += [not_(or_(*excluded))] if excluded else []
+    return Targets(frozenset(roles), and_(*where) if where else None)
+
+
 def _recipients(settings: Settings, segment: str, today: date | None,
                 include_paused: bool = False) -> ColumnElement[bool]:
     expr = resolve_segment(settings, segment)
-    condition = _Compiler(settings, expr).person(parse(expr))
+    today = today or date.today()
+    condition = _Compiler(settings, expr, today).person(parse(expr))
     if include_paused:
         return and_(Person.status == "active", condition)
-    today = today or date.today()
     return and_(Person.status == "active",
                 or_(Person.paused_until.is_(None), Person.paused_until < today),
                 condition)
@@ -486,6 +546,8 @@ def recipients_query(settings: Settings, segment: str, *, today: date | None = N
                      include_paused: bool = False) -> Select[tuple[Person]]:
     """The active, unpaused persons in SEGMENT (a named segment or an expression), by id.
 
+    TODAY (default: today) is the day positions and pauses are judged by: a mailing scheduled
+    for a later day passes that day, so that a hand-over dated before it already counts.
     INCLUDE_PAUSED is for transactional messages (a webinar the person registered for): a
     pause holds back the newsletter, not the answer to something the person asked for.
     """

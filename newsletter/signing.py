@@ -27,6 +27,7 @@ def make_token(secret: bytes, purpose: str, value: str) -> str:
 def read_token(secret: bytes, purpose: str, token: str) -> str | None:
     """The value inside TOKEN if it was made with SECRET for PURPOSE, else None (never raises)."""
     value, sep, sig = token.rpartition(".")
-    if not sep or not value or not secret:
+    # Tokens we make are ASCII; compare_digest refuses other text with a TypeError.
+    if not sep or not value or not secret or not token.isascii():
         return None
     return value if hmac.compare_digest(sig, _sig(secret, purpose, value)) else None

@@ -24,8 +24,8 @@ machine): elsewhere the password would cross the network in clear, and the URL i
 
 from __future__ import annotations
 
-import ipaddress
 import mailbox
+import os
 import re
 import smtplib
 import ssl
@@ -37,6 +37,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import TransportConfigError
+from .files import PRIVATE
+from .netloc import is_loopback
 from .settings import Settings
 
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
@@ -119,9 +121,9 @@ class MaildirTransport:
         with self._lock:
             if self._box is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._box = mailbox.Maildir(self.path, factory=None, create=True)
+                self._box = mailbox.Maildir(self.path, factory=None, create=True)  # mode 0700
                 for sub in ("tmp", "new", "cur"):  # also when PATH existed as an empty folder
-                    (self.path / sub).mkdir(exist_ok=True)
+                    (self.path / sub).mkdir(mode=0o700, exist_ok=True)
             return self._box
 
     def deliver(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
@@ -130,6 +132,7 @@ class MaildirTransport:
         box = self.box()
         with self._lock:  # mailbox.Maildir's unique names are per instance: one writer at a time
             key = box.add(local)  # written to tmp/, then renamed into new/
+            os.chmod(self.path / "new" / key, PRIVATE)  # mailbox makes it with the umask's mode
         return Result(Outcome.SENT, None, f"maildir {key}")
 
 
@@ -165,7 +168,7 @@ class SMTPTransport:
         self.user, self.password = user, password
         self.timeout = timeout
         self.description = f"{scheme}://{host}:{port}"
-        if scheme == "smtp" and user and not _loopback(host):
+        if scheme == "smtp" and user and not is_loopback(host):
             raise TransportConfigError(
                 f"transport url {self.description}: NEWSLETTER_SMTP_USER is set, but smtp:// is "
                 "plaintext and the password would cross the network in clear: use "
@@ -314,15 +317,6 @@ def _data(smtp: smtplib.SMTP, data: bytes, ready: bool) -> tuple[int, bytes]:
             data += b"\r\n"
     smtp.send(data + b".\r\n")
     return smtp.getreply()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _ssl_context(settings: Settings) -> tuple[ssl.SSLContext, str | None]:

@@ -39,7 +39,9 @@ from .contacts import find_person
 from .content import slugify
 from .errors import InputError, NotFound
 from .events import EventKind, log_event
+from .i18n import _
 from .kinds import webinar as messages
+from .markdown import safe_url
 from .models import MailingKind, Person, Registration, Webinar
 from .render import WebinarInfo
 from .settings import Settings
@@ -48,6 +50,7 @@ _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_SLUG = 60
 _MAX_TITLE: int = Webinar.__table__.c.title.type.length
 REMINDERS = ("day", "hour")
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a webinar may start in
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -
     except ValueError:
         raise InputError(f"{text!r} is not a start time like 2026-12-10 14:00",
                          field=field_name) from None
+    if not FIRST_YEAR <= naive.year <= LAST_YEAR:  # 0001 or 9999 overflow in time zone sums
+        raise InputError(_("{start}: the year must be between {first} and {last}").format(
+            start=text, first=FIRST_YEAR, last=LAST_YEAR), field=field_name)
     tz = ical.zone(settings)
     local = naive.replace(tzinfo=tz)
     if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
@@ -119,13 +125,21 @@ def _check(settings: Settings, *, title: str | None = None, duration: int | None
                          f"{_MAX_TITLE}", field="--title")
     if duration is not None and not 0 < duration <= 24 * 60:
         raise InputError(f"{duration} is not a duration in minutes (1-1440)", field="--duration")
-    if join_url is not None and not re.fullmatch(r"https?://\S+", join_url):
-        raise InputError(f"{join_url!r} is not an http(s) URL", field="--join-url")
+    if join_url is not None:
+        _check_url(join_url, "--join-url")
     if area is not None and area not in settings.area_slugs:
         raise InputError(f"unknown area {area!r} (areas: {', '.join(settings.area_slugs)})",
                          field="--area")
     if capacity is not None and capacity < 1:
         raise InputError("the capacity must be at least 1", field="--capacity")
+
+
+def _check_url(url: str, field_name: str) -> None:
+    """An http(s) address that goes into every invitation's link and calendar file as it is."""
+    if not (url.lower().startswith(("https://", "http://")) and safe_url(url)):
+        raise InputError(_("{url} is not an http(s) URL (a link such as "
+                           "https://teams.microsoft.com/l/meetup-join/...)").format(
+                               url=repr(url[:200])), field=field_name)
 
 
 def create_webinar(session: Session, settings: Settings, *, title: str, starts_at: datetime,
@@ -435,8 +449,7 @@ def followup(session: Session, settings: Settings, slug: str, recording_url: str
     webinar = get_webinar(session, slug)
     if webinar.status == "cancelled":
         raise InputError(f"webinar {slug} was cancelled", field="SLUG")
-    if not re.fullmatch(r"https?://\S+", recording_url):
-        raise InputError(f"{recording_url!r} is not an http(s) URL", field="--recording")
+    _check_url(recording_url, "--recording")
     webinar.recording_url = recording_url
     session.flush()
     return Outcome(webinar, "followed-up",

@@ -21,16 +21,18 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from newsletter import db
+from newsletter import db, i18n, staff
 from newsletter.cli import main
+from newsletter.console.app import create_app as create_console_app
 from newsletter.models import Person
 from newsletter.settings import Settings, load_settings
 from newsletter.web import create_app
 
-from .helpers import ANNA, BERTIL, REPO, TEST_ENV
+from .certs import Certs, make_certs
+from .console_support import STAFF, Clock, Console
+from .helpers import ANNA, BERTIL, PG_URL, REPO, TEST_ENV
+from .postfix import PostfixRelay, in_ci, skip_reason
 from .smtp_server import RecordingSMTPServer
-
-PG_URL = os.environ.get("NEWSLETTER_TEST_PG_URL", "")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -125,6 +127,12 @@ def smtp_server() -> Iterator[RecordingSMTPServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A throw-away CA and server certificates (certs.py), made once per session."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
 @pytest.fixture
 def web(site):
     """(app test client, site) with two active contacts, ANNA and BERTIL (helpers.py)."""
@@ -134,3 +142,37 @@ def web(site):
     app = create_app(site.settings)
     app.testing = True
     return app.test_client(), site
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: the CLI and the apps activate a site's own."""
+    i18n.activate(i18n.DEFAULT_LANGUAGE)
+    yield
+    i18n.activate(i18n.DEFAULT_LANGUAGE)
+
+
+@pytest.fixture
+def console(site) -> Console:
+    """The console app of the test site (console_support.py), with one staff member of each
+    role and a clock the test moves."""
+    with site.transaction() as session:
+        for role, email in STAFF.items():
+            staff.add_staff(session, email, name=f"Test {role}", role=role)
+    clock = Clock()
+    app = create_console_app(site.settings, clock=clock)
+    app.testing = True
+    return Console(site, app, clock)
+
+
+@pytest.fixture
+def postfix_relay() -> Iterator[PostfixRelay]:
+    """A started PostfixRelay (postfix.py) relaying to a RecordingSMTPServer (`relay.sink`),
+    both stopped after the test. Skips where Postfix cannot run, except under CI=true, where it
+    fails."""
+    reason = skip_reason()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true, but the relay test cannot run: {reason}")
+        pytest.skip(reason)
+    with RecordingSMTPServer() as sink, PostfixRelay(sink.port) as relay:
+        relay.sink = sink
+        yield relay

@@ -5,15 +5,19 @@ Test modules import from here (and get fixtures from conftest.py), never from ea
 
 from __future__ import annotations
 
+import base64
 import email
 import email.message
 import email.policy
 import json
+import mailbox
+import os
 import re
 import socket
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -34,8 +38,18 @@ from newsletter.sources import Content
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
+# A PostgreSQL server to run the suite on instead of SQLite (see conftest.py), or "".
+PG_URL = os.environ.get("NEWSLETTER_TEST_PG_URL", "")
+
 # A fixed test key: tests never read a real secret.
 TEST_ENV = {"NEWSLETTER_SECRET_KEY": "test-secret-key-not-for-production"}
+
+# `newsletter init` flags for a site that is not the demo. The .example top-level domain is
+# reserved (RFC 2606), so no real mail goes anywhere; example.se is what marks demo data.
+INIT_FLAGS = ("--org", "Föreningen Småkommunerna", "--sender", "nyhetsbrev@smakommuner.example",
+              "--reply-to", "kansliet@smakommuner.example",
+              "--postal-address", "Storgatan 1, 111 22 Stockholm",
+              "--base-url", "https://nyhetsbrev.smakommuner.example")
 
 
 def free_port() -> int:
@@ -64,15 +78,25 @@ def seed(site, n: int = 30) -> list[str]:
     return [f"p{i:03d}@example.se" for i in range(n)]
 
 
+SINCE = date(2024, 1, 1)  # add_person's positions are held from then on
+
+
+def maildir(site) -> mailbox.Maildir:
+    """The site's Maildir, where the default transport delivers."""
+    return mailbox.Maildir(site.root / "Maildir", factory=None, create=False)
+
+
 def add_person(session, local: str, *positions: tuple[str | None, str], status: str = "active",
                language: str = "sv", areas: tuple[str, ...] = (),
                paused_until: date | None = None) -> Person:
-    """LOCAL@example.se with POSITIONS ((municipality name or None, role), ...), added."""
+    """LOCAL@example.se with POSITIONS ((municipality name or None, role), ...) held since
+    SINCE, added."""
     person = Person(email=f"{local}@example.se", name=local.capitalize(), status=status,
                     language=language, paused_until=paused_until)
     for place, role in positions:
         municipality = session.scalar(select(Municipality).where(Municipality.name == place))
-        person.positions.append(Position(municipality=municipality, role=role))
+        person.positions.append(Position(municipality=municipality, role=role,
+                                         started_on=SINCE))
     person.areas = [PersonArea(area=a) for a in areas]
     session.add(person)
     return person
@@ -225,3 +249,71 @@ def add_hostile_issue(site) -> None:
         "---\nÄven brödtexten har ett långt ord: " + "Å" * 120 + " och en lång länk "
         "https://www.regeringen.se/" + "b" * 150 + " 👍 ÅÄÖ åäö é ü ß „citat” – tankstreck.\n",
         encoding="utf-8")
+
+
+# --- webinars ----------------------------------------------------------------------------------
+
+def future_start(days: int = 30, hour: int = 14) -> str:
+    """A webinar start DAYS from today at HOUR:00, as `webinar new --start` takes it."""
+    return f"{date.today() + timedelta(days=days):%Y-%m-%d} {hour:02d}:00"
+
+
+def new_webinar(site, start: str, *extra: str, slug: str = "bredband") -> None:
+    """`newsletter webinar new` of a fixed webinar starting at START (EXTRA: more flags)."""
+    site.cli("webinar", "new", "--title", "Bredband på landsbygden", "--start", start,
+             "--duration", "60", "--join-url", "https://teams.example.se/l/meetup-join/abc",
+             "--area", "digitalisering", "--description", "Hur **Åsele** byggde ut fibern.",
+             "--slug", slug, *extra)
+
+
+# --- click tracking ----------------------------------------------------------------------------
+
+CLICK = re.compile(r"https://nyhetsbrev\.example\.se/l/([A-Za-z0-9_.-]+)")
+# Recorded readers and scanners (tests/data/click_patterns.json), replayed against /l/TOKEN.
+PATTERNS = json.loads((DATA / "click_patterns.json").read_text(encoding="utf-8"))
+PATTERNS_START = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+
+
+def enable_tracking(site, **values: str) -> None:
+    """Switch `[tracking] clicks` on in the site's newsletter.toml, and set other VALUES."""
+    config = site.root / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    for key, value in {"clicks": "true", **values}.items():
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert n == 1, key
+    config.write_text(text, encoding="utf-8")
+
+
+class Clock:
+    """The click filter's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = PATTERNS_START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def replay(client, paths, requests, clock: Clock) -> list:
+    """Send the recorded REQUESTS to the links PATHS (number -> /l/ path) at their times."""
+    responses = []
+    for req in requests:
+        clock.now = PATTERNS_START + timedelta(seconds=req["t"])
+        call = client.head if req["method"] == "HEAD" else client.get
+        headers = {"User-Agent": req["ua"], **req.get("headers", {})}
+        responses.append(call(paths[req["link"]], headers=headers,
+                              environ_base={"REMOTE_ADDR": req["ip"]}))
+    return responses
+
+
+# --- DKIM --------------------------------------------------------------------------------------
+
+def rsa_key(folder: Path, name: str) -> tuple[Path, str]:
+    """A 2048-bit RSA private key file (PKCS#8 PEM, as openssl writes it) and its public half
+    as a DKIM record's p= value."""
+    key = folder / f"{name}.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
+                   capture_output=True, timeout=60)
+    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return key, base64.b64encode(der).decode()

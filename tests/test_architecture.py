@@ -3,6 +3,8 @@
 A cycle is any loop of import statements between modules of newsletter/ (a package's
 __init__.py that imports its submodules while they import it back counts too). An import
 inside a function is allowed only with a comment on its line or the line above saying why.
+The tests have a shape too: fixtures in conftest.py, shared code in helpers.py and the support
+modules (smtp_server.py, certs.py, ...); a test module never imports another, nor conftest.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import newsletter
 
 PACKAGE = Path(newsletter.__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent
 
 
 def _modules() -> dict[str, Path]:
@@ -121,3 +124,32 @@ def test_no_import_inside_a_function_without_a_comment_saying_why():
                     if not said:
                         hidden.append(f"{name}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert hidden == []
+
+
+def _test_imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, module) of each import in TREE of a test module or of conftest."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module] if node.module else [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            last = name.rpartition(".")[2]
+            if last.startswith("test_") or last == "conftest":
+                found.append((node.lineno, name))
+    return found
+
+
+def test_no_test_module_imports_another_or_conftest():
+    found = [f"{path.name}:{line}: {name}" for path in sorted(TESTS.rglob("*.py"))
+             for line, name in _test_imports(ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == []
+
+
+def test_the_test_import_finder_finds_them():
+    tree = ast.parse("from .test_sender import seed\nfrom . import conftest\n"
+                     "import tests.test_web\nfrom .helpers import seed\n")
+    assert _test_imports(tree) == [(1, "test_sender"), (2, "conftest"), (3, "tests.test_web")]

@@ -106,7 +106,7 @@ def test_missing_email_column_is_one_line_and_writes_nothing(site, tmp_path):
     f = tmp_path / "utan_epost.csv"
     f.write_text("Namn;Kommun;Roll\nAnna Lind;Åsele;kso\n", encoding="utf-8")
     result = site.cli("contacts", "import", str(f), ok=False)
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert str(f) in result.stderr and "'email'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
@@ -131,7 +131,7 @@ def test_unreadable_files_are_one_line_errors(site, tmp_path, content, message):
     f = tmp_path / "k.csv"
     f.write_bytes(content)
     result = site.cli("contacts", "import", str(f), ok=False)
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert message in result.stderr and str(f) in result.stderr
     assert "Traceback" not in result.output
 

@@ -19,7 +19,7 @@ from newsletter.files import atomic_write
 from newsletter.models import Base, Mailing, MailingVariant, Municipality, OutboxRow
 from newsletter.settings import default_config_text, load_settings
 
-from .helpers import REPO
+from .helpers import INIT_FLAGS, REPO
 
 
 def test_init_is_idempotent_and_keeps_data(site):
@@ -32,6 +32,10 @@ def test_init_is_idempotent_and_keeps_data(site):
         assert session.scalar(select(Municipality.member).where(Municipality.kommunkod == "2463"))
 
 
+# Alembic cannot compare the expression index uq_positions_open (COALESCE over a NULL
+# municipality); tests/test_positions.py checks it by what it refuses.
+@pytest.mark.filterwarnings("ignore:.*expression-based index uq_positions_open")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_migrations_match_the_models(site):
     engine = db.make_engine(site.settings.db_url)
     with engine.connect() as conn:
@@ -80,14 +84,14 @@ def test_environment_overrides_the_file(tmp_path):
 def test_broken_config_is_one_line_naming_the_file(tmp_path):
     (tmp_path / "newsletter.toml").write_text("[organisation\n", encoding="utf-8")
     result = site_cli(tmp_path, "init")
-    assert result.exit_code == 2
+    assert result.exit_code == 78  # EX_CONFIG
     assert "newsletter.toml" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_secret_key_file_is_private(tmp_path, monkeypatch):
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
-    assert site_cli(tmp_path, "init").exit_code == 0
+    assert site_cli(tmp_path, "init", *INIT_FLAGS).exit_code == 0
     key = tmp_path / ".secret_key"
     assert key.stat().st_mode & 0o077 == 0
     assert len(key.read_text().strip()) >= 32
@@ -123,7 +127,7 @@ def test_another_secret_key_is_refused_in_one_line(site):
     site.cli("municipalities", "list")
     other = {"NEWSLETTER_SECRET_KEY": "another-secret-key-of-some-length"}
     result = site.cli("municipalities", "list", ok=False, env=other)
-    assert result.exit_code == 2
+    assert result.exit_code == 78
     assert "not the one this database was made with" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     site.cli("municipalities", "list")  # the right key still works
@@ -131,7 +135,7 @@ def test_another_secret_key_is_refused_in_one_line(site):
 
 def test_init_then_demo_keep_the_key_made_on_the_first_run(tmp_path, monkeypatch):
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
-    assert site_cli(tmp_path, "init").exit_code == 0
+    assert site_cli(tmp_path, "init", *INIT_FLAGS).exit_code == 0
     key = (tmp_path / ".secret_key").read_text()
     assert site_cli(tmp_path, "init").exit_code == 0
     assert (tmp_path / ".secret_key").read_text() == key

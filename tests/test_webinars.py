@@ -15,6 +15,8 @@ from newsletter import sender, webinars
 from newsletter.models import Mailing, MailingVariant, OutboxRow, Person, Webinar
 from newsletter.transports import from_settings
 
+from .helpers import future_start, new_webinar
+
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 # Kommunchefer of member municipalities, a kommunchef of a non-member, a politician.
@@ -34,17 +36,6 @@ def seed(site) -> None:
     for address, name, municipality, role in PEOPLE:
         site.cli("contacts", "add", address, "--name", name, "--municipality", municipality,
                  "--role", role)
-
-
-def future_start(days: int = 30, hour: int = 14) -> str:
-    return f"{date.today() + timedelta(days=days):%Y-%m-%d} {hour:02d}:00"
-
-
-def new_webinar(site, start: str, *extra: str, slug: str = "bredband") -> None:
-    site.cli("webinar", "new", "--title", "Bredband på landsbygden", "--start", start,
-             "--duration", "60", "--join-url", "https://teams.example.se/l/meetup-join/abc",
-             "--area", "digitalisering", "--description", "Hur **Åsele** byggde ut fibern.",
-             "--slug", slug, *extra)
 
 
 def smtp_env(server) -> dict:
@@ -191,7 +182,7 @@ def test_a_reminder_after_the_start_is_refused(site):
     seed(site)
     new_webinar(site, "2026-03-30 10:00")
     result = site.cli("webinar", "remind", "bredband", ok=False)
-    assert result.exit_code == 3 and "already started" in result.stderr
+    assert result.exit_code == 1 and "already started" in result.stderr
 
 
 # --- registration and the waiting list -------------------------------------------------------
@@ -248,8 +239,8 @@ def test_web_page_registration_uses_the_same_core_function(site, smtp_server):
 
 
 @pytest.mark.parametrize("address, code, words", [
-    ("nobody@example.se", 5, "no contact"),
-    ("inte-en-adress", 3, "invalid email address"),
+    ("nobody@example.se", 1, "no contact"),
+    ("inte-en-adress", 1, "invalid email address"),
 ])
 def test_register_refuses_unknown_people_in_one_line(site, address, code, words):
     seed(site)
@@ -264,10 +255,10 @@ def test_unsubscribed_people_and_cancelled_webinars_take_no_registrations(site):
     new_webinar(site, future_start())
     site.cli("contacts", "unsubscribe", KOMMUNCHEFER[0])
     result = site.cli("webinar", "register", "bredband", KOMMUNCHEFER[0], ok=False)
-    assert result.exit_code == 3 and "unsubscribed" in result.stderr
+    assert result.exit_code == 1 and "unsubscribed" in result.stderr
     site.cli("webinar", "cancel", "bredband")
     result = site.cli("webinar", "register", "bredband", KOMMUNCHEFER[1], ok=False)
-    assert result.exit_code == 3 and "cancelled" in result.stderr
+    assert result.exit_code == 1 and "cancelled" in result.stderr
 
 
 # --- follow-up ---------------------------------------------------------------------------------
@@ -358,14 +349,14 @@ def test_new_refuses_bad_input_in_one_line(site, args, words):
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
     flat = [x for pair in base.items() for x in pair]
     result = site.cli("webinar", "new", *flat, ok=False)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_unknown_webinar_names_the_known_ones(site):
     new_webinar(site, future_start())
     result = site.cli("webinar", "show", "fiber", ok=False)
-    assert result.exit_code == 5 and "bredband" in result.stderr
+    assert result.exit_code == 1 and "bredband" in result.stderr
 
 
 def test_dry_run_changes_and_sends_nothing(site, smtp_server):

@@ -11,12 +11,18 @@ from pathlib import Path
 import click
 
 from . import (
+    backup,
     bounces,
+    console,
     contacts,
     demo,
+    doctor,
+    intake,
     issues,
     mailings,
     municipalities,
+    report,
+    retention,
     segments,
     serve,
     site,
@@ -38,6 +44,6 @@ def main(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = App(root)
 
 
-for _module in (site, bounces, contacts, demo, issues, mailings, municipalities, segments, serve,
-                webinars):
+for _module in (site, doctor, backup, bounces, console, contacts, demo, intake, issues, mailings,
+                municipalities, report, retention, segments, serve, webinars):
     _module.register(main)

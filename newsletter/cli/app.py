@@ -12,9 +12,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import db
+from .. import db, i18n
 from ..errors import NewsletterError
+from ..i18n import _
 from ..settings import Settings, load_settings
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 class App:
@@ -25,7 +28,9 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
-        return load_settings(self.root)
+        settings = load_settings(self.root)
+        i18n.activate(settings.organisation.language)
+        return settings
 
     @cached_property
     def engine(self) -> Engine:
@@ -56,7 +61,12 @@ pass_app = click.make_pass_decorator(App)
 
 
 class Group(click.Group):
-    """Turns every NewsletterError into one line on stderr and its exit code: never a traceback."""
+    """Turns every NewsletterError into one line on stderr and its exit code: never a traceback.
+
+    Exit codes: 0 success, 1 bad input or data, 2 usage (click's own), 78 configuration,
+    130 interrupted (see errors.py). Ctrl-C anywhere in a command, at a prompt too, is one line
+    and 130; the transaction it interrupted is rolled back (db.transaction).
+    """
 
     def invoke(self, ctx: click.Context):
         try:
@@ -64,10 +74,21 @@ class Group(click.Group):
         except NewsletterError as exc:
             click.echo(f"Fel: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            self._interrupted()
+        except click.Abort as exc:  # click's prompts turn Ctrl-C into Abort
+            if not isinstance(exc.__context__, KeyboardInterrupt):
+                raise
+            self._interrupted()
         except SQLAlchemyError as exc:  # the database itself: unreachable, locked, damaged
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             click.echo(f"Fel: databasen ({self._database(ctx)}): {reason}", err=True)
             sys.exit(1)
+
+    @staticmethod
+    def _interrupted() -> None:
+        click.echo(_("Interrupted."), err=True)
+        sys.exit(INTERRUPTED)
 
     @staticmethod
     def _database(ctx: click.Context) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..bounces import process_mailbox
+from ..i18n import _
 from .app import App, pass_app
 
 
@@ -24,8 +25,9 @@ def process(app: App, path: Path, dry_run: bool) -> None:
 
     A hard bounce (e.g. 5.1.1 user unknown) puts the address on the suppression list at once;
     soft bounces (mailbox full, delayed, 4.x.x) are counted and suppress the address after
-    `[bounces] soft_limit` of them; auto-replies are ignored. Reading the same mailbox again
-    changes nothing. The mailbox itself is never changed.
+    `[bounces] soft_limit` of them in a row (a delivery in between starts the count again);
+    a spam complaint (ARF feedback report) suppresses the address; auto-replies are ignored.
+    Reading the same mailbox again changes nothing. The mailbox itself is never changed.
 
     Example: newsletter bounces process ~/Maildir/.Studsar
     """
@@ -35,6 +37,8 @@ def process(app: App, path: Path, dry_run: bool) -> None:
     click.echo(f"  hårda studsar:            {s.hard} (adresserna spärrade)")
     click.echo(f"  mjuka studsar:            {s.soft} (räknade; {s.suppressed_after_soft} "
                f"spärrade efter {app.settings.soft_bounce_limit})")
+    click.echo(_("  complaints (spam):        {n} (addresses suppressed)").format(
+        n=s.complaints))
     click.echo(f"  autosvar (ignorerade):    {s.auto_replies}")
     click.echo(f"  inte leveransrapporter:   {s.not_reports}")
     click.echo(f"  redan behandlade:         {s.already_processed}")

@@ -1,14 +1,18 @@
-"""`newsletter contacts`: import, add, list, show, export, unsubscribe and forget contacts."""
+"""`newsletter contacts`: import, add, list, show, export, unsubscribe and forget contacts; end
+and hand over positions, change an address, export everything about one person."""
 
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
 
+from .. import db
 from ..contacts import (
     add_contact,
+    change_email,
     contact_details,
     export_contacts,
     forget,
@@ -17,8 +21,12 @@ from ..contacts import (
     unsubscribe_address,
 )
 from ..contacts_import import ImportReport, import_contacts
+from ..i18n import _
 from ..models import PERSON_STATUSES, Person, Position
+from ..person_record import FORMATS, export_person
+from ..positions import Change, end_role, hand_over
 from .app import App, pass_app
+from .prompts import confirm
 
 
 @click.group("contacts")
@@ -31,6 +39,11 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
                             ("Avvisad", report.rejected)):
         for p in sorted(problems, key=lambda p: p.line):
             click.echo(f"{report.source}:{p.line}: {title}: {p.reason}", err=True)
+    if report.sync:
+        _print_changes(report.started + report.ended)
+        if report.rejected:
+            click.echo(_("Rows were rejected, so no position was ended: correct them and run "
+                         "the import again."), err=True)
     verb = "Skulle importera (--dry-run, inget sparat)" if dry_run else "Importerade"
     click.echo(f"{verb} {report.source}: {report.rows} rader: {report.added} nya, "
                f"{report.updated} uppdaterade, {report.unchanged} oförändrade, "
@@ -38,11 +51,22 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
                f"{len(report.rejected)} avvisade rader.")
 
 
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _on(value) -> date | None:
+    return value.date() if value else None
+
+
 @group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check the file and report, change nothing.")
+@click.option("--sync", is_flag=True, help="The file is the whole truth for the "
+              "municipality-role pairs it holds: positions of those pairs it lacks are ended.")
+@click.option("--on", "on", type=_DATE, help="The day positions start and end "
+              "(YYYY-MM-DD; default today).")
 @pass_app
-def import_(app: App, file: Path, dry_run: bool) -> None:
+def import_(app: App, file: Path, dry_run: bool, sync: bool, on) -> None:
     """Import contacts from a CSV file (comma or semicolon; UTF-8 or Windows-1252).
 
     Columns: email,name,municipality,role[,county,areas] or the Swedish
@@ -50,10 +74,14 @@ def import_(app: App, file: Path, dry_run: bool) -> None:
     rest imported; addresses that unsubscribed, bounced or were erased are never re-subscribed.
     Problems go to stderr; the exit status is 1 when rows were rejected (the rest imported).
 
-    Example: newsletter contacts import kontakter.csv --dry-run
+    With --sync (e.g. the yearly list of every member's kommunchef) a position of a pair the
+    file holds, held by someone the file does not list for it, ends (never deleted); the
+    positions started and ended are listed. Run it with --dry-run first.
+
+    Example: newsletter contacts import kommunchefer-2027.csv --sync --dry-run
     """
     with app.transaction(dry_run=dry_run) as session:
-        report = import_contacts(session, app.settings, file)
+        report = import_contacts(session, app.settings, file, sync=sync, on=_on(on))
     _print_report(report, dry_run)
     if report.rejected:
         sys.exit(1)
@@ -81,15 +109,24 @@ def add(app: App, email: str, name: str, municipality: str, role: str,
         click.echo(f"{words[outcome]} {person.email}")
 
 
-def _sorted_positions(person: Person) -> list[Position]:
+def _sorted_positions(positions: list[Position]) -> list[Position]:
     """Municipal positions by municipality, then the association's own (municipality NULL)."""
-    return sorted(person.positions, key=lambda p: (
-        p.municipality is None, p.municipality.name if p.municipality else "", p.role))
+    return sorted(positions, key=lambda p: (
+        p.municipality is None, p.municipality.name if p.municipality else "", p.role,
+        p.started_on))
 
 
 def _positions(person: Person) -> str:
     return ", ".join(f"{p.role}@{p.municipality.name}" if p.municipality else p.role
-                     for p in _sorted_positions(person))
+                     for p in _sorted_positions(person.positions_on()))
+
+
+def _print_changes(changes: list[Change]) -> None:
+    for c in changes:
+        text = (_("Starts {on}: {role}, {place}: {email} ({name})") if c.kind == "started"
+                else _("Ends {on}: {role}, {place}: {email} ({name})"))
+        click.echo(text.format(on=c.on.isoformat(), role=c.role, place=c.place,
+                               email=c.email, name=c.name or "-"))
 
 
 @group.command("list")
@@ -129,10 +166,21 @@ def show(app: App, email: str) -> None:
         click.echo(f"Namn:        {p.name}")
         click.echo(f"Status:      {p.status}" + (f" (spärrad: {d.suppression})"
                                                   if d.suppression else ""))
-        for pos in _sorted_positions(p):
+        today = date.today()
+        for pos in _sorted_positions(p.positions):
             where = f"{pos.municipality.name} ({pos.municipality.county})" \
                 if pos.municipality else "föreningen"
-            click.echo(f"Roll:        {app.settings.roles.get(pos.role, pos.role)}, {where}")
+            role = app.settings.roles.get(pos.role, pos.role)
+            if pos.holds_on(today):
+                click.echo(_("Role:        {role}, {place}, since {start}").format(
+                    role=role, place=where, start=pos.started_on.isoformat()))
+            elif pos.started_on > today:
+                click.echo(_("Coming:      {role}, {place}, from {start}").format(
+                    role=role, place=where, start=pos.started_on.isoformat()))
+            else:
+                click.echo(_("Earlier:     {role}, {place}, {start} – {end}").format(
+                    role=role, place=where, start=pos.started_on.isoformat(),
+                    end=pos.ended_on.isoformat()))
         chosen = "alla" if len(d.areas) == len(app.settings.areas) else ", ".join(d.areas)
         click.echo(f"Områden:     {chosen}")
         click.echo(f"Rättslig grund: {p.lawful_basis} (källa: {p.basis_source or '-'}, "
@@ -191,13 +239,102 @@ def forget_(app: App, email: str, yes: bool) -> None:
     """
     address = normalise_email(email)
     if not yes:
-        click.confirm(f"Radera {address} för gott?", abort=True)
+        confirm(f"Radera {address} för gott?", abort=True)
     with app.transaction() as session:
         found = forget(session, app.settings.secret_key, address)
+    if not db.checkpoint(app.engine):
+        click.echo(_("Another process is reading the database: its -wal file could not be "
+                     "emptied now (the next writes overwrite it)."), err=True)
     if found:
         click.echo(f"Raderade {address}; bara en hashad spärr finns kvar.")
     else:
         click.echo(f"{address} fanns inte i registret; adressen är nu spärrad.")
+
+
+@group.command("end-role")
+@click.argument("email")
+@click.option("--role", required=True, help="The role that ends, e.g. kommunchef.")
+@click.option("--municipality", default="", help="Where (needed if the person holds the role "
+              "in several places).")
+@click.option("--on", "on", type=_DATE, help="The first day the person no longer holds it "
+              "(YYYY-MM-DD; default today).")
+@pass_app
+def end_role_(app: App, email: str, role: str, municipality: str, on) -> None:
+    """End a position: it stays in the history and no longer counts in segments.
+
+    Someone left with no position stays a subscriber as ovrig of that municipality.
+
+    Example: newsletter contacts end-role anna@asele.example.se --role kommunchef --on 2027-01-01
+    """
+    with app.transaction() as session:
+        changes = end_role(session, app.settings, email, role=role, municipality=municipality,
+                           on=_on(on))
+    _print_changes(changes.ended + changes.started)
+
+
+@group.command("hand-over")
+@click.option("--role", required=True, help="The role handed over, e.g. kommunchef.")
+@click.option("--municipality", required=True, help='Name, "X kommun" or kommunkod.')
+@click.option("--to", "to", required=True, metavar="EMAIL", help="The new holder (added as a "
+              "contact if new).")
+@click.option("--name", default="", help="The new holder's name.")
+@click.option("--from", "from_", metavar="EMAIL", help="The holder who leaves, when several "
+              "hold the role.")
+@click.option("--on", "on", type=_DATE, help="The day of the hand-over (YYYY-MM-DD; default "
+              "today).")
+@pass_app
+def hand_over_(app: App, role: str, municipality: str, to: str, name: str, from_: str | None,
+               on) -> None:
+    """Hand a role over: the holder's position ends and the new holder's starts the same day.
+
+    The old holder stays a subscriber (with their other positions, or as ovrig).
+
+    Example: newsletter contacts hand-over --role kommunchef --municipality Åsele
+    --to eva@asele.example.se --name "Eva Lind" --on 2027-02-01
+    """
+    with app.transaction() as session:
+        changes = hand_over(session, app.settings, role=role, municipality=municipality, to=to,
+                            name=name, from_=from_, on=_on(on))
+    _print_changes(changes.ended + changes.started)
+
+
+@group.command("change-email")
+@click.argument("old")
+@click.argument("new")
+@pass_app
+def change_email_(app: App, old: str, new: str) -> None:
+    """Change a contact's address: the same person, positions, areas and history.
+
+    Refused if the new address is another contact's or on the suppression list.
+
+    Example: newsletter contacts change-email anna@asele.se anna.berg@asele.se
+    """
+    with app.transaction() as session:
+        person = change_email(session, app.settings, old, new)
+        click.echo(_("{old} is now {new} ({status})").format(
+            old=normalise_email(old), new=person.email, status=person.status))
+
+
+@group.command("export-person")
+@click.argument("email")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="text or json (default: "
+              "json for a FILE ending in .json, else text).")
+@pass_app
+def export_person_(app: App, email: str, file: Path | None, fmt: str | None) -> None:
+    """Everything held about one person (GDPR art. 15): positions with dates, areas, lawful
+    basis, registrations, events and the mailings they were sent.
+
+    Without FILE the text goes to stdout; a FILE is created readable only by its owner (0600).
+
+    Example: newsletter contacts export-person anna@asele.example.se anna.json
+    """
+    with app.transaction() as session:
+        _record, text = export_person(session, app.settings, email, file, fmt=fmt)
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(_("Wrote {file}").format(file=file), err=True)
 
 
 def register(main: click.Group) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-from .. import db, outbox, transports, webinars
+from .. import db, outbox, siteconfig, transports, webinars
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
+from ..i18n import _
 from ..issue_build import build_issue
 from ..kinds import issue as issue_kind
+from ..settings import CONFIG_NAME
 from .app import App
 from .mailings import send_and_report
 from .site import init
@@ -18,6 +20,9 @@ from .site import init
 def demo(ctx: click.Context) -> None:
     """Seed demo members and contacts, build the sample issue and send it to `medlemmar`.
 
+    In a folder without newsletter.toml it first writes the demo's settings (an example.se
+    sender, "(demo)" in the name); an existing site keeps its own.
+
     Everything is demo data (invented people, @example.se addresses). With the default
     transport the messages land in ./Maildir, which any mail client can open. Running it
     again sends nobody a second copy.
@@ -25,6 +30,13 @@ def demo(ctx: click.Context) -> None:
     Example: newsletter demo
     """
     app: App = ctx.obj
+    root = app.settings.root
+    if not (root / CONFIG_NAME).exists():
+        path = siteconfig.write_config(root, siteconfig.demo_organisation())
+        click.echo(_("Created {path} with the demo's settings (example.se addresses: not for "
+                     "real mail; `newsletter init` in an empty folder makes a real site)").format(
+                     path=path))
+        del app.settings
     ctx.invoke(init)
     settings = app.settings
     with db.transaction(app.sessions) as session:

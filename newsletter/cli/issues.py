@@ -111,16 +111,18 @@ def items_group() -> None:
 @click.option("--url", help="The 'Läs mer' link (https://...).")
 @click.option("--kind", default="nyhet", show_default=True,
               type=click.Choice(list(content.KINDS)), help="What kind of item it is.")
+@click.option("--order", type=int, default=None,
+              help="Its place in the area (1, 2, ...); without: after those with one, by name.")
 @pass_app
 def items_new(app: App, area: str, title: str, month: str | None, url: str | None,
-              kind: str) -> None:
+              kind: str, order: int | None) -> None:
     """Create issues/YYYY-MM/items/TITLE-AS-SLUG.md; never overwrites a file.
 
     Example: newsletter items new --area bostad --title "Nytt om strandskyddet"
     --url https://www.regeringen.se/
     """
     path = content.new_item(app.settings, month or _this_month(app), area=area, title=title,
-                            url=url, kind=kind)
+                            url=url, kind=kind, order=order)
     click.echo(f"Skapade {path}")
 
 

@@ -13,15 +13,17 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from .. import outbox, sender, webinars
+from .. import coverage, outbox, sender, webinars
+from ..contacts import normalise_email
 from ..content import check_month
 from ..errors import InputError, SendError
 from ..i18n import _
 from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
-from ..models import MailingStatus, OutboxStatus
+from ..models import MailingStatus, Municipality, OutboxStatus
 from ..sources import Source
 from .app import App, pass_app
+from .prompts import confirm
 
 STATE_NAMES = {OutboxStatus.PENDING: "väntar", OutboxStatus.SENDING: "skickas",
                OutboxStatus.SENT: "skickade", OutboxStatus.DEFERRED: "uppskjutna",
@@ -89,7 +91,16 @@ def mail(app: App, segment: str, test_to: tuple[str, ...], dry_run: bool, rate: 
         raise InputError("not UTF-8 text", source=str(body)) from None
     if not text.strip():
         raise InputError("the message is empty", source=str(body))
-    _run(app, TargetedSource(app.settings, subject, text), segment,
+    send_targeted(app, subject, text, segment, test_to=test_to, dry_run=dry_run, rate=rate,
+                  yes=yes)
+
+
+def send_targeted(app: App, subject: str, body_markdown: str, segment: str, *,
+                  test_to: tuple[str, ...] = (), dry_run: bool = False,
+                  rate: float | None = None, yes: bool = False) -> None:
+    """The targeted-mailing path of `newsletter mail`, for other commands that make the text
+    (e.g. `remisser call`): create the mailing once, then send or resume it."""
+    _run(app, TargetedSource(app.settings, subject, body_markdown), segment,
          test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
 
 
@@ -101,12 +112,15 @@ def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dr
     settings = app.settings
     if dry_run:
         with app.transaction(dry_run=True) as s:
-            _print_plan(outbox.plan(s, settings, source, segment))
+            _print_plan(outbox.plan(s, settings, source, segment),
+                        coverage.unreached(s, settings, segment))
         return
     if test_to:
         with app.transaction() as s:
             tests = [(m.id, m.meta["test_to"])
-                     for m in outbox.create_test_mailings(s, settings, source, test_to)]
+                     for m in outbox.create_test_mailings(
+                         s, settings, source, [normalise_email(a, field="--test-to")
+                                               for a in test_to])]
         for mailing_id, address in tests:
             send_and_report(app, mailing_id, rate, f"testutskick till {address}")
         return
@@ -115,8 +129,8 @@ def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dr
         if existing is None and not yes:
             p = outbox.plan(s, settings, source, segment)
             if p.recipients > settings.transport.confirm_above:
-                click.confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
-                              f"({segment})?", abort=True)
+                confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
+                        f"({segment})?", abort=True)
         created = outbox.create_mailing(s, settings, source, segment)
         if created.new and publish is not None:
             publish(s)
@@ -215,7 +229,7 @@ def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -
                    f"`newsletter send resume {mailing_id}` då.")
 
 
-def _print_plan(p: outbox.Plan) -> None:
+def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
     click.echo(f"Ämne: {p.subject}")
     click.echo(f"Mottagare: {p.recipients}")
     for name, email in p.sample:
@@ -226,6 +240,10 @@ def _print_plan(p: outbox.Plan) -> None:
     if p.already_had_it:
         click.echo(f"Varav {p.already_had_it} redan har fått det i ett annat utskick: de hoppas "
                    f"över, så {p.recipients - p.already_had_it} får det nu.")
+    if unreached:
+        click.echo(_("Not reached: {count} member municipalities have no recipient in the "
+                     "roles the segment asks for: {names}").format(
+            count=len(unreached), names=", ".join(m.name for m in unreached)))
     if p.existing is not None:
         click.echo(f"Utskicket finns redan (utskick {p.existing.id}, {p.existing.status}): "
                    "samma kommando utan --dry-run återupptar det.")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..coverage import NONE, SEVERAL, UNREACHABLE, vacancies
+from ..i18n import _
 from ..municipalities import list_municipalities, set_members
 from .app import App, pass_app
 
@@ -60,6 +62,27 @@ def members(app: App, names: tuple[str, ...], file: Path | None, remove: bool,
         names_changed = [m.name for m in changed]
     verb = "skulle ändras" if dry_run else "ändrade"
     click.echo(f"{len(names_changed)} kommuner {verb}: " + ", ".join(names_changed))
+
+
+@group.command("vacancies")
+@click.option("--role", help="Check this role (default: [register] vacancy_roles, i.e. "
+              "kommunchef and kso).")
+@pass_app
+def vacancies_(app: App, role: str | None) -> None:
+    """Member municipalities with no holder of a role, several, or one who cannot be mailed.
+
+    Example: newsletter municipalities vacancies --role kommunchef
+    """
+    problems = {NONE: _("no holder"), SEVERAL: _("several holders"),
+                UNREACHABLE: _("holder not mailable")}
+    with app.transaction() as session:
+        found = vacancies(session, app.settings, role=role)
+    for v in found:
+        holders = ", ".join(f"{h.email} ({h.status})" if h.status != "active" else h.email
+                            for h in v.holders)
+        click.echo(f"{v.kommunkod}  {v.municipality:<20} {v.role:<12} {problems[v.problem]}"
+                   + (f": {holders}" if holders else ""))
+    click.echo(_("{count} found").format(count=len(found)), err=True)
 
 
 def register(main: click.Group) -> None:

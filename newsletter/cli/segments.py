@@ -23,7 +23,7 @@ def group() -> None:
 
 def _positions(person: Person) -> str:
     parts = []
-    for position in person.positions:
+    for position in person.positions_on():
         place = position.municipality.name if position.municipality else "föreningen"
         parts.append(f"{place}: {position.role}")
     return "; ".join(parts) or "-"

@@ -28,8 +28,12 @@ def serve(app: App, host: str, port: int, threads: int) -> None:
     wsgi = create_app(app.settings)
     click.echo(f"Serverar {app.settings.organisation.base_url} på http://{host}:{port}/ "
                f"(avsluta med Ctrl-C)")
+    proxy = app.settings.tracking.trusted_proxy
+    # Behind a reverse proxy, its X-Forwarded-For names the client (for the click filter).
+    behind = ({"trusted_proxy": proxy, "trusted_proxy_count": 1,
+               "trusted_proxy_headers": {"x-forwarded-for"}} if proxy else {})
     waitress.serve(wsgi, host=host, port=port, threads=threads, ident="newsletter",
-                   clear_untrusted_proxy_headers=True)
+                   clear_untrusted_proxy_headers=True, **behind)
 
 
 def register(main: click.Group) -> None:

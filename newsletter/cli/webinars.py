@@ -8,6 +8,7 @@ from .. import links, sender, webinars
 from ..kinds.webinar import person_label, when
 from ..segments import count, resolve_segment
 from .app import App, pass_app
+from .prompts import confirm
 
 _FIELD_NAMES = {"title": "titel", "starts_at": "start", "duration_minutes": "längd",
                 "join_url": "länk", "area": "område", "description": "beskrivning",
@@ -192,7 +193,7 @@ def announce(app: App, slug: str, segment: str, yes: bool, dry_run: bool) -> Non
         click.echo(f"Skulle skicka inbjudan till {n} mottagare ({expr}).")
         return
     if n > settings.transport.confirm_above and not yes:
-        click.confirm(f"Skicka inbjudan till {n} mottagare ({expr})?", abort=True)
+        confirm(f"Skicka inbjudan till {n} mottagare ({expr})?", abort=True)
     with app.transaction() as session:
         outcome = webinars.announce(session, settings, slug, segment)
     _deliver(app, outcome, dry_run)

@@ -24,9 +24,10 @@ from ..sources import Content
 
 def wants(person: Person) -> tuple[frozenset[str] | None, frozenset[str]]:
     """(areas, roles) of PERSON: the areas they chose (None = every area) and the roles they
-    hold, which decide the content variant of the issue they get."""
+    hold today (an ended position unlocks nothing), which decide the content variant of the
+    issue they get."""
     areas = frozenset(a.area for a in person.areas) or None
-    return areas, frozenset(p.role for p in person.positions)
+    return areas, person.roles()
 
 
 @dataclass

@@ -7,14 +7,14 @@ module assembles the app; what the pages share is in pages.py.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, send_file
+from flask import Flask, Response, current_app, g, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from .. import db
+from .. import db, i18n
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
-from . import archive, personal, webinar
+from . import archive, clicks, media, personal, webinar
 from .pages import (
     PAGE_CSP,
     WebContext,
@@ -25,6 +25,9 @@ from .pages import (
     swedish_time,
     web_context,
 )
+
+# Strict-Transport-Security when the base URL is https: browsers use https only, for a year.
+HSTS_SECONDS = 365 * 24 * 3600
 
 
 def _end_request(exc: BaseException | None) -> None:
@@ -40,6 +43,16 @@ def _end_request(exc: BaseException | None) -> None:
         db_session.close()
 
 
+def _refuse_nul() -> None:
+    """A NUL character is in no address, token or form value of ours, and PostgreSQL refuses to
+    store or even compare one (a 500): such a path is a 404, such a form a 400."""
+    if "\x00" in request.path:
+        raise NotFound()
+    for values in (request.args, request.form):
+        if any("\x00" in key or any("\x00" in v for v in values.getlist(key)) for key in values):
+            raise BadRequest()
+
+
 def _commit_before_response(response: Response) -> Response:
     # Commit here, not at teardown, so that a commit failure becomes a 500, not a lie.
     db_session = g.get("db")
@@ -50,6 +63,8 @@ def _commit_before_response(response: Response) -> Response:
 
 def _security_headers(response: Response) -> Response:
     headers = response.headers
+    if web_context().settings.organisation.base_url.startswith("https:"):
+        headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
     headers.setdefault("Content-Security-Policy", PAGE_CSP)
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
@@ -57,6 +72,18 @@ def _security_headers(response: Response) -> Response:
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
     headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _canonical_redirect(response: Response) -> Response:
+    """A redirect Werkzeug made itself (/arkiv -> /arkiv/) points at the configured base URL,
+    never at the Host the request claimed: behind a proxy that is an internal name, and from a
+    hostile client any name at all."""
+    location = response.headers.get("Location", "")
+    root = request.root_url
+    if response.status_code in (301, 302, 303, 307, 308) and location.startswith(root):
+        base = web_context().settings.organisation.base_url.rstrip("/")
+        response.headers["Location"] = f"{base}/{location[len(root):]}"
     return response
 
 
@@ -68,6 +95,8 @@ def _handle_http(exc: HTTPException) -> Response:
 
 
 def _handle_newsletter_error(exc: NewsletterError) -> Response:
+    if exc.http_status >= 500:  # a configuration error: the operator's to fix, so logged
+        current_app.logger.error("%s %s: %s", request.method, request.path, exc)
     return error_page(exc.http_status)
 
 
@@ -100,17 +129,24 @@ def create_app(settings: Settings) -> Flask:
     app.extensions["newsletter"] = WebContext(settings, db.session_factory(engine),
                                               db.session_factory(db.writer(engine)))
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
+    i18n.activate(settings.organisation.language)
+    i18n.install(app.jinja_env)
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month, swedish_time=swedish_time)
 
     app.register_blueprint(personal.blueprint)
+    app.register_blueprint(media.blueprint)
+    app.register_blueprint(clicks.blueprint)
+    clicks.install(app)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webinar.blueprint)
     app.add_url_rule("/static/site.css", "stylesheet", _stylesheet)
     app.add_url_rule("/", "home", lambda: archive.index())
 
+    app.before_request(_refuse_nul)
     app.after_request(_commit_before_response)
     app.after_request(_security_headers)
+    app.after_request(_canonical_redirect)
     app.teardown_request(_end_request)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(NewsletterError, _handle_newsletter_error)

@@ -27,7 +27,7 @@ ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data
              "font-src https: data:; script-src 'none'; object-src 'none'; base-uri 'none'; "
              "frame-ancestors 'none'; form-action 'none'")
 PUBLIC_CACHE = "public, max-age=300"
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits: \d also matches "２"
 
 
 def _issues() -> list[ArchivedIssue]:

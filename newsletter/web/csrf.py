@@ -33,7 +33,8 @@ def make_form_token(secret: bytes, subject: str, *, now: float | None = None) ->
 
 def form_token_valid(secret: bytes, subject: str, token: str, *, now: float | None = None) -> bool:
     stamp, sep, mac = (token or "").partition(".")
-    if not sep or not stamp.isdigit() or len(stamp) > 12:
+    # ASCII only: "²".isdigit() is true but int("²") fails, and compare_digest refuses non-ASCII.
+    if not sep or not token.isascii() or not stamp.isdigit() or len(stamp) > 12:
         return False
     age = (time.time() if now is None else now) - int(stamp)
     if not -_CLOCK_SKEW_SECONDS <= age <= MAX_AGE_SECONDS:

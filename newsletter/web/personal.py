@@ -122,7 +122,7 @@ def preferences_post(token: str) -> Response:
             raise BadRequest() from None
     elif action == "paus":
         months = request.form.get("months", "")
-        if not months.isdigit() or int(months) not in preferences.PAUSE_MONTHS:
+        if months not in {str(n) for n in preferences.PAUSE_MONTHS}:  # "³" is a digit too
             raise BadRequest()
         preferences.pause(session(), person, int(months), today=local_now().date())
     elif action == "aterupptaget":

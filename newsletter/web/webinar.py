@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 
 from .. import sender, webinars
 from ..contacts import find_person
-from ..errors import InvalidAddress, NewsletterError
+from ..errors import ConfigError, InvalidAddress, NewsletterError
 from ..events import is_suppressed
 from ..markdown import to_html
 from ..models import Webinar
@@ -64,6 +64,8 @@ def _deliver(mailing_ids: list[int]) -> None:
     context = web_context()
     try:
         sender.deliver(context.settings, context.sessions, mailing_ids)
+    except ConfigError:
+        raise  # the site's to fix, not the visitor's: a 500, logged once by the error handler
     except (NewsletterError, OSError):
         current_app.logger.exception("webinar confirmation %s not sent yet", mailing_ids)
 

@@ -1,0 +1,35 @@
+/* The staff console's only script: it enhances pages that work without it.
+   - A Markdown text box with data-preview updates its preview as you type.
+   - A form with data-confirm asks before it is sent. */
+(function () {
+  "use strict";
+  function csrf(form) {
+    var field = form && form.querySelector('input[name="csrf"]');
+    return field ? field.value : "";
+  }
+  document.querySelectorAll("textarea[data-preview]").forEach(function (box) {
+    var target = document.getElementById(box.dataset.preview);
+    var timer = null;
+    if (!target) { return; }
+    box.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var body = new URLSearchParams();
+        body.set("body", box.value);
+        fetch(box.dataset.previewUrl, {
+          method: "POST", credentials: "same-origin", body: body,
+          headers: {"X-CSRF-Token": csrf(box.form)}
+        }).then(function (response) {
+          return response.ok ? response.text() : null;
+        }).then(function (html) {
+          if (html !== null) { target.innerHTML = html; }  /* sanitised by the server */
+        }).catch(function () {});
+      }, 400);
+    });
+  });
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+}());
