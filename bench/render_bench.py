@@ -19,24 +19,18 @@ import time
 from pathlib import Path
 
 from newsletter.content import load_issue
-from newsletter.render import (
-    EMAIL,
-    NAME,
-    PREFERENCES_URL,
-    UNSUBSCRIBE_URL,
-    IssueRenderer,
-    personalise,
-)
+from newsletter.render import IssueRenderer
 from newsletter.settings import load_settings
+from newsletter.sources import Recipient, personalise
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"NEWSLETTER_SECRET_KEY": "bench-secret-key-not-for-production"}
 
 
-def _values(n: int) -> dict[str, str]:
-    return {NAME: f"Kontakt {n} Åström", EMAIL: f"kontakt{n}@example.se",
-            UNSUBSCRIBE_URL: f"https://nyhetsbrev.example.se/u/token{n:08}.abcdefghijklmnop",
-            PREFERENCES_URL: f"https://nyhetsbrev.example.se/p/token{n:08}.abcdefghijklmnop"}
+def _values(n: int) -> Recipient:
+    return Recipient(name=f"Kontakt {n} Åström", email=f"kontakt{n}@example.se", message_id="",
+                     unsubscribe_url=f"https://nyhetsbrev.example.se/u/token{n:08}.abcdefghijklmnop",
+                     preferences_url=f"https://nyhetsbrev.example.se/p/token{n:08}.abcdefghijklmnop")
 
 
 def main() -> None:

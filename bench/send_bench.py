@@ -197,14 +197,14 @@ def run_engine(site: Path, n: int, sink: Sink, connections: int) -> EngineRun:
 def sample_message(site: Path) -> bytes:
     """One message as the engine builds it (full variant), for the trivial client's size."""
     from newsletter.content import load_issue
-    from newsletter.messages import Content, MessageTemplate, Recipient
+    from newsletter.messages import MessageTemplate
     from newsletter.render import IssueRenderer
     from newsletter.settings import load_settings
+    from newsletter.sources import Recipient
 
     settings = load_settings(site, env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET})
     renderer = IssueRenderer(settings, load_issue(settings, MONTH))
-    rendered = renderer.render(renderer.all_key)
-    template = MessageTemplate(settings, Content(rendered.subject, rendered.html, rendered.text))
+    template = MessageTemplate(settings, renderer.render(renderer.all_key))
     return template.build(Recipient(
         email="kontakt000001@example.se", name="Åsa Öberg",
         message_id="<1.bench@nyhetsbrev.example.se>",
@@ -246,9 +246,10 @@ def naive_loop(site: str, port: int, n: int) -> None:
     from newsletter import db, links
     from newsletter.content import load_issue
     from newsletter.models import Position
-    from newsletter.render import IssueRenderer, personal_values, personalise
+    from newsletter.render import IssueRenderer
     from newsletter.segments import recipients_query
     from newsletter.settings import load_settings
+    from newsletter.sources import personalise, recipient_for
 
     settings = load_settings(site)
     policy = SMTP.clone(max_line_length=998)
@@ -266,7 +267,7 @@ def naive_loop(site: str, port: int, n: int) -> None:
                 areas = frozenset(a.area for a in person.areas) or None
                 rendered = personalise(
                     renderer.render(renderer.variant_key(areas, frozenset(roles[person.id]))),
-                    personal_values(settings, person))
+                    recipient_for(settings, person))
                 msg = EmailMessage()
                 msg["From"] = f"{org.sender_name} <{org.sender}>"
                 msg["To"] = f"{person.name} <{person.email}>"

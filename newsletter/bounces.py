@@ -1,10 +1,10 @@
 """Bounces: delivery status notifications (RFC 3464) and spam complaints (ARF, RFC 5965) read
 from a Maildir or mbox.
 
-A hard bounce suppresses the address at once; soft bounces are counted on the person and suppress
-the address after `[bounces] soft_limit`; auto-replies and ordinary mail are ignored. Each report is
-remembered by a digest, so reading the same mailbox again changes nothing. The mailbox itself is
-only read, never changed.
+A hard bounce suppresses the address at once (events.hard_bounce, the one policy); soft bounces
+are counted on the person and count as a hard bounce after `[bounces] soft_limit`; auto-replies
+and ordinary mail are ignored. Each report is remembered by a digest, so reading the same mailbox
+again changes nothing. The mailbox itself is only read, never changed.
 
 A message delivered in between starts the soft-bounce count again: `soft_limit` counts soft
 bounces in a row, not over a lifetime. The only deliveries we know of are the outbox rows the
@@ -37,11 +37,13 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from flufl.bounce import all_failures
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .contacts import log_event, normalise_email, suppress
+from . import outbox
+from .contacts import normalise_email
 from .errors import InputError, InvalidAddress
+from .events import EventKind, SuppressionReason, hard_bounce, log_event, suppress
 from .i18n import _
 from .models import OutboxRow, Person, ProcessedReport
 from .settings import Settings
@@ -327,7 +329,7 @@ def apply_report(session: Session, settings: Settings, report: Report,
     if report.kind == NOT_REPORT:
         summary.not_reports += 1
         return
-    row = _outbox_row(session, report.original_message_id)
+    row = outbox.row_by_message_id(session, report.original_message_id)
     if report.kind == COMPLAINT:
         _complaint(session, settings, report, row, summary)
         return
@@ -348,7 +350,8 @@ def apply_report(session: Session, settings: Settings, report: Report,
                 failure.kind == SOFT and counted_before):
             row.last_error = _describe(failure)
         if failure.kind == HARD:
-            _hard_bounce(session, settings, address, person, failure)
+            hard_bounce(session, settings.secret_key, person,
+                        addresses=(address, address.lower()), status=failure.status, type=HARD)
             summary.hard += 1
         elif not counted_before:
             summary.soft += 1
@@ -356,15 +359,6 @@ def apply_report(session: Session, settings: Settings, report: Report,
                             row if row is not None and person is not None
                             and row.person_id == person.id else None):
                 summary.suppressed_after_soft += 1
-
-
-def _hard_bounce(session: Session, settings: Settings, address: str, person: Person | None,
-                 failure: Failure) -> None:
-    for form in {address, address.lower(), *([person.email] if person else [])}:
-        suppress(session, settings.secret_key, form, "bounced")
-    if person is not None and person.status == "active":
-        person.status = "bounced"
-    log_event(session, "bounced", person, status=failure.status, type=HARD)
 
 
 def _soft_bounce(session: Session, settings: Settings, person: Person | None,
@@ -376,27 +370,19 @@ def _soft_bounce(session: Session, settings: Settings, person: Person | None,
         return False
     bounced_at = row.sent_at if row is not None else None
     if bounced_at is None:
-        bounced_at = session.scalar(select(func.max(OutboxRow.sent_at)).where(
-            OutboxRow.person_id == person.id, OutboxRow.status == "sent"))
-    if bounced_at is not None and person.soft_bounced_at is not None:
-        delivered = session.scalar(select(OutboxRow.id).where(
-            OutboxRow.person_id == person.id, OutboxRow.status == "sent",
-            OutboxRow.sent_at > person.soft_bounced_at, OutboxRow.sent_at < bounced_at,
-            or_(OutboxRow.last_error.is_(None),
-                OutboxRow.last_error.not_like("bounce%"))).limit(1))
-        if delivered is not None:
-            person.soft_bounces = 0
+        bounced_at = outbox.last_sent_at(session, person.id)
+    if (bounced_at is not None and person.soft_bounced_at is not None
+            and outbox.delivered_between(session, person.id, person.soft_bounced_at, bounced_at)):
+        person.soft_bounces = 0
     if bounced_at is not None and (person.soft_bounced_at is None
                                    or bounced_at > person.soft_bounced_at):
         person.soft_bounced_at = bounced_at
     person.soft_bounces = (person.soft_bounces or 0) + 1
-    log_event(session, "deferred", person, status=failure.status, source="dsn")
+    log_event(session, EventKind.DEFERRED, person, status=failure.status, source="dsn")
     if person.soft_bounces < settings.soft_bounce_limit or person.status != "active":
         return False
-    suppress(session, settings.secret_key, person.email, "bounced")
-    person.status = "bounced"
-    log_event(session, "bounced", person, status=failure.status, type="soft_limit",
-              soft_bounces=person.soft_bounces)
+    hard_bounce(session, settings.secret_key, person, status=failure.status, type="soft_limit",
+                soft_bounces=person.soft_bounces)
     return True
 
 
@@ -423,12 +409,12 @@ def _complaint(session: Session, settings: Settings, report: Report, row: Outbox
         return
     kind = report.failures[0].diagnostic if report.failures else "abuse"
     for address in addresses - {p.email for p in persons.values()}:
-        suppress(session, settings.secret_key, address, "complaint")
+        suppress(session, settings.secret_key, address, SuppressionReason.COMPLAINT)
     for person in persons.values():
-        suppress(session, settings.secret_key, person.email, "complaint")
+        suppress(session, settings.secret_key, person.email, SuppressionReason.COMPLAINT)
         if person.status == "active":
             person.status = "unsubscribed"
-        log_event(session, "complained", person, type=kind)
+        log_event(session, EventKind.COMPLAINED, person, type=kind)
     summary.complaints += 1
 
 
@@ -439,14 +425,6 @@ def _find_person(session: Session, address: str) -> Person | None:
         person = session.scalars(
             select(Person).where(func.lower(Person.email) == address.lower())).first()
     return person
-
-
-def _outbox_row(session: Session, message_id: str | None) -> OutboxRow | None:
-    if not message_id:
-        return None
-    bare = message_id.strip().strip("<>")
-    return session.scalars(
-        select(OutboxRow).where(OutboxRow.message_id.in_([bare, f"<{bare}>"]))).first()
 
 
 def _describe(failure: Failure) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .errors import InputError, NewsletterError
 from .models import Municipality, Person
-from .municipalities import Resolver
+from .municipalities import Resolver, county_key
 from .settings import Settings
 
 # The columns of an import file and of an export, in this order (so an export imports unchanged).
@@ -21,10 +21,6 @@ _AREA_SPLIT = re.compile(r"[;|,\s]+")
 MAX_NAME: int = Person.__table__.c.name.type.length
 
 Positions = set[tuple[int | None, str | None]]
-
-
-def _county_key(text: str) -> str:
-    return " ".join(text.split()).casefold().removesuffix(" län").removesuffix("s")
 
 
 def contact_name(text: str) -> str:
@@ -69,7 +65,7 @@ class FieldReader:
         """Whether COUNTY ("Jämtlands län", "Jämtland", any case) is MUNICIPALITY's county."""
         key = (county, municipality.county)
         if key not in self._counties:
-            self._counties[key] = _county_key(county) == _county_key(municipality.county)
+            self._counties[key] = county_key(county) == county_key(municipality.county)
         return self._counties[key]
 
     def role(self, text: str) -> str:

@@ -1,7 +1,7 @@
-"""Contacts: addresses, suppression, the event log; add, list, show, export, unsubscribe, forget.
+"""Contacts: addresses; add, list, show, export, unsubscribe, forget.
 
 The CSV import is in contacts_import.py; the fields of a contact (municipality, role, areas) are
-validated in contact_fields.py.
+validated in contact_fields.py; the event log and the suppression list are in events.py.
 """
 
 from __future__ import annotations
@@ -12,23 +12,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from . import outbox
 from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, merge_contact
 from .csvfiles import write_csv
 from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
+from .events import EventKind, SuppressionReason, log_event, suppress, suppression_reason
 from .i18n import _
 from .models import (
     PERSON_STATUSES,
     Event,
-    Mailing,
-    MailingVariant,
     Municipality,
-    OutboxRow,
     Person,
     PersonArea,
     Position,
@@ -74,34 +72,13 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
     return result.normalized.lower()
 
 
-def log_event(session: Session, kind: str, person: Person | None = None, **detail: Any) -> None:
-    """Append to the event log. DETAIL must not hold personal data (it outlives an erasure)."""
-    session.add(Event(kind=kind, person_id=person.id if person else None, detail=detail))
-
-
-def suppression_reason(session: Session, secret: bytes, email: str) -> str | None:
-    """Why EMAIL (normalised) is on the suppression list, or None if it is not."""
-    return session.scalar(
-        select(Suppression.reason).where(Suppression.email_hash == address_hash(secret, email)))
-
-
-def is_suppressed(session: Session, secret: bytes, email: str) -> bool:
-    return suppression_reason(session, secret, email) is not None
-
-
-def suppress(session: Session, secret: bytes, email: str, reason: str) -> None:
-    """Put EMAIL on the suppression list (idempotent; the first reason is kept)."""
-    if not is_suppressed(session, secret, email):
-        session.add(Suppression(email_hash=address_hash(secret, email), reason=reason))
-
-
 def unsubscribe(session: Session, secret: bytes, person: Person, *, source: str) -> bool:
     """Unsubscribe PERSON from everything; returns False if they already were."""
-    suppress(session, secret, person.email, "unsubscribed")
+    suppress(session, secret, person.email, SuppressionReason.UNSUBSCRIBED)
     if person.status == "unsubscribed":
         return False
     person.status = "unsubscribed"
-    log_event(session, "unsubscribed", person, source=source)
+    log_event(session, EventKind.UNSUBSCRIBED, person, source=source)
     return True
 
 
@@ -111,7 +88,7 @@ def unsubscribe_address(session: Session, secret: bytes, email: str, *, source: 
     email = normalise_email(email)
     person = find_person(session, email)
     if person is None:
-        suppress(session, secret, email, "unsubscribed")
+        suppress(session, secret, email, SuppressionReason.UNSUBSCRIBED)
         return "blocked"
     return "unsubscribed" if unsubscribe(session, secret, person, source=source) else "already"
 
@@ -125,7 +102,7 @@ def _refuse_suppressed(session: Session, secret: bytes, email: str,
     reason = suppression_reason(session, secret, email)
     if reason is None and person is not None and person.status != "active":
         reason = person.status
-    if reason == "erased":
+    if reason == SuppressionReason.ERASED:
         raise SuppressedAddress(f"{email}: this address was erased (GDPR) and may not be added "
                                 "again; it is kept only as a hashed suppression entry")
     if reason:
@@ -177,9 +154,9 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
         person.areas.extend(PersonArea(area=a) for a in sorted(merge.areas - have))
     session.flush()
     if new:
-        log_event(session, "added", person, source=source)
+        log_event(session, EventKind.ADDED, person, source=source)
     else:
-        log_event(session, "updated", person, source=source, changes=merge.changes)
+        log_event(session, EventKind.UPDATED, person, source=source, changes=merge.changes)
     session.flush()
     return person, "added" if new else "updated"
 
@@ -266,13 +243,6 @@ def export_contacts(session: Session, target: Path | str, *, status: str | None 
     return write_csv(target, CONTACT_COLUMNS, _export_rows(session, status), delimiter=delimiter)
 
 
-def forget_test_address(mailing: Mailing, why: str) -> None:
-    """Take the address out of a test mailing (`send ... --test-to`): its label becomes
-    "test:WHY:ID" and its meta loses test_to."""
-    mailing.segment = f"test:{why}:{mailing.id}"
-    mailing.meta = {k: v for k, v in (mailing.meta or {}).items() if k != "test_to"}
-
-
 def forget(session: Session, secret: bytes, email: str) -> bool:
     """GDPR erasure: delete the person and everything that names them (also the test copies
     sent to the address); keep only the hashed suppression entry (reason "erased") so the
@@ -287,29 +257,22 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
     digest = address_hash(secret, email)
     entry = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
     if entry is None:
-        session.add(Suppression(email_hash=digest, reason="erased"))
+        session.add(Suppression(email_hash=digest, reason=SuppressionReason.ERASED))
     else:
-        entry.reason = "erased"
-    # A test copy sent to the address (`--test-to`) names it in its mailing's label and meta;
-    # without test_to a pending test row is a row without a person, which the sender suppresses.
-    for mailing in session.scalars(select(Mailing).where(Mailing.segment == f"test:{email}")):
-        forget_test_address(mailing, "erased")
+        entry.reason = SuppressionReason.ERASED
+    outbox.forget_address(session, email)
     person = session.scalar(select(Person).where(Person.email == email))
     if person is not None:
         # Positions, areas and registrations go by cascade; outbox rows and events keep only
-        # a NULL person. Scrub free text that may quote the address (an SMTP error, say).
-        session.execute(update(OutboxRow).where(
-            OutboxRow.person_id == person.id,
-            OutboxRow.last_error.icontains(email, autoescape=True)).values(last_error=None))
+        # a NULL person. Scrub free text that may quote the address (an SMTP error, say), and
+        # content frozen for this person alone (outbox.forget_person).
+        outbox.forget_person(session, person)
         for event in session.scalars(select(Event).where(Event.person_id == person.id)):
             if email in json.dumps(event.detail, ensure_ascii=False).casefold():
                 event.detail = {"redacted": True}
-        # Content frozen for this person alone (a calendar invite names its attendee) goes too;
-        # their outbox rows, now without a person, are marked suppressed when claimed.
-        session.execute(delete(MailingVariant).where(MailingVariant.key == person.public_id))
         session.delete(person)
         session.flush()
-    log_event(session, "erased")
+    log_event(session, EventKind.ERASED)
     return person is not None
 
 
@@ -341,11 +304,11 @@ def change_email(session: Session, settings: Settings, old: str, new: str, *,
                                                                          reason=reason))
     person.email = new_address
     if person.status == "unsubscribed":
-        suppress(session, settings.secret_key, new_address, "unsubscribed")
+        suppress(session, settings.secret_key, new_address, SuppressionReason.UNSUBSCRIBED)
     elif person.status == "bounced":
         person.status = "active"
         person.soft_bounces, person.soft_bounced_at = 0, None
-    log_event(session, "email_changed", person, source=source)
+    log_event(session, EventKind.EMAIL_CHANGED, person, source=source)
     session.flush()
     return person
 

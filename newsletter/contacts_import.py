@@ -27,6 +27,7 @@ from .contact_fields import (
 )
 from .contacts import normalise_email
 from .errors import InputError
+from .events import EventKind
 from .models import (
     Base,
     Event,
@@ -298,7 +299,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas)]
         if merge.changes:
             report.updated += 1
-            events.append({"kind": "updated", "person_id": pid, "at": now,
+            events.append({"kind": EventKind.UPDATED, "person_id": pid, "at": now,
                            "detail": {"source": source, "changes": merge.changes}})
         else:
             report.unchanged += 1
@@ -322,7 +323,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             if sync:
                 started += [(c.email, c.name, m, r) for m, r in merge.positions]
             areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas or ())]
-            events.append({"kind": "imported", "person_id": pid, "at": now,
+            events.append({"kind": EventKind.IMPORTED, "person_id": pid, "at": now,
                            "detail": {"source": source, "line": c.line}})
     if name_updates:
         session.execute(update(Person), name_updates)

@@ -303,11 +303,12 @@ def load_issue(settings: Settings, month: str) -> Issue:
 
 # --- scaffolding ------------------------------------------------------------------------------
 
-def slugify(text: str, *, max_length: int = 60) -> str:
-    """A file name from a title: 'Ny remiss om strandskyddet' -> 'ny-remiss-om-strandskyddet'."""
+def slugify(text: str, *, max_length: int = 60, fallback: str = "nyhet") -> str:
+    """A file name or link slug from a title: 'Ny remiss om strandskyddet' ->
+    'ny-remiss-om-strandskyddet' (å ä ö -> a a o); FALLBACK when nothing is left."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:max_length].rstrip("-") or "nyhet"
+    return slug[:max_length].rstrip("-") or fallback
 
 
 def _yaml_text(value: str) -> str:

@@ -206,6 +206,16 @@ def attachment(ics_text: str, method: str, filename: str = "invite.ics") -> dict
             "data": ics_text}
 
 
+def calendar_attachments(ics_text: str, method: str = "REQUEST") -> list[dict]:
+    """An iTIP invite as Outlook and Gmail read it: a text/calendar alternative with the
+    method, plus the same file as an invite.ics attachment for clients that look only there."""
+    return [
+        {"content_type": f"text/calendar; method={method}; charset=UTF-8", "data": ics_text,
+         "alternative": True},
+        {"content_type": "application/ics", "filename": "invite.ics", "data": ics_text},
+    ]
+
+
 def _attendee(person: Attendee) -> vCalAddress:
     address = vCalAddress(f"mailto:{person.email}")
     if person.name:

@@ -11,22 +11,17 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from . import db, links
-from .content import (
-    EDITORIAL_PLACEHOLDER,
-    ITEM_PLACEHOLDER,
-    Issue,
-    issue_dir,
-    load_issue,
-    scan_issue,
-)
+from .contacts import find_person
+from .content import EDITORIAL_PLACEHOLDER, ITEM_PLACEHOLDER, issue_dir, scan_issue
 from .errors import InputError, NotFound
 from .files import PRIVATE, atomic_write
 from .i18n import _
+from .kinds.issue import IssueSource
 from .markdown import Converted
 from .media import HEAVY_BYTES, local_name, media_file
-from .models import Person
-from .render import IssueRenderer, Rendered, WebinarInfo, personal_values, personalise
+from .render import IssueRenderer, WebinarInfo
 from .settings import Settings
+from .sources import Content, Recipient, personalise, recipient_for
 from .webinars import upcoming
 
 SIZE_WARNING = 90 * 1024  # Gmail clips messages at about 102 KB of HTML
@@ -63,29 +58,30 @@ def _write_atomically(path: Path, text: str) -> None:
 @dataclass(frozen=True)
 class Build:
     folder: Path
-    rendered: Rendered
+    content: Content
     paths: tuple[Path, ...]
 
 
 def build_issue(settings: Settings, month: str,
                 webinars: Sequence[WebinarInfo] = ()) -> Build:
     """Render MONTH's complete variant (every area and role) into issues/MONTH/build/."""
-    issue = load_issue(settings, month)
-    if not issue.items:
+    source = IssueSource(settings, month, webinars)
+    if not source.issue.items:
         raise InputError("the issue has no items (newsletter items new ...)",
-                         source=f"{issue.source}/items")
-    renderer = IssueRenderer(settings, issue, webinars)
-    rendered = renderer.render(renderer.all_key)
+                         source=f"{source.issue.source}/items")
+    renderer = source.renderer
+    content = renderer.render(renderer.all_key)
     folder = build_folder(settings, month)
-    manifest = {**rendered.manifest, "built_at": datetime.now(UTC).isoformat(
+    manifest = {**content.manifest, "built_at": datetime.now(UTC).isoformat(
         timespec="seconds"), "area_names": {a.slug: a.name for a in settings.areas}}
     files = {
-        "issue.html": rendered.html, "issue.txt": rendered.text, "issue.mjml": rendered.mjml,
+        "issue.html": content.html, "issue.txt": content.text,
+        "issue.mjml": renderer.mjml(renderer.all_key),
         "manifest.json": json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
     }
     for name, text in files.items():
         _write_atomically(folder / name, text)
-    return Build(folder=folder, rendered=rendered, paths=tuple(folder / n for n in files))
+    return Build(folder=folder, content=content, paths=tuple(folder / n for n in files))
 
 
 # --- check ---------------------------------------------------------------------------------
@@ -192,32 +188,22 @@ def check_issue(settings: Settings, month: str) -> Report:
 
 # --- preview ----------------------------------------------------------------------------------
 
-def person_variant(session: Session, person: Person) -> tuple[frozenset[str] | None,
-                                                            frozenset[str]]:
-    """(areas, roles) of PERSON: no chosen areas means every area; roles held today."""
-    areas = frozenset(a.area for a in person.areas) or None
-    return areas, person.roles()
-
-
 def preview_issue(settings: Settings, month: str, *, session: Session | None = None,
                   email: str | None = None, webinars: Sequence[WebinarInfo] = ()) -> Path:
     """Write issues/MONTH/build/preview.html: as the contact EMAIL would get it (their areas and
     roles, their personal links), or without one the complete variant with sample values."""
-    issue: Issue = load_issue(settings, month)
-    renderer = IssueRenderer(settings, issue, webinars)
+    source = IssueSource(settings, month, webinars)
     if email:
-        from .contacts import find_person
-
         person = find_person(session, email) if session is not None else None
         if person is None:
             raise NotFound(f"no contact {email!r} (newsletter contacts list)")
-        rendered = renderer.render(renderer.variant_key(*person_variant(session, person)))
-        values = personal_values(settings, person)
+        content = source.render(source.variant_of(person))
+        recipient = recipient_for(settings, person)
     else:
-        rendered = renderer.render(renderer.all_key)
+        content = source.render(source.renderer.all_key)
         sample = links.archive_url(settings)
-        values = {"__NL_NAME__": "Förnamn Efternamn", "__NL_EMAIL__": "mottagare@example.se",
-                  "__NL_UNSUBSCRIBE_URL__": sample, "__NL_PREFERENCES_URL__": sample}
+        recipient = Recipient(email="mottagare@example.se", name="Förnamn Efternamn",
+                              message_id="", unsubscribe_url=sample, preferences_url=sample)
     path = build_folder(settings, month) / "preview.html"
-    _write_atomically(path, personalise(rendered, values).html)
+    _write_atomically(path, personalise(content, recipient).html)
     return path

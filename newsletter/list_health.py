@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .events import EventKind
 from .i18n import _
 from .models import Event, Municipality, Person, Position
 from .settings import Settings
 
-LEAVING = ("unsubscribed", "bounced")
-RETURNING = ("resubscribed",)
+LEAVING = (EventKind.UNSUBSCRIBED, EventKind.BOUNCED)
+RETURNING = (EventKind.RESUBSCRIBED,)
 
 
 def no_role() -> str:
@@ -105,7 +106,7 @@ class _Register:
                 .order_by(Event.at, Event.id)):
             self.changes[pid].append((at, kind))
         self.erasures = [at for (at,) in session.execute(
-            select(Event.at).where(Event.kind == "erased"))]
+            select(Event.at).where(Event.kind == EventKind.ERASED))]
 
     def active_at(self, pid: int, moment: datetime) -> bool:
         if self.created[pid] >= moment:
@@ -150,8 +151,8 @@ def health(session: Session, periods: Iterable[tuple[datetime, datetime]], *,
     out = []
     for start, end in periods:
         at = min(end, now)
-        unsubscribed = register.left("unsubscribed", start, end)
-        bounced = register.left("bounced", start, end)
+        unsubscribed = register.left(EventKind.UNSUBSCRIBED, start, end)
+        bounced = register.left(EventKind.BOUNCED, start, end)
         total = _flow(register, everyone, start, end, unsubscribed, bounced, at)
         erased = sum(start <= at < end for at in register.erasures)
         by_role: dict[str, Flow] = {}

@@ -22,25 +22,16 @@ import hashlib
 import html
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import links
 from .errors import ConfigError
-from .models import Person
 from .settings import Settings
+from .sources import PLACEHOLDERS, Content, Recipient
 
-PLACEHOLDERS = {
-    "__NL_NAME__": "name",
-    "__NL_EMAIL__": "email",
-    "__NL_UNSUBSCRIBE_URL__": "unsubscribe_url",
-    "__NL_PREFERENCES_URL__": "preferences_url",
-}
 _TOKEN = re.compile("(" + "|".join(PLACEHOLDERS) + ")")
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -52,47 +43,9 @@ CRLF = b"\r\n"
 _MAX_WORD = 66
 
 
-@dataclass(frozen=True)
-class Recipient:
-    """Who one message is for, with the personal values of the placeholders."""
-
-    email: str
-    name: str
-    message_id: str  # with the angle brackets
-    unsubscribe_url: str
-    preferences_url: str
-
-
-@dataclass(frozen=True)
-class Content:
-    """What a mailing variant says. ATTACHMENTS: dicts with `content_type`, `data` (text) and
-    `filename`, or `alternative: True` to make it the last part of the multipart/alternative."""
-
-    subject: str
-    html: str
-    text: str
-    attachments: Sequence[dict[str, Any]] = ()
-
-
 def message_id(settings: Settings, mailing_id: int, public_id: str) -> str:
     """The deterministic Message-ID of one mailing to one person."""
     return f"<{mailing_id}.{public_id}@{settings.organisation.list_id}>"
-
-
-def recipient_for(settings: Settings, person: Person, msg_id: str) -> Recipient:
-    return Recipient(email=person.email, name=person.name or "", message_id=msg_id,
-                     unsubscribe_url=links.unsubscribe_url(settings, person),
-                     preferences_url=links.preferences_url(settings, person))
-
-
-def calendar_attachments(ics: str, method: str = "REQUEST") -> list[dict[str, Any]]:
-    """An iTIP invite as Outlook and Gmail read it: a text/calendar alternative with the
-    method, plus the same file as an invite.ics attachment for clients that look only there."""
-    return [
-        {"content_type": f"text/calendar; method={method}; charset=UTF-8", "data": ics,
-         "alternative": True},
-        {"content_type": "application/ics", "filename": "invite.ics", "data": ics},
-    ]
 
 
 # --- encoding helpers --------------------------------------------------------------------------
@@ -372,6 +325,8 @@ class DkimSigner:
         return cls(key, t.dkim_selector, t.dkim_domain)
 
     def sign(self, message: bytes) -> bytes:
+        # Imported here: signing is optional (NEWSLETTER_DKIM_KEY_FILE), and dkimpy with
+        # dnspython costs every other send ~4 MB and 0.1 s of start-up.
         import dkim
 
         signature = dkim.sign(message, self.selector, self.domain, self.key,

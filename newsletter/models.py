@@ -15,7 +15,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
@@ -207,9 +206,39 @@ class Event(Base):
 
 # --- mailings and the outbox ----------------------------------------------------------------
 
-MAILING_KINDS = ("issue", "targeted", "webinar")
-MAILING_STATUSES = ("sending", "paused", "done")
-OUTBOX_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
+class MailingKind(StrEnum):
+    """What a mailing is; each kind has its Source (sources.py, kinds/)."""
+
+    ISSUE = "issue"
+    TARGETED = "targeted"
+    WEBINAR = "webinar"
+
+
+class MailingStatus(StrEnum):
+    """A mailing's life: scheduled (content frozen, waiting for its time) -> sending <-> paused
+    -> done; cancelled before it went out."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(StrEnum):
+    """One recipient's row: pending -> sending (claimed) -> sent | deferred | failed |
+    suppressed; deferred rows are claimed again when due (see sender.py)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+CLAIMABLE = (OutboxStatus.PENDING, OutboxStatus.DEFERRED)
+UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.DEFERRED, OutboxStatus.SENDING)
 
 
 class Mailing(Base):
@@ -225,7 +254,7 @@ class Mailing(Base):
     source: Mapped[str] = mapped_column(String(200))
     segment: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="sending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=MailingStatus.SENDING, index=True)
     paused_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -246,12 +275,12 @@ class MailingVariant(Base):
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(Text)
+    # Also inside the HTML; kept so that the frozen variant is the whole sources.Content.
+    preheader: Mapped[str] = mapped_column(Text, default="", server_default="")
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     # Attachments, e.g. an iCalendar invite: [{"filename", "content_type", "data"}], data as text.
     attachments: Mapped[list] = mapped_column(JSON, default=list)
-    # Pre-encoded MIME pieces, if the sender caches them (bytes, optional).
-    encoded: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class OutboxRow(Base):
@@ -270,7 +299,7 @@ class OutboxRow(Base):
                                                   index=True)
     variant_key: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))

@@ -49,6 +49,12 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
+def county_key(text: str) -> str:
+    """A county as people write it, for comparing: "Jämtlands län", "Jämtland", "JÄMTLANDS"
+    -> "jämtland"."""
+    return _norm(text).removesuffix(" län").removesuffix("s")
+
+
 class Resolver:
     """Finds a municipality as people write it: "Åsele", "Åsele kommun", "Malmö stad", "2463"."""
 

@@ -21,11 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from .contacts import normalise_email, suppression_reason
+from . import outbox
+from .contacts import normalise_email
 from .errors import InputError, NotFound
+from .events import suppression_reason
 from .files import atomic_write
 from .i18n import _
-from .models import Event, Mailing, OutboxRow, Person, Position, Registration, Webinar
+from .models import Event, Person, Position, Registration, Webinar
 from .settings import Settings
 
 FORMATS = ("text", "json")
@@ -109,11 +111,7 @@ def person_record(session: Session, settings: Settings, email: str) -> PersonRec
                Registration.created_at)
         .join(Webinar, Webinar.id == Registration.webinar_id)
         .where(Registration.person_id == person.id).order_by(Registration.created_at))
-    mailings = session.execute(
-        select(Mailing.id, Mailing.kind, Mailing.subject, OutboxRow.status, OutboxRow.sent_at,
-               Mailing.created_at)
-        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
-        .where(OutboxRow.person_id == person.id).order_by(Mailing.created_at, Mailing.id))
+    mailings = outbox.mailings_of(session, person.id)
     events = session.scalars(select(Event).where(Event.person_id == person.id)
                              .order_by(Event.at, Event.id))
     return PersonRecord(

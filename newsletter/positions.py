@@ -25,8 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from .contact_fields import DEFAULT_ROLE, FieldReader
-from .contacts import add_contact, find_person, log_event, normalise_email
+from .contacts import add_contact, find_person, normalise_email
 from .errors import InputError, NotFound
+from .events import EventKind, log_event
 from .i18n import _
 from .models import Municipality, Person, Position
 from .municipalities import Resolver
@@ -84,7 +85,7 @@ def start_position(session: Session, person: Person, municipality_id: int | None
                         started_on=on)
     person.positions.append(position)
     session.flush()
-    log_event(session, "position_started", person, role=role,
+    log_event(session, EventKind.POSITION_STARTED, person, role=role,
               municipality=_kommunkod(session, municipality_id), on=on.isoformat(),
               source=source)
     return position
@@ -100,7 +101,7 @@ def end_position(session: Session, settings: Settings, position: Position, on: d
                          field="on")
     person = position.person
     position.ended_on = on
-    log_event(session, "position_ended", person, role=position.role,
+    log_event(session, EventKind.POSITION_ENDED, person, role=position.role,
               municipality=_kommunkod(session, position.municipality_id), on=on.isoformat(),
               source=source)
     changes = Changes(ended=[_change(person, position, on, "ended")])

@@ -12,8 +12,8 @@ from datetime import date
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .contacts import log_event
 from .errors import InputError, SuppressedAddress
+from .events import EventKind, SuppressionReason, log_event
 from .models import Person, PersonArea, Suppression
 from .settings import Settings
 from .signing import address_hash
@@ -53,7 +53,7 @@ def set_areas(session: Session, settings: Settings, person: Person, slugs: list[
     session.expire(person, ["areas"])
     if before == after:
         return False
-    log_event(session, "preferences", person, change="areas", areas=after)
+    log_event(session, EventKind.PREFERENCES, person, change="areas", areas=after)
     return True
 
 
@@ -71,7 +71,7 @@ def pause(session: Session, person: Person, months: int, *, today: date) -> date
                          field="months")
     until = add_months(today, months)
     person.paused_until = until
-    log_event(session, "preferences", person, change="paused", until=until.isoformat(),
+    log_event(session, EventKind.PREFERENCES, person, change="paused", until=until.isoformat(),
               months=months)
     return until
 
@@ -85,7 +85,7 @@ def resume(session: Session, person: Person) -> bool:
     if person.paused_until is None:
         return False
     person.paused_until = None
-    log_event(session, "preferences", person, change="resumed")
+    log_event(session, EventKind.PREFERENCES, person, change="resumed")
     return True
 
 
@@ -99,11 +99,11 @@ def resubscribe(session: Session, secret: bytes, person: Person, *, source: str)
         return False
     entry = session.scalar(select(Suppression).where(
         Suppression.email_hash == address_hash(secret, person.email)))
-    if entry is not None and entry.reason != "unsubscribed":
+    if entry is not None and entry.reason != SuppressionReason.UNSUBSCRIBED:
         raise SuppressedAddress(f"the address is suppressed ({entry.reason}) and cannot be "
                                 "resubscribed from the web")
     if entry is not None:
         session.delete(entry)
     person.status = "active"
-    log_event(session, "resubscribed", person, source=source)
+    log_event(session, EventKind.RESUBSCRIBED, person, source=source)
     return True

@@ -1,19 +1,18 @@
-"""Issue or mailing -> MJML (Jinja2, autoescaped) -> HTML (mjml-python) -> CSS inlined (premailer),
-plus a plain-text twin rendered from the same data.
+"""Issue or message -> MJML (Jinja2, autoescaped) -> HTML (mjml-python) -> CSS inlined (premailer),
+plus a plain-text twin rendered from the same data: a `sources.Content`.
 
 Rendering happens once per content variant; the personal parts are plain ASCII placeholders
-(PLACEHOLDERS) that `personalise` (or the sender) replaces per recipient, a cheap last step that
+(sources.PLACEHOLDERS) that the message builder replaces per recipient, a cheap last step that
 never re-runs MJML or premailer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html as html_lib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -30,27 +29,11 @@ from .content import Issue, Item, month_name
 from .errors import ConfigError
 from .markdown import convert
 from .settings import Settings
+from .sources import EMAIL, Content
 
-NAME = "__NL_NAME__"
-EMAIL = "__NL_EMAIL__"
-UNSUBSCRIBE_URL = "__NL_UNSUBSCRIBE_URL__"
-PREFERENCES_URL = "__NL_PREFERENCES_URL__"
-PLACEHOLDERS = (NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL)
 WEB_KEY = "web"
+MESSAGE_KEY = "message"
 _MAX_KEY = 190
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One rendered message: the same for every recipient of its variant until personalised."""
-
-    subject: str
-    preheader: str
-    html: str
-    text: str
-    mjml: str = ""
-    key: str = ""
-    manifest: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,7 +142,8 @@ class IssueRenderer:
         self.issue = issue
         self.webinars = tuple(upcoming_webinars)
         self._env = _environment(settings)
-        self._cache: dict[str, Rendered] = {}
+        self._cache: dict[str, Content] = {}
+        self._mjml: dict[str, str] = {}
         self._keys: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
 
     def _visible(self, item: Item, areas: Iterable[str] | None, roles: frozenset[str]) -> bool:
@@ -196,7 +180,7 @@ class IssueRenderer:
         """The variant with every area and every role-restricted item (what `issue build` shows)."""
         return self.variant_key(None, frozenset(self.settings.roles))
 
-    def render(self, key: str) -> Rendered:
+    def render(self, key: str) -> Content:
         """The rendered variant KEY, with personal placeholders; rendered once, then cached."""
         if key not in self._cache:
             if key == WEB_KEY:
@@ -205,14 +189,19 @@ class IssueRenderer:
             self._cache[key] = self._render(key, areas, roles, personal=True)
         return self._cache[key]
 
-    def web_version(self) -> Rendered:
+    def web_version(self) -> Content:
         """The public archive version: all areas, no role-restricted items, nothing personal."""
         if WEB_KEY not in self._cache:
             self._cache[WEB_KEY] = self._render(WEB_KEY, None, frozenset(), personal=False)
         return self._cache[WEB_KEY]
 
+    def mjml(self, key: str) -> str:
+        """The MJML source variant KEY was compiled from (for `issue build`)."""
+        self.render(key)
+        return self._mjml[key]
+
     def _render(self, key: str, areas: Iterable[str] | None, roles: frozenset[str], *,
-                personal: bool) -> Rendered:
+                personal: bool) -> Content:
         settings, issue = self.settings, self.issue
         sections = []
         for area in settings.areas:
@@ -246,8 +235,9 @@ class IssueRenderer:
                          for w in self.webinars],
             "html_bytes": len(html.encode("utf-8")),
         }
-        return Rendered(subject=issue.subject, preheader=issue.preheader, html=html, text=text,
-                        mjml=source, key=key, manifest=manifest)
+        self._mjml[key] = source
+        return Content(subject=issue.subject, preheader=issue.preheader, html=html, text=text,
+                       key=key, manifest=manifest)
 
 
 def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
@@ -257,32 +247,12 @@ def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
 
 
 def render_message(settings: Settings, *, subject: str, body_markdown: str,
-                   preheader: str = "") -> Rendered:
+                   preheader: str = "") -> Content:
     """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue."""
     body = convert(body_markdown)
     context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
                      web_url=None, personal=True, why=_why(settings, "det här mejlet"))
     context.update(body_html=Markup(body.html), body_text=body.text)
-    source, html, text = _compile(_environment(settings), "message", context)
-    return Rendered(subject=subject, preheader=preheader, html=html, text=text, mjml=source,
-                    key="message", manifest={"subject": subject})
-
-
-def personalise(rendered: Rendered, values: Mapping[str, str]) -> Rendered:
-    """RENDERED with the placeholders replaced by VALUES (placeholder -> plain text value).
-
-    Values are HTML-escaped in the HTML; a cheap string step, no re-rendering.
-    """
-    html, text = rendered.html, rendered.text
-    for token in PLACEHOLDERS:
-        value = values.get(token, "")
-        html = html.replace(token, html_lib.escape(value, quote=True))
-        text = text.replace(token, value)
-    return replace(rendered, html=html, text=text)
-
-
-def personal_values(settings: Settings, person: Any) -> dict[str, str]:
-    """The placeholder values for PERSON (a models.Person)."""
-    return {NAME: person.name or "", EMAIL: person.email,
-            UNSUBSCRIBE_URL: links.unsubscribe_url(settings, person),
-            PREFERENCES_URL: links.preferences_url(settings, person)}
+    _source, html, text = _compile(_environment(settings), "message", context)
+    return Content(subject=subject, preheader=preheader, html=html, text=text, key=MESSAGE_KEY,
+                   manifest={"subject": subject})

@@ -11,6 +11,9 @@ Small counts: a figure broken down below the mailing (per area, item, link, role
 is under SMALL is shown as "<5" (`small`), on every surface (terminal, CSV, pages), so that no
 breakdown can point at a few people. Totals per mailing, month and year are shown as they are.
 Test copies ("[TEST]") are left out of every report.
+
+The figures are grouped queries on the mailing tables, read only: outbox.py owns those tables
+and is the only module that writes them; a report never changes what it reads.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from . import list_health
 from .errors import InputError, NotFound
+from .events import EventKind
 from .i18n import _
 from .list_health import Health
-from .models import ArchivedIssue, Event, Mailing, OutboxRow, TrackedLink
+from .models import ArchivedIssue, Event, Mailing, OutboxRow, OutboxStatus, TrackedLink
 from .settings import Settings
 
 SMALL = 5
@@ -158,7 +162,7 @@ def _delivery(session: Session, mailing_ids: list[int]) -> dict[int, Delivery]:
     for mid, pid, sent_at, at in session.execute(
             select(OutboxRow.mailing_id, OutboxRow.person_id, OutboxRow.sent_at, Event.at)
             .join(Event, and_(Event.person_id == OutboxRow.person_id,
-                              Event.kind == "unsubscribed", Event.at >= OutboxRow.sent_at))
+                              Event.kind == EventKind.UNSUBSCRIBED, Event.at >= OutboxRow.sent_at))
             .where(OutboxRow.mailing_id.in_(mailing_ids), OutboxRow.sent_at.is_not(None))):
         if at - sent_at <= window:
             left.add((mid, pid))
@@ -168,8 +172,7 @@ def _delivery(session: Session, mailing_ids: list[int]) -> dict[int, Delivery]:
     for mid in mailing_ids:
         c = counts[mid]
         out[mid] = Delivery(
-            recipients=sum(c[s] for s in ("pending", "sending", "sent", "deferred", "failed",
-                                          "suppressed")),
+            recipients=sum(c[s] for s in OutboxStatus),
             sent=c["sent"], deferred=c["deferred"] + c["soft"], bounced=c["bounced"],
             failed=c["failed"] - c["failed_bounce"], suppressed=c["suppressed"],
             pending=c["pending"] + c["sending"],

@@ -4,12 +4,12 @@ Two kinds of trace name a person without being the register itself:
 
 * the event log (imported, updated, unsubscribed, bounced, position_started ...): an event
   older than `events_days` loses its person (person_id NULL). The event stays, so counts by
-  kind and month stay right; its detail never holds personal data (contacts.log_event).
+  kind and month stay right; its detail never holds personal data (events.log_event).
 * the outbox, one row per recipient of each mailing: the rows of a mailing finished more than
   `outbox_days` ago lose their person, their Message-ID (which holds the person's public id)
   and any error text; a variant frozen for one person (a calendar invite names its attendee)
-  is deleted; a test mailing's address goes. Each row keeps its state, so `send status`
-  shows the same counts as before.
+  is deleted; a test mailing's address goes (outbox.anonymise_finished). Each row keeps its
+  state, so `send status` shows the same counts as before.
 
 A finished mailing is done once and marked in its meta ("retained"); events are done up to a
 watermark kept in site_meta, so a round of the worker costs a few small queries however large
@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import String, cast, delete, literal, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .contacts import forget_test_address, log_event
-from .models import Event, Mailing, MailingVariant, OutboxRow, Person, SiteMeta
+from . import outbox
+from .events import EventKind, log_event
+from .models import Event, SiteMeta
 from .settings import Settings
 
 _EVENTS_UNTIL = "retention_events_until"  # site_meta: events before this are done
@@ -54,7 +55,7 @@ def apply_retention(session: Session, settings: Settings, *,
     if days.outbox_days:
         _mailings(session, now - timedelta(days=days.outbox_days), report)
     if report.events or report.mailings:
-        log_event(session, "retention", events=report.events, mailings=report.mailings,
+        log_event(session, EventKind.RETENTION, events=report.events, mailings=report.mailings,
                   rows=report.rows)
     return report
 
@@ -77,26 +78,5 @@ def _events(session: Session, cutoff: datetime) -> int:
 
 
 def _mailings(session: Session, cutoff: datetime, report: RetentionReport) -> None:
-    old = [m for m in session.scalars(select(Mailing).where(
-        Mailing.status == "done", Mailing.finished_at < cutoff))
-        if not (m.meta or {}).get("retained")]
-    for mailing in old:
-        personal = select(Person.public_id)
-        report.variants += session.execute(
-            delete(MailingVariant).where(MailingVariant.mailing_id == mailing.id,
-                                         MailingVariant.key.in_(personal))
-            .execution_options(synchronize_session=False)).rowcount or 0
-        session.execute(update(OutboxRow).where(OutboxRow.mailing_id == mailing.id,
-                                                OutboxRow.variant_key.in_(personal))
-                        .values(variant_key="personal")
-                        .execution_options(synchronize_session=False))
-        report.rows += session.execute(
-            update(OutboxRow).where(OutboxRow.mailing_id == mailing.id,
-                                    OutboxRow.person_id.is_not(None))
-            .values(person_id=None, last_error=None, claimed_by=None,
-                    message_id=literal("retained:") + cast(OutboxRow.id, String))
-            .execution_options(synchronize_session=False)).rowcount or 0
-        if (mailing.meta or {}).get("test_to"):
-            forget_test_address(mailing, "retained")
-        mailing.meta = {**(mailing.meta or {}), "retained": True}
-        report.mailings += 1
+    done = outbox.anonymise_finished(session, cutoff)
+    report.mailings, report.rows, report.variants = done.mailings, done.rows, done.variants

@@ -60,7 +60,7 @@ from sqlalchemy.orm import Session, selectinload
 from .errors import NotFound, SegmentSyntaxError
 from .i18n import _
 from .models import Municipality, Person, PersonArea, Position, Registration, Webinar
-from .municipalities import Resolver, shipped
+from .municipalities import Resolver, county_key, shipped
 from .settings import Settings
 
 FIELDS = ("role", "municipality", "kommunkod", "county", "member", "area", "language",
@@ -400,9 +400,11 @@ class _Compiler:
             return Municipality.kommunkod == self._kommunkod(node, value)
         if node.field == "county":
             return Municipality.county_code == self._county(node, value)
-        if self._yes_no(node):
-            return Municipality.member.is_(True)
-        return or_(Municipality.id.is_(None), Municipality.member.is_(False))
+        if node.field == "member":
+            if self._yes_no(node):
+                return Municipality.member.is_(True)
+            return or_(Municipality.id.is_(None), Municipality.member.is_(False))
+        raise self._unknown(node)
 
     def _person_condition(self, node: Cond) -> ColumnElement[bool]:
         value = node.value or ""
@@ -414,13 +416,20 @@ class _Compiler:
             if not re.fullmatch(r"[a-z]{2,3}", value.casefold()):
                 raise self._bad(node, f'language "{value}" is not a language code such as sv or en')
             return Person.language == value.casefold()
-        if not value:  # registered:""
-            raise self._bad(node, "registered needs a webinar's slug")
-        return (select(Registration.id)
-                .join(Webinar, Registration.webinar_id == Webinar.id)
-                .where(Registration.person_id == Person.id, Webinar.slug == value,
-                       Registration.status == "registered")
-                .exists())
+        if node.field == "registered":
+            if not value:  # registered:""
+                raise self._bad(node, "registered needs a webinar's slug")
+            return (select(Registration.id)
+                    .join(Webinar, Registration.webinar_id == Webinar.id)
+                    .where(Registration.person_id == Person.id, Webinar.slug == value,
+                           Registration.status == "registered")
+                    .exists())
+        raise self._unknown(node)
+
+    def _unknown(self, node: Cond) -> SegmentSyntaxError:
+        """A field the parser accepts but nothing here compiles: never guess another field."""
+        return _error(self.expr, node.column,
+                      _('the field "{field}" cannot be used here').format(field=node.field))
 
     def _bad(self, node: Cond, message: str) -> SegmentSyntaxError:
         return _error(self.expr, node.value_column, message)
@@ -445,13 +454,11 @@ class _Compiler:
         return found.kommunkod
 
     def _county(self, node: Cond, value: str) -> str:
-        key = value.strip().casefold()
-        if key.zfill(2) in self.counties:
-            return key.zfill(2)
+        code = value.strip().zfill(2)
+        if code in self.counties:
+            return code
         for code, name in self.counties.items():
-            full = name.casefold()
-            short = full.removesuffix(" län")
-            if key in (full, short, short.removesuffix("s")):
+            if county_key(value) == county_key(name):
                 return code
         names = list(self.counties.values())
         close = difflib.get_close_matches(value, names, n=1, cutoff=0.5)

@@ -1,9 +1,11 @@
-"""The send engine: claim outbox rows, re-check suppression, personalise, send, record.
+"""The send engine: claim outbox rows, re-check the person, personalise, send, record.
 
 `send_mailing(settings, sessions, mailing_id)` works through a mailing's outbox with
 `transport.connections` workers (threads; SMTP I/O releases the GIL), each with its own
 transport connection and database connection, both reused for every message it sends; every
-claim, re-check and record is its own short transaction on that database connection.
+claim, re-check and record is its own short transaction on that database connection. The
+statements are outbox.py's (the ledger's); this module decides when to run them and what a
+transport's answer means. `deliver(settings, sessions, ids)` sends several mailings in a row.
 
 Exactly once, and its window. Rows move pending -> sending -> sent | deferred | failed |
 suppressed. A worker claims a few rows with one compare-and-set UPDATE (only rows still pending or
@@ -20,10 +22,11 @@ most `connections` duplicates. `send status` counts such rows as "possibly sent"
 and as "sent after a crash" once re-sent.
 
 SMTP replies (classified in transports.py): 4xx or a lost connection -> deferred with exponential
-backoff and jitter (Backoff); 5.1.x -> failed, the address suppressed as a hard bounce; other 5xx
--> failed; 5.7.x, a refused sender or failed authentication -> the mailing pauses, nobody is
-blamed. `max_consecutive_failures` failures in a row also pause it. Global and per-domain rate
-limits come from settings.transport (rate, per_domain_rate) or the `rate` argument.
+backoff and jitter (Backoff); 5.1.x -> failed, and the hard-bounce policy (events.hard_bounce)
+suppresses the address; other 5xx -> failed; 5.7.x, a refused sender or failed authentication ->
+the mailing pauses, nobody is blamed. `max_consecutive_failures` failures in a row also pause
+it. Global and per-domain rate limits come from settings.transport (rate, per_domain_rate) or the
+`rate` argument.
 """
 
 from __future__ import annotations
@@ -35,22 +38,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, outbox
-from .contacts import log_event, suppress
+from . import db, events, outbox
 from .errors import SendError
-from .messages import Content, DkimSigner, MessageTemplate, Recipient, recipient_for
-from .models import Mailing, MailingVariant, OutboxRow, Person, Suppression
+from .messages import DkimSigner, MessageTemplate
+from .models import MailingStatus, OutboxStatus, Person
 from .settings import Settings
 from .signing import address_hash
-from .transports import Connection, Result, Transport, from_settings
+from .sources import Recipient, recipient_for
+from .transports import Connection, Outcome, Result, Transport, from_settings
 
-CLAIM_BATCH = 25
-CLAIMABLE = ("pending", "deferred")
 DOMAIN_MAX_WAIT = 2.0  # longer than this for a domain's turn: put the row back, take another
 
 
@@ -118,44 +118,6 @@ class _Limiter:
             return max(0.0, self._next.get(key, 0.0) - time.monotonic())
 
 
-# Built once: statements executed per message or per claim (building them costs more than
-# running them). Each worker runs them on one database connection it keeps for the whole run.
-_DUE = or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= bindparam("now"))
-_CLAIM = (update(OutboxRow)
-          .where(OutboxRow.id.in_(select(OutboxRow.id)
-                                  .where(OutboxRow.mailing_id == bindparam("mailing"),
-                                         OutboxRow.status.in_(CLAIMABLE), _DUE)
-                                  .order_by(OutboxRow.id).limit(CLAIM_BATCH)),
-                 OutboxRow.status.in_(CLAIMABLE), _DUE,
-                 select(Mailing.id).where(Mailing.id == bindparam("mailing"),
-                                          Mailing.status == "sending").exists())
-          .values(status="sending", claimed_by=bindparam("me"), claimed_at=bindparam("now"))
-          .execution_options(synchronize_session=False))
-_CLAIMED = (select(OutboxRow.id, OutboxRow.person_id, OutboxRow.variant_key, OutboxRow.message_id,
-                   OutboxRow.attempts, OutboxRow.last_error, Person.email, Person.public_id)
-            .outerjoin(Person, Person.id == OutboxRow.person_id)
-            .where(OutboxRow.mailing_id == bindparam("mailing"),
-                   OutboxRow.claimed_by == bindparam("me"), OutboxRow.status == "sending")
-            .order_by(OutboxRow.id))
-# The re-check right before each message: one query for the person and the suppression list.
-_CHECK = (select(Person.name, Person.email, Person.status, Person.paused_until,
-                 select(Suppression.id).where(Suppression.email_hash == bindparam("digest"))
-                 .exists().label("suppressed"))
-          .where(Person.id == bindparam("pid")))
-_RECORD = (update(OutboxRow)
-           .where(OutboxRow.id == bindparam("row_id"), OutboxRow.claimed_by == bindparam("me"))
-           .values(status=bindparam("new_status"), last_error=bindparam("error"),
-                   next_attempt_at=bindparam("due"), attempts=bindparam("attempts"),
-                   sent_at=bindparam("sent_at"), claimed_by=bindparam("claim"))
-           .execution_options(synchronize_session=False))
-_RELEASE = (update(OutboxRow)
-            .where(OutboxRow.id.in_(bindparam("ids", expanding=True)),
-                   OutboxRow.claimed_by == bindparam("me"), OutboxRow.status == "sending")
-            .values(status="pending", claimed_by=None, claimed_at=None,
-                    next_attempt_at=bindparam("due"))
-            .execution_options(synchronize_session=False))
-
-
 @dataclass(frozen=True)
 class _Someone:
     """A stand-in person for links.py (a test address that is not in the database)."""
@@ -163,19 +125,6 @@ class _Someone:
     name: str
     email: str
     public_id: str
-
-
-@dataclass
-class _Claimed:
-    id: int
-    person_id: int | None
-    variant_key: str
-    message_id: str
-    attempts: int
-    last_error: str | None
-    email: str | None  # the person's address when claimed
-    public_id: str | None
-    digest: str | None = None  # EMAIL's suppression key, computed once per claim
 
 
 @dataclass
@@ -206,10 +155,12 @@ class _Run:
     consecutive_failures: int = 0
     pause_reason: str | None = None
     error: BaseException | None = None
+    finished: bool = False  # the mailing is no longer sending (done, cancelled ...)
 
     # --- shared state
     def halted(self) -> bool:
-        return self.stop.is_set() or self.pause_reason is not None or self.error is not None
+        return (self.stop.is_set() or self.finished or self.pause_reason is not None
+                or self.error is not None)
 
     def tx(self):
         return db.transaction(self.sessions)
@@ -218,12 +169,7 @@ class _Run:
         with self.lock:
             if key not in self.templates:
                 with self.sessions() as s:
-                    v = s.scalar(select(MailingVariant).where(
-                        MailingVariant.mailing_id == self.mailing_id, MailingVariant.key == key))
-                if v is None:
-                    raise SendError(f"mailing {self.mailing_id} has no frozen variant {key!r}")
-                content = Content(subject=v.subject, html=v.html, text=v.text,
-                                  attachments=tuple(v.attachments or ()))
+                    content = outbox.frozen(s, self.mailing_id, key)
                 self.templates[key] = MessageTemplate(self.settings, content, dkim=self.dkim)
             return self.templates[key]
 
@@ -242,13 +188,13 @@ class _Run:
         if tripped:
             self.pause(f"{limit} misslyckade sändningar i rad, senast: {result}")
 
-    # --- one worker
+    # --- one worker: claim -> re-check -> personalise -> send -> record
     def work(self, number: int) -> None:
         me = outbox.claimant(number)
         conn = self.transport.connection()
         try:
-            with self.sessions.kw["bind"].connect() as db:
-                self.loop(_Worker(me, db, conn))
+            with self.sessions.kw["bind"].connect() as dbc:
+                self.loop(_Worker(me, dbc, conn))
         except BaseException as exc:  # noqa: BLE001 - re-raised by send_mailing's thread
             with self.lock:
                 self.error = self.error or exc
@@ -271,17 +217,16 @@ class _Run:
                     break
                 self.one(row, w)
 
-    def claim(self, w: _Worker) -> list[_Claimed]:
-        params = {"mailing": self.mailing_id, "me": w.me, "now": datetime.now(UTC)}
+    def claim(self, w: _Worker) -> list[outbox.Claimed]:
         with w.db.begin():
-            w.db.execute(_CLAIM, params)
-            rows = [_Claimed(*r) for r in w.db.execute(_CLAIMED, params)]
+            rows = outbox.claim(w.db, self.mailing_id, w.me, datetime.now(UTC))
             if not rows:
-                status, reason = w.db.execute(select(Mailing.status, Mailing.paused_reason)
-                                              .where(Mailing.id == self.mailing_id)).one()
-                if status == "paused":
-                    with self.lock:
+                status, reason = outbox.mailing_state(w.db, self.mailing_id)
+                with self.lock:
+                    if status == MailingStatus.PAUSED:
                         self.pause_reason = self.pause_reason or reason or "pausad"
+                    elif status != MailingStatus.SENDING:
+                        self.finished = True
         for row in rows:
             if row.email is not None:
                 row.digest = address_hash(self.settings.secret_key, row.email)
@@ -290,43 +235,36 @@ class _Run:
     def next_due(self) -> float | None:
         """Seconds until the next row may be claimed; None when no row is left to claim."""
         with self.sessions() as s:
-            left = s.execute(select(func.count(), func.min(OutboxRow.next_attempt_at))
-                             .where(OutboxRow.mailing_id == self.mailing_id,
-                                    OutboxRow.status.in_(CLAIMABLE))).one()
-        if not left[0]:
+            left, earliest = outbox.next_due(s, self.mailing_id)
+        if not left:
             return None
-        if left[1] is None:
+        if earliest is None:
             return 0.0
-        return (left[1] - datetime.now(UTC)).total_seconds()
+        return (earliest - datetime.now(UTC)).total_seconds()
 
     def release(self, w: _Worker, ids: list[int], *, due: datetime | None = None) -> None:
         """Put claimed rows back, untouched: they were never handed to the transport."""
         if ids:
             with w.db.begin():
-                w.db.execute(_RELEASE, {"ids": ids, "me": w.me, "due": due})
+                outbox.release(w.db, ids, w.me, due=due)
 
     def release_all(self, me: str) -> None:
         try:
             with self.tx() as s:
-                s.execute(update(OutboxRow)
-                          .where(OutboxRow.mailing_id == self.mailing_id,
-                                 OutboxRow.claimed_by == me, OutboxRow.status == "sending")
-                          .values(status="pending", claimed_by=None, claimed_at=None)
-                          .execution_options(synchronize_session=False))
+                outbox.release_all(s, self.mailing_id, me)
         except SQLAlchemyError:
             return  # the database itself failed: the rows wait for the next run's reclaim
 
-    def recipient(self, row: _Claimed, db: DbConnection) -> tuple[Recipient | None, str]:
+    def recipient(self, row: outbox.Claimed, dbc: DbConnection) -> tuple[Recipient | None, str]:
         """Who gets ROW now, read fresh: None and why not, if nobody may be mailed."""
         person = None
         if row.person_id is not None:
-            with db.begin():  # one snapshot: a changed address is checked against the same state
-                person = db.execute(_CHECK, {"pid": row.person_id, "digest": row.digest}).first()
+            with dbc.begin():  # one snapshot: a changed address is checked against the same state
+                person = outbox.recipient_now(dbc, row.person_id, row.digest)
                 if person is not None and person.email != row.email:
                     row.email = person.email
                     row.digest = address_hash(self.settings.secret_key, person.email)
-                    person = db.execute(_CHECK, {"pid": row.person_id,
-                                                 "digest": row.digest}).first()
+                    person = outbox.recipient_now(dbc, row.person_id, row.digest)
         if self.test_to:
             stand_in = (_Someone(person.name, person.email, row.public_id or "test")
                         if person is not None else _Someone("", self.test_to, "test"))
@@ -344,10 +282,10 @@ class _Run:
         return recipient_for(self.settings, _Someone(person.name, person.email, row.public_id),
                              row.message_id), ""
 
-    def one(self, row: _Claimed, w: _Worker) -> None:
+    def one(self, row: outbox.Claimed, w: _Worker) -> None:
         recipient, why_not = self.recipient(row, w.db)
         if recipient is None:
-            self.record(w, row, "suppressed", why_not)
+            self.record(w, row, OutboxStatus.SUPPRESSED, why_not)
             self.count("suppressed", False)
             return
         domain = recipient.email.rpartition("@")[2].lower()
@@ -365,72 +303,46 @@ class _Run:
                              ready=True)
         self.outcome(row, w, result)
 
-    def outcome(self, row: _Claimed, w: _Worker, result: Result) -> None:
-        if result.outcome == "sent":
+    def outcome(self, row: outbox.Claimed, w: _Worker, result: Result) -> None:
+        if result.outcome == Outcome.SENT:
             keep = outbox.RECLAIMED if row.last_error == outbox.RECLAIMED else None
-            self.record(w, row, "sent", keep, attempt=True)
+            self.record(w, row, OutboxStatus.SENT, keep, attempt=True)
             self.count("sent", False)
-        elif result.outcome == "deferred":
+        elif result.outcome == Outcome.DEFERRED:
             attempts = row.attempts + 1
             if attempts >= self.backoff.max_attempts:
-                self.record(w, row, "failed", f"gave up after {attempts} attempts: {result}",
-                            attempt=True)
+                self.record(w, row, OutboxStatus.FAILED,
+                            f"gave up after {attempts} attempts: {result}", attempt=True)
                 self.count("failed", True, result)
             else:
                 due = datetime.now(UTC) + timedelta(seconds=self.backoff.delay(attempts))
-                self.record(w, row, "deferred", str(result), attempt=True, due=due)
+                self.record(w, row, OutboxStatus.DEFERRED, str(result), attempt=True, due=due)
                 self.count("deferred", True, result)
-        elif result.outcome == "bounced":
-            self.record(w, row, "failed", f"hard bounce: {result}", attempt=True,
-                        bounce=None if self.test_to else row.person_id,
-                        code=result.code)
+        elif result.outcome == Outcome.BOUNCED:
+            self.record(w, row, OutboxStatus.FAILED, f"hard bounce: {result}", attempt=True,
+                        bounce=None if self.test_to else row.person_id, code=result.code)
             self.count("bounced", True, result)
-        elif result.outcome == "failed":
-            self.record(w, row, "failed", str(result), attempt=True)
+        elif result.outcome == Outcome.FAILED:
+            self.record(w, row, OutboxStatus.FAILED, str(result), attempt=True)
             self.count("failed", True, result)
         else:
             self.release(w, [row.id])
             self.pause(f"{self.transport.description}: {result}")
 
-    def record(self, w: _Worker, row: _Claimed, status: str, error: str | None, *,
-               attempt: bool = False, due: datetime | None = None, bounce: int | None = None,
+    def record(self, w: _Worker, row: outbox.Claimed, status: OutboxStatus, error: str | None,
+               *, attempt: bool = False, due: datetime | None = None, bounce: int | None = None,
                code: int | None = None) -> None:
-        values = {"row_id": row.id, "me": w.me, "new_status": status, "error": error, "due": due,
-                  "attempts": row.attempts + attempt,
-                  "sent_at": datetime.now(UTC) if status == "sent" else None,
-                  "claim": None if status in CLAIMABLE else w.me}
+        attempts = row.attempts + attempt
         if bounce is None:
             with w.db.begin():
-                w.db.execute(_RECORD, values)
+                outbox.record(w.db, row, w.me, status, error, attempts=attempts, due=due)
             return
-        with self.tx() as s:
-            s.execute(_RECORD, values)
+        with self.tx() as s:  # the row and the bounce's consequences in one transaction
+            outbox.record(s, row, w.me, status, error, attempts=attempts, due=due)
             person = s.get(Person, bounce)
             if person is not None:
-                suppress(s, self.settings.secret_key, person.email, "bounced")
-                if person.status == "active":
-                    person.status = "bounced"
-                log_event(s, "bounced", person, mailing=self.mailing_id, code=code,
-                          source="smtp")
-
-
-def reclaim(sessions: sessionmaker[Session], mailing_id: int) -> int:
-    """Take back rows left in 'sending' by a dead sender; they may have been sent (see above)."""
-    now = datetime.now(UTC)
-    taken = 0
-    with db.transaction(sessions) as s:
-        rows = s.execute(select(OutboxRow.id, OutboxRow.claimed_by, OutboxRow.claimed_at)
-                         .where(OutboxRow.mailing_id == mailing_id,
-                                OutboxRow.status == "sending")).all()
-        for row_id, by, at in rows:
-            if outbox.claim_is_dead(by, at, now):
-                taken += s.execute(
-                    update(OutboxRow).where(OutboxRow.id == row_id, OutboxRow.claimed_by == by,
-                                            OutboxRow.status == "sending")
-                    .values(status="pending", claimed_by=None, claimed_at=None,
-                            last_error=outbox.RECLAIMED)
-                    .execution_options(synchronize_session=False)).rowcount
-    return taken
+                events.hard_bounce(s, self.settings.secret_key, person,
+                                   mailing=self.mailing_id, code=code, source="smtp")
 
 
 def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id: int, *,
@@ -446,14 +358,15 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     """
     with db.transaction(sessions) as s:
         mailing = outbox.get_mailing(s, mailing_id)
-        if mailing.status == "paused":
+        if mailing.status == MailingStatus.PAUSED:
             raise SendError(f"utskick {mailing_id} är pausat: {mailing.paused_reason}; "
                             f"kör `newsletter send resume {mailing_id}` när felet är åtgärdat")
         test_to = (mailing.meta or {}).get("test_to")
         transactional = bool((mailing.meta or {}).get("transactional"))
     transport = transport or from_settings(settings)
     report = SendReport(mailing_id, transport=transport.description)
-    report.reclaimed = reclaim(sessions, mailing_id)
+    with db.transaction(sessions) as s:
+        report.reclaimed = outbox.reclaim(s, mailing_id)
     t = settings.transport
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
                backoff=backoff or Backoff(), stop=stop or threading.Event(), test_to=test_to,
@@ -483,11 +396,18 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     return report
 
 
+def deliver(settings: Settings, sessions: sessionmaker[Session], mailing_ids: list[int], *,
+            transport: Transport | None = None) -> list[SendReport]:
+    """Send (or resume) MAILING_IDS one after the other, after the caller's commit: e.g. the
+    messages a webinar command created."""
+    return [send_mailing(settings, sessions, mailing_id, transport=transport)
+            for mailing_id in mailing_ids]
+
+
 def _fill(sessions: sessionmaker[Session], report: SendReport) -> None:
     with sessions() as s:
-        status = outbox.mailing_status(s, report.mailing_id, failures=0)
-        report.total = status.total
-        report.remaining = status.remaining
-        report.done = status.mailing.status == "done"
-        report.next_attempt_at = s.scalar(select(func.min(OutboxRow.next_attempt_at)).where(
-            OutboxRow.mailing_id == report.mailing_id, OutboxRow.status == "deferred"))
+        progress = outbox.mailing_status(s, report.mailing_id, failures=0)
+    report.total = progress.total
+    report.remaining = progress.remaining
+    report.done = progress.mailing.status == MailingStatus.DONE
+    report.next_attempt_at = progress.next_attempt_at

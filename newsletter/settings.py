@@ -146,8 +146,6 @@ class Settings:
     roles: dict[str, str]
     segments: dict[str, str]
     secret_key: bytes = field(repr=False)
-    track_opens: bool = False
-    track_clicks: bool = False
     # `[bounces] soft_limit`: soft bounces after which an address is suppressed.
     soft_bounce_limit: int = 3
     console: ConsoleSettings = field(default_factory=ConsoleSettings)

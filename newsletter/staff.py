@@ -10,8 +10,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .contacts import log_event, normalise_email
+from .contacts import normalise_email
 from .errors import InputError, NotFound
+from .events import EventKind, log_event
 from .i18n import _
 from .models import STAFF_ROLES, Staff
 
@@ -54,7 +55,7 @@ def add_staff(session: Session, email: str, *, name: str, role: str, by: str = "
     else:
         staff.name, staff.role = name or staff.name, role
     session.flush()
-    log_event(session, "staff-saved", staff=address, role=role, by=by)
+    log_event(session, EventKind.STAFF_SAVED, staff=address, role=role, by=by)
     return staff
 
 
@@ -75,4 +76,4 @@ def remove_staff(session: Session, email: str, *, by: str = "cli") -> None:
             raise InputError(_("{email} is the last administrator: add another one first").format(
                 email=staff.email), field="email")
     session.delete(staff)
-    log_event(session, "staff-removed", staff=staff.email, by=by)
+    log_event(session, EventKind.STAFF_REMOVED, staff=staff.email, by=by)

@@ -1,14 +1,15 @@
 """Click counting without people: the links of a mailing go through /l/TOKEN, counted per link.
 
-Off unless `[tracking] clicks = true`. When a mailing is created (outbox.create, after its
-variants are frozen and its recipients fixed), `track_mailing` numbers the web links found in
-its frozen HTML (1, 2, ... in order of first appearance over all variants), stores each in
-`tracked_links` with the item and priority area it belongs to, and rewrites the HTML and text of
-every variant so that each such link points to `BASE/l/TOKEN`. The token is
-`signing.make_token(secret, "click", "MAILING-NUMBER")`: it names the mailing and the link and
-nothing else, so every recipient of the mailing gets the very same link; there is nothing in it,
-or in the table, that names or could single out a person. The redirect (web/clicks.py) goes only
-to the URL stored for that mailing and number: a token cannot carry a destination.
+Off unless `[tracking] clicks = true`. When a mailing is created (outbox.add_recipients, after its
+variants are frozen and its recipients fixed), `track` numbers the web links found in its frozen
+HTML (1, 2, ... in order of first appearance over all variants), stores each in `tracked_links`
+with the item and priority area it belongs to, and returns the HTML and text of every variant
+rewritten so that each such link points to `BASE/l/TOKEN` (outbox.py stores them: it alone writes
+the mailing tables). The token is `signing.make_token(secret, "click", "MAILING-NUMBER")`: it names
+the mailing and the link and nothing else, so every recipient of the mailing gets the very same
+link; there is nothing in it, or in the table, that names or could single out a person. The
+redirect (web/clicks.py) goes only to the URL stored for that mailing and number: a token cannot
+carry a destination.
 
 Never rewritten: anything that is not http(s) (mailto:, in-page anchors), the personal
 placeholders (`__NL_UNSUBSCRIBE_URL__`, `__NL_PREFERENCES_URL__`: unsubscribe and preferences),
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .content import Item, load_issue
 from .errors import NewsletterError
-from .models import Mailing, MailingVariant, TrackedLink
+from .models import MailingKind, TrackedLink
 from .settings import Settings
 from .signing import make_token, read_token
 
@@ -214,43 +215,41 @@ def rewrite(html: str, text: str, mailing_id: int, link_map: LinkMap,
 
 # --- a mailing ---------------------------------------------------------------------------------
 
-def link_map_for(settings: Settings, mailing: Mailing) -> LinkMap:
-    """What MAILING's links are about: an issue's items; other kinds have none."""
-    if mailing.kind != "issue":
+def link_map_for(settings: Settings, kind: str, key: str) -> LinkMap:
+    """What the links of a mailing of KIND and source KEY are about: an issue's items; other
+    kinds have none."""
+    if kind != MailingKind.ISSUE:
         return LinkMap()
     try:
-        return LinkMap.from_items(load_issue(settings, mailing.source).items)
+        return LinkMap.from_items(load_issue(settings, key).items)
     except NewsletterError:  # the issue's files are gone: links still count, without items
         return LinkMap()
 
 
-def track_mailing(session: Session, settings: Settings, mailing: Mailing,
-                  link_map: LinkMap | None = None) -> int:
-    """Number MAILING's links, store them and rewrite its frozen variants; returns how many.
+Page = tuple[str, str]  # a variant's (html, text)
 
-    Call once, in the transaction that creates the mailing, after its variants are frozen.
+
+def track(session: Session, settings: Settings, mailing_id: int, kind: str, key: str,
+          pages: Sequence[Page], link_map: LinkMap | None = None) -> tuple[int, list[Page]]:
+    """Number the links of mailing MAILING_ID's variants PAGES, store them in tracked_links and
+    return (how many, PAGES rewritten). outbox.py calls it once, in the transaction that
+    creates the mailing, after its variants are frozen, and stores the rewritten pages.
+
     A link is a URL with what it is about (item, area): numbered 1, 2, ... in order of first
     appearance over the variants, so every variant gives the same link the same token.
     """
     base_url = settings.organisation.base_url
-    link_map = link_map_for(settings, mailing) if link_map is None else link_map
-    variants = list(session.scalars(select(MailingVariant)
-                                    .where(MailingVariant.mailing_id == mailing.id)
-                                    .order_by(MailingVariant.id)))
+    link_map = link_map_for(settings, kind, key) if link_map is None else link_map
     numbers: dict[LinkKey, int] = {}
-    for variant in variants:
-        for key in link_map.locate(variant.html, base_url):
-            numbers.setdefault(key, len(numbers) + 1)
+    for html, _text in pages:
+        for link in link_map.locate(html, base_url):
+            numbers.setdefault(link, len(numbers) + 1)
     for (url, target), number in numbers.items():
-        session.add(TrackedLink(mailing_id=mailing.id, number=number, url=url, item=target.item,
+        session.add(TrackedLink(mailing_id=mailing_id, number=number, url=url, item=target.item,
                                 title=target.title, area=target.area))
-    for variant in variants:
-        variant.html, variant.text = rewrite(variant.html, variant.text, mailing.id, link_map,
-                                             numbers, secret=settings.secret_key,
-                                             base_url=base_url)
-    mailing.meta = {**(mailing.meta or {}), "tracked_links": len(numbers)}
-    session.flush()
-    return len(numbers)
+    rewritten = [rewrite(html, text, mailing_id, link_map, numbers, secret=settings.secret_key,
+                         base_url=base_url) for html, text in pages]
+    return len(numbers), rewritten
 
 
 @dataclass(frozen=True)

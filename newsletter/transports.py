@@ -31,6 +31,7 @@ import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -49,9 +50,19 @@ _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
+class Outcome(StrEnum):
+    """What became of one message handed to a transport (see the module docstring)."""
+
+    SENT = "sent"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+    PAUSE = "pause"
+
+
 @dataclass(frozen=True)
 class Result:
-    outcome: str  # sent | deferred | bounced | failed | pause
+    outcome: Outcome
     code: int | None = None
     detail: str = ""
 
@@ -80,16 +91,16 @@ def classify(code: int, message: str, *, sender: bool = False) -> Result:
     """The outcome of an SMTP reply CODE MESSAGE; SENDER: it was the reply to MAIL FROM."""
     detail = message.strip()
     if 200 <= code < 300:
-        return Result("sent", code, detail)
+        return Result(Outcome.SENT, code, detail)
     if 400 <= code < 500:
-        return Result("deferred", code, detail)
+        return Result(Outcome.DEFERRED, code, detail)
     enhanced = _ENHANCED.match(detail)
     klass, subject = (enhanced.group(1), enhanced.group(2)) if enhanced else (None, None)
     if code in _AUTH_CODES or subject == "7" or sender:
-        return Result("pause", code, detail)
+        return Result(Outcome.PAUSE, code, detail)
     if klass == "5" and subject == "1":
-        return Result("bounced", code, detail)
-    return Result("failed", code, detail)
+        return Result(Outcome.BOUNCED, code, detail)
+    return Result(Outcome.FAILED, code, detail)
 
 
 # --- Maildir ---------------------------------------------------------------------------------
@@ -122,7 +133,7 @@ class MaildirTransport:
         with self._lock:  # mailbox.Maildir's unique names are per instance: one writer at a time
             key = box.add(local)  # written to tmp/, then renamed into new/
             os.chmod(self.path / "new" / key, PRIVATE)  # mailbox makes it with the umask's mode
-        return Result("sent", None, f"maildir {key}")
+        return Result(Outcome.SENT, None, f"maildir {key}")
 
 
 class MaildirConnection:
@@ -137,7 +148,7 @@ class MaildirConnection:
         try:
             return self.transport.deliver(envelope_from, rcpt, data)
         except OSError as exc:
-            return Result("pause", None, f"cannot write to {self.transport.path}: {exc}")
+            return Result(Outcome.PAUSE, None, f"cannot write to {self.transport.path}: {exc}")
 
     def close(self) -> None:
         pass
@@ -207,31 +218,32 @@ class SMTPConnection:
                 return self._transaction(envelope_from, rcpt, data, ready)
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
-                return Result("pause", exc.smtp_code, f"authentication failed: {_text(exc)}")
+                return Result(Outcome.PAUSE, exc.smtp_code, f"authentication failed: {_text(exc)}")
             except UnicodeEncodeError:
                 self.close()
-                return Result("pause", None, "NEWSLETTER_SMTP_USER or NEWSLETTER_SMTP_PASSWORD "
-                                             "has non-ASCII characters: SMTP AUTH cannot send them")
+                return Result(Outcome.PAUSE, None,
+                              "NEWSLETTER_SMTP_USER or NEWSLETTER_SMTP_PASSWORD has non-ASCII "
+                              "characters: SMTP AUTH cannot send them")
             except smtplib.SMTPNotSupportedError as exc:
                 self.close()
-                return Result("pause", None, f"{self.t.description}: {exc}")
+                return Result(Outcome.PAUSE, None, f"{self.t.description}: {exc}")
             except smtplib.SMTPServerDisconnected as exc:
                 # Dropped before this message's DATA: nothing of it was taken, reconnect once.
                 self.close()
                 if attempt == 2 or getattr(exc, "during_data", False):
-                    return Result("deferred", None, f"connection lost: {exc}")
+                    return Result(Outcome.DEFERRED, None, f"connection lost: {exc}")
             except smtplib.SMTPConnectError as exc:
                 self.close()
-                return Result("deferred", exc.smtp_code, f"cannot connect: {_text(exc)}")
+                return Result(Outcome.DEFERRED, exc.smtp_code, f"cannot connect: {_text(exc)}")
             except ssl.SSLCertVerificationError as exc:
                 self.close()
-                return Result("pause", None, self._untrusted(exc))
+                return Result(Outcome.PAUSE, None, self._untrusted(exc))
             except ssl.SSLError as exc:
                 self.close()
-                return Result("pause", None, f"TLS with {self.t.description} failed: {exc}")
+                return Result(Outcome.PAUSE, None, f"TLS with {self.t.description} failed: {exc}")
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
-                return Result("deferred", None,
+                return Result(Outcome.DEFERRED, None,
                               f"{self.t.description}: {exc.__class__.__name__}: {exc}")
         raise AssertionError("unreachable")
 

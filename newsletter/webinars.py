@@ -18,33 +18,33 @@ it is, so that running a command again resumes it and never sends anyone a secon
 N is the registration's round (its created_at, as a Unix time): one who unregisters and registers
 again gets a new confirmation, and nobody gets the same one twice.
 
-The state change and the mailings it causes are made in the caller's transaction; `deliver` sends
-them after the commit (and resumes them if a send was interrupted).
+The state change and the mailings it causes (kinds/webinar.py says what they say) are made in the
+caller's transaction; each command returns the ids of those mailings in `Outcome.mailings`, and
+the caller sends them after its commit (`sender.deliver`), or resumes them if a send was cut off.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from . import ical, links
-from . import webinar_messages as wm
-from .contacts import find_person, log_event
+from . import ical, links, outbox
+from .contacts import find_person
+from .content import slugify
 from .errors import InputError, NotFound
+from .events import EventKind, log_event
 from .i18n import _
+from .kinds import webinar as messages
 from .markdown import safe_url
-from .models import Person, Registration, Webinar
+from .models import MailingKind, Person, Registration, Webinar
 from .render import WebinarInfo
-from .sender import SendReport, send_mailing
 from .settings import Settings
-from .transports import Transport
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_SLUG = 60
@@ -95,13 +95,6 @@ def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -
         raise InputError(f"{text} does not exist in {tz.key} (the clocks skip that hour)",
                          field=field_name)
     return local.astimezone(UTC)
-
-
-def slugify(text: str) -> str:
-    """'Bredband på landsbygden' -> 'bredband-pa-landsbygden'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:_MAX_SLUG].rstrip("-") or "webinar"
 
 
 def read_description(value: str) -> str:
@@ -163,7 +156,7 @@ def create_webinar(session: Session, settings: Settings, *, title: str, starts_a
         if session.scalar(select(Webinar.id).where(Webinar.slug == slug)) is not None:
             raise InputError(f"a webinar {slug!r} already exists", field="--slug")
     else:
-        slug = _free_slug(session, slugify(title), starts_at)
+        slug = _free_slug(session, slugify(title, fallback="webinar"), starts_at)
     domain = settings.organisation.sender.rpartition("@")[2] or "newsletter.invalid"
     webinar = Webinar(slug=slug, uid=f"{uuid.uuid4()}@{domain}", title=title.strip(),
                       starts_at=starts_at, duration_minutes=duration_minutes, join_url=join_url,
@@ -236,6 +229,27 @@ def _ids(mailing_id: int | None) -> list[int]:
     return [] if mailing_id is None else [mailing_id]
 
 
+def _earlier(session: Session, prefix: str) -> list[int]:
+    """The webinar mailings whose key starts with PREFIX (to resume them)."""
+    return outbox.mailing_ids_like(session, MailingKind.WEBINAR, prefix)
+
+
+def _to_registered(session: Session, settings: Settings, webinar: Webinar, what: str) -> int:
+    """The mailing of message WHAT to everyone registered for WEBINAR."""
+    source = messages.to_registered(settings, webinar, what)
+    return outbox.create_mailing(session, settings, source,
+                                 f"registered:{webinar.slug}").mailing.id
+
+
+def _to_one(session: Session, settings: Settings, webinar: Webinar, what: str, person: Person,
+            registration: Registration, position: int | None = None) -> int | None:
+    """The mailing of message WHAT to PERSON alone; None when the address may not be mailed."""
+    source = messages.to_one(settings, webinar, what, person, registration, position)
+    created = outbox.create_mailing(session, settings, source, f"person:{person.public_id}",
+                                    persons=[person])
+    return created.mailing.id if created.recipients else None
+
+
 # --- registrations and the waiting list -----------------------------------------------------
 
 def _registration(session: Session, webinar: Webinar, person: Person) -> Registration | None:
@@ -266,7 +280,7 @@ def register(session: Session, settings: Settings, webinar: Webinar | str, perso
     registration = _registration(session, webinar, person)
     if registration is not None and registration.status in ("registered", "waitlisted"):
         kind = "confirm" if registration.status == "registered" else "waitlist"
-        earlier = wm.mailings_like(session, f"{webinar.slug}:{kind}:{person.public_id}:")
+        earlier = _earlier(session, f"{webinar.slug}:{kind}:{person.public_id}:")
         return Outcome(webinar, f"already-{registration.status}", earlier, person=person)
     _open(webinar, now)
     _lock_places(session, webinar)
@@ -278,13 +292,13 @@ def register(session: Session, settings: Settings, webinar: Webinar | str, perso
     registration.status = status
     registration.created_at = now  # a new round: the waiting list goes by this time
     session.flush()
-    log_event(session, f"webinar-{status}", person, webinar=webinar.slug)
+    log_event(session, EventKind.WEBINAR_WAITLISTED if full else EventKind.WEBINAR_REGISTERED,
+              person, webinar=webinar.slug)
     if full:
         position = waitlist_position(session, registration)
-        mailing = wm.personal_mailing(session, settings, webinar, "waitlist", person,
-                                      registration, position)
+        mailing = _to_one(session, settings, webinar, "waitlist", person, registration, position)
         return Outcome(webinar, status, _ids(mailing), person=person, position=position)
-    mailing = wm.personal_mailing(session, settings, webinar, "confirm", person, registration)
+    mailing = _to_one(session, settings, webinar, "confirm", person, registration)
     return Outcome(webinar, status, _ids(mailing), person=person)
 
 
@@ -309,11 +323,11 @@ def unregister(session: Session, settings: Settings, webinar: Webinar | str,
     was = registration.status
     registration.status = "cancelled"
     session.flush()
-    log_event(session, "webinar-unregistered", person, webinar=webinar.slug)
+    log_event(session, EventKind.WEBINAR_UNREGISTERED, person, webinar=webinar.slug)
     outcome = Outcome(webinar, "cancelled", person=person)
     if was == "registered" and webinar.status == "scheduled":
-        outcome.mailings += _ids(wm.personal_mailing(session, settings, webinar, "withdrawn",
-                                                     person, registration))
+        outcome.mailings += _ids(_to_one(session, settings, webinar, "withdrawn", person,
+                                         registration))
         _promote(session, settings, webinar, outcome, now)
     return outcome
 
@@ -340,10 +354,10 @@ def _promote(session: Session, settings: Settings, webinar: Webinar, outcome: Ou
         registration.status = "registered"
         session.flush()
         taken += 1
-        log_event(session, "webinar-promoted", person, webinar=webinar.slug)
+        log_event(session, EventKind.WEBINAR_PROMOTED, person, webinar=webinar.slug)
         outcome.promoted.append(person)
-        outcome.mailings += _ids(wm.personal_mailing(session, settings, webinar, "confirm",
-                                                     person, registration))
+        outcome.mailings += _ids(_to_one(session, settings, webinar, "confirm", person,
+                                         registration))
 
 
 # --- changes to a webinar -------------------------------------------------------------------
@@ -381,7 +395,7 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
         webinar.sequence += 1
         session.flush()
         if counts(session, webinar).registered:
-            outcome.mailings.append(wm.registered_mailing(session, settings, webinar, "update"))
+            outcome.mailings.append(_to_registered(session, settings, webinar, "update"))
     if "capacity" in changed:
         _promote(session, settings, webinar, outcome, now)
     session.flush()
@@ -393,7 +407,7 @@ def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
     notice to those on the waiting list."""
     webinar = get_webinar(session, slug)
     if webinar.status == "cancelled":
-        earlier = wm.mailings_like(session, f"{slug}:cancel:")
+        earlier = _earlier(session, f"{slug}:cancel:")
         return Outcome(webinar, "already-cancelled", earlier)
     webinar.status = "cancelled"
     webinar.sequence += 1
@@ -402,10 +416,10 @@ def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
     waiting = [(session.get(Person, r.person_id), r)
                for r in registrations(session, webinar, "waitlisted")]
     for person, registration in waiting:
-        outcome.mailings += _ids(wm.personal_mailing(session, settings, webinar, "cancel",
-                                                     person, registration))
+        outcome.mailings += _ids(_to_one(session, settings, webinar, "cancel", person,
+                                         registration))
     if counts(session, webinar).registered:
-        outcome.mailings.append(wm.registered_mailing(session, settings, webinar, "cancel"))
+        outcome.mailings.append(_to_registered(session, settings, webinar, "cancel"))
     return outcome
 
 
@@ -414,8 +428,9 @@ def announce(session: Session, settings: Settings, slug: str, segment: str, *,
     """The invitation to SEGMENT, with the registration link and a PUBLISH calendar file."""
     webinar = get_webinar(session, slug)
     _open(webinar, now or datetime.now(UTC))
-    mailing = wm.announcement_mailing(session, settings, webinar, segment)
-    return Outcome(webinar, "announced", [mailing])
+    created = outbox.create_mailing(session, settings, messages.announcement(settings, webinar),
+                                    segment)
+    return Outcome(webinar, "announced", [created.mailing.id])
 
 
 def remind(session: Session, settings: Settings, slug: str, when: str = "day", *,
@@ -425,8 +440,8 @@ def remind(session: Session, settings: Settings, slug: str, when: str = "day", *
         raise InputError(f"{when!r} is not one of {', '.join(REMINDERS)}", field="--when")
     webinar = get_webinar(session, slug)
     _open(webinar, now or datetime.now(UTC))
-    return Outcome(webinar, "reminded", [wm.registered_mailing(session, settings, webinar,
-                                                        f"remind-{when}")])
+    return Outcome(webinar, "reminded",
+                   [_to_registered(session, settings, webinar, f"remind-{when}")])
 
 
 def followup(session: Session, settings: Settings, slug: str, recording_url: str) -> Outcome:
@@ -437,8 +452,8 @@ def followup(session: Session, settings: Settings, slug: str, recording_url: str
     _check_url(recording_url, "--recording")
     webinar.recording_url = recording_url
     session.flush()
-    return Outcome(webinar, "followed-up", [wm.registered_mailing(session, settings, webinar,
-                                                           "followup")])
+    return Outcome(webinar, "followed-up",
+                   [_to_registered(session, settings, webinar, "followup")])
 
 
 def registered_people(session: Session, webinar: Webinar, status: str) -> list[Person]:
@@ -447,10 +462,3 @@ def registered_people(session: Session, webinar: Webinar, status: str) -> list[P
         select(Person).join(Registration, Registration.person_id == Person.id)
         .where(Registration.webinar_id == webinar.id, Registration.status == status)
         .order_by(Registration.created_at, Registration.id)))
-
-
-def deliver(sessions: sessionmaker[Session], settings: Settings, mailing_ids: list[int], *,
-            transport: Transport | None = None) -> list[SendReport]:
-    """Send (or resume) MAILING_IDS through the send engine, after the caller's commit."""
-    return [send_mailing(settings, sessions, mailing_id, transport=transport)
-            for mailing_id in mailing_ids]

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real site folder with a real database, and the real CLI.
+"""Shared fixtures: a real site folder with a real database, the real CLI, a recording SMTP
+server and the web app's test client. Shared helpers are in helpers.py.
 
 The database is a SQLite file in the site folder, or, when NEWSLETTER_TEST_PG_URL names a
 PostgreSQL server (`postgresql+psycopg://USER@HOST:PORT/postgres`, USER may create databases),
@@ -20,24 +21,18 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from newsletter import db, i18n
+from newsletter import db, i18n, staff
 from newsletter.cli import main
+from newsletter.console.app import create_app as create_console_app
+from newsletter.models import Person
 from newsletter.settings import Settings, load_settings
+from newsletter.web import create_app
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-
-# A fixed test key: tests never read a real secret.
-TEST_ENV = {"NEWSLETTER_SECRET_KEY": "test-secret-key-not-for-production"}
-
-PG_URL = os.environ.get("NEWSLETTER_TEST_PG_URL", "")
-
-# `newsletter init` flags for a site that is not the demo. The .example top-level domain is
-# reserved (RFC 2606), so no real mail goes anywhere; example.se is what marks demo data.
-INIT_FLAGS = ("--org", "Föreningen Småkommunerna", "--sender", "nyhetsbrev@smakommuner.example",
-              "--reply-to", "kansliet@smakommuner.example",
-              "--postal-address", "Storgatan 1, 111 22 Stockholm",
-              "--base-url", "https://nyhetsbrev.smakommuner.example")
+from .certs import Certs, make_certs
+from .console_support import STAFF, Clock, Console
+from .helpers import ANNA, BERTIL, PG_URL, REPO, TEST_ENV
+from .postfix import PostfixRelay, in_ci, skip_reason
+from .smtp_server import RecordingSMTPServer
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -125,9 +120,59 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | No
     return s
 
 
+@pytest.fixture
+def smtp_server() -> Iterator[RecordingSMTPServer]:
+    """A started RecordingSMTPServer on 127.0.0.1 (see smtp_server.py), stopped after the test."""
+    with RecordingSMTPServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A throw-away CA and server certificates (certs.py), made once per session."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def web(site):
+    """(app test client, site) with two active contacts, ANNA and BERTIL (helpers.py)."""
+    with site.transaction() as session:
+        session.add_all([Person(email=ANNA, name="Anna Andersson"),
+                         Person(email=BERTIL, name="Bertil Berg")])
+    app = create_app(site.settings)
+    app.testing = True
+    return app.test_client(), site
 @pytest.fixture(autouse=True)
 def _default_language() -> Iterator[None]:
     """Each test starts in the default language: the CLI and the apps activate a site's own."""
     i18n.activate(i18n.DEFAULT_LANGUAGE)
     yield
     i18n.activate(i18n.DEFAULT_LANGUAGE)
+
+
+@pytest.fixture
+def console(site) -> Console:
+    """The console app of the test site (console_support.py), with one staff member of each
+    role and a clock the test moves."""
+    with site.transaction() as session:
+        for role, email in STAFF.items():
+            staff.add_staff(session, email, name=f"Test {role}", role=role)
+    clock = Clock()
+    app = create_console_app(site.settings, clock=clock)
+    app.testing = True
+    return Console(site, app, clock)
+
+
+@pytest.fixture
+def postfix_relay() -> Iterator[PostfixRelay]:
+    """A started PostfixRelay (postfix.py) relaying to a RecordingSMTPServer (`relay.sink`),
+    both stopped after the test. Skips where Postfix cannot run, except under CI=true, where it
+    fails."""
+    reason = skip_reason()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true, but the relay test cannot run: {reason}")
+        pytest.skip(reason)
+    with RecordingSMTPServer() as sink, PostfixRelay(sink.port) as relay:
+        relay.sink = sink
+        yield relay

@@ -1,5 +1,6 @@
 """Shared pieces of the console tests: the app on a test site with a settable clock, staff
-members of each role, and signing in through the real one-time link."""
+members of each role, and signing in through the real one-time link. The `console` fixture
+(conftest.py) builds a Console."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from flask.testing import FlaskClient
 
 from newsletter import signin, staff
-from newsletter.console import create_app
 
 ROLES = ("redaktor", "granskare", "admin")
 STAFF = {role: f"{role}@example.se" for role in ROLES}
@@ -71,15 +70,3 @@ def sign_in_with_link(client: FlaskClient, token: str, next_path: str = "/"):
 def csrf_for(client: FlaskClient, path: str = "/") -> str:
     """The CSRF token of the client's session (read from a page's form)."""
     return csrf_of(client.get(path).text)
-
-
-@pytest.fixture(name="console")
-def console_fixture(site) -> Console:
-    """The console app of the test site, with one staff member of each role."""
-    with site.transaction() as session:
-        for role, email in STAFF.items():
-            staff.add_staff(session, email, name=f"Test {role}", role=role)
-    clock = Clock()
-    app = create_app(site.settings, clock=clock)
-    app.testing = True
-    return Console(site, app, clock)

@@ -1,9 +1,7 @@
 """A throw-away Postfix relay for tests: Debian's real Postfix, configured from scratch in a
 temp dir, listening on 127.0.0.1 on a free port and relaying everything to one next hop.
 
-    from tests.postfix import PostfixRelay, postfix_relay  # noqa: F401  (the fixture)
-
-    def test_something(site, postfix_relay):
+    def test_something(site, postfix_relay):  # the fixture is in conftest.py
         # postfix_relay.url: smtp://127.0.0.1:PORT, relaying to postfix_relay.sink (a
         # RecordingSMTPServer) through Postfix's own queue, smtpd, cleanup, qmgr and smtp client.
         ...
@@ -42,13 +40,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-import pytest
-
-from .smtp_server import RecordingSMTPServer, free_port
+from .helpers import free_port
+from .smtp_server import RecordingSMTPServer
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTCONF = shutil.which("postconf") or "/usr/sbin/postconf"
@@ -251,17 +247,3 @@ class PostfixRelay:
             time.sleep(0.1)
         raise RuntimeError(f"Postfix did not answer on 127.0.0.1:{self.port} within "
                            f"{START_TIMEOUT:.0f} s:\n{self.log()}")
-
-
-@pytest.fixture
-def postfix_relay() -> Iterator[PostfixRelay]:
-    """A started PostfixRelay relaying to a RecordingSMTPServer (`relay.sink`), both stopped
-    after the test. Skips where Postfix cannot run, except under CI=true, where it fails."""
-    reason = skip_reason()
-    if reason:
-        if in_ci():
-            pytest.fail(f"CI=true, but the relay test cannot run: {reason}")
-        pytest.skip(reason)
-    with RecordingSMTPServer() as sink, PostfixRelay(sink.port) as relay:
-        relay.sink = sink
-        yield relay

@@ -1,8 +1,6 @@
 """A recording SMTP server for tests: a real aiosmtpd on 127.0.0.1 that can misbehave on purpose.
 
-Use the pytest fixture (import it into your test module or conftest):
-
-    from tests.smtp_server import smtp_server  # noqa: F401  (the fixture)
+Use the pytest fixture `smtp_server` (conftest.py):
 
     def test_something(site, smtp_server):
         site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
@@ -19,6 +17,7 @@ What it records (thread-safe to read while it runs):
 - `server.parsed()`: the messages parsed with `email.policy.default`.
 - `server.sessions`: how many SMTP sessions (EHLO/HELO) were opened.
 - `server.wait_for(n, timeout=10)`: block until N messages arrived.
+- `server.wait_until_idle(timeout=10)`: block until every session has said QUIT.
 
 Faults it injects (set from the test at any time, also while a send runs):
 - `server.tempfail(n, reply="451 4.3.0 ...")`: the next N RCPT TO commands get a 4xx.
@@ -46,19 +45,19 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Self
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from .helpers import free_port
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,6 @@ class Received:
     session: int
     tls: str = ""
     login: str = ""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Handler:
@@ -90,6 +83,10 @@ class _Handler:
         session.host_name = hostname
         self.server._new_session(session)
         return f"250 {smtp.hostname}"
+
+    async def handle_QUIT(self, smtp, session, envelope):
+        self.server._end_session(session)
+        return "221 Bye"
 
     async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
         reply = self.server._rcpt_reply(address)
@@ -120,6 +117,7 @@ class RecordingSMTPServer:
         self.delay = delay
         self.messages: list[Received] = []
         self.sessions = 0
+        self._open: set[int] = set()
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._session_ids: dict[int, int] = {}
@@ -200,12 +198,30 @@ class RecordingSMTPServer:
                 self._arrived.wait(left)
         return True
 
+    def wait_until_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every session that said EHLO/HELO has said QUIT (a sender that stopped
+        cleanly has closed its connections)."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while self._open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._arrived.wait(left)
+        return True
+
     # --- called from the handler (the server's thread)
     def _new_session(self, session) -> None:
         with self._lock:
             if id(session) not in self._session_ids:
                 self.sessions += 1
                 self._session_ids[id(session)] = self.sessions
+            self._open.add(id(session))
+
+    def _end_session(self, session) -> None:
+        with self._arrived:
+            self._open.discard(id(session))
+            self._arrived.notify_all()
 
     def _rcpt_reply(self, address: str) -> str | None:
         with self._lock:
@@ -248,10 +264,3 @@ def _tls_version(smtp) -> str:
     transport = smtp.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     return (ssl_object.version() or "") if ssl_object is not None else ""
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[RecordingSMTPServer]:
-    """A started RecordingSMTPServer, stopped after the test."""
-    with RecordingSMTPServer() as server:
-        yield server

@@ -19,9 +19,8 @@ from sqlalchemy import make_url, select
 from newsletter.cli import main
 from newsletter.models import OutboxRow, Person
 
-from .conftest import PG_URL, TEST_ENV
-from .smtp_server import RecordingSMTPServer, smtp_server  # noqa: F401  (fixture)
-from .test_sender import seed
+from .helpers import PG_URL, TEST_ENV, seed
+from .smtp_server import RecordingSMTPServer
 
 
 def _sent(site) -> set[str]:
@@ -55,7 +54,7 @@ def _sender(site, url: str) -> subprocess.Popen:
 
 
 def test_a_backup_taken_mid_send_restores_and_the_send_resumes_without_second_copies(
-        site, smtp_server, tmp_path):  # noqa: F811
+        site, smtp_server, tmp_path):
     addresses = seed(site, 80)
     smtp_server.delay = 0.03  # slow enough that the backup lands in the middle
     proc = _sender(site, smtp_server.url)

@@ -15,7 +15,7 @@ from newsletter.errors import SuppressedAddress
 from newsletter.models import Event, Mailing, OutboxRow, Person
 from newsletter.preferences import resubscribe
 
-from .conftest import DATA
+from .helpers import DATA
 
 SAMPLES = DATA / "bounces"
 DAVID, EVA = "david.berg@example.se", "eva.sjoberg@example.se"

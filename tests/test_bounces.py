@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.bounces import AUTO_REPLY, HARD, NOT_REPORT, SOFT, classify_status, parse_report
-from newsletter.contacts import is_suppressed
+from newsletter.events import is_suppressed
 from newsletter.models import Event, Mailing, OutboxRow, Person, ProcessedReport, Suppression
 
-from .conftest import DATA
+from .helpers import DATA
 
 SAMPLES = DATA / "bounces"
 

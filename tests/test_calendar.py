@@ -12,7 +12,7 @@ from newsletter import ical
 from newsletter.models import Person, Webinar
 from newsletter.settings import load_settings
 
-from .conftest import REPO
+from .helpers import REPO
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 

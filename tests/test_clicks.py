@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import MetaData, select
@@ -18,29 +18,21 @@ from newsletter.models import Mailing, TrackedLink
 from newsletter.signing import make_token
 from newsletter.web import clicks, create_app
 
-from .conftest import DATA
-from .smtp_server import smtp_server  # noqa: F401  (fixture)
-from .test_messages import check_message
-from .test_sender import seed
-from .test_tracking import CLICK, enable_tracking
+from .helpers import (
+    CLICK,
+    PATTERNS,
+    Clock,
+    check_message,
+    enable_tracking,
+    replay,
+    seed,
+)
 
-PATTERNS = json.loads((DATA / "click_patterns.json").read_text(encoding="utf-8"))
-START = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 COUNTERS = ("clicks", "unique_clicks", "readers", "area_readers", "scanner_hits")
 
 
-class Clock:
-    """The click filter's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def tracked(site, smtp_server):  # noqa: F811
+def tracked(site, smtp_server):
     """(test client, app, site, {link number: /l/ path as received}) after a scripted send."""
     enable_tracking(site)
     seed(site, 12)
@@ -68,17 +60,6 @@ def per_link(site) -> dict[int, tuple[int, ...]]:
     with db.transaction(site.sessions()) as s:
         return {r.number: tuple(getattr(r, c) for c in COUNTERS)
                 for r in s.scalars(select(TrackedLink))}
-
-
-def replay(client, paths, requests, clock: Clock) -> list:
-    responses = []
-    for req in requests:
-        clock.now = START + timedelta(seconds=req["t"])
-        call = client.head if req["method"] == "HEAD" else client.get
-        headers = {"User-Agent": req["ua"], **req.get("headers", {})}
-        responses.append(call(paths[req["link"]], headers=headers,
-                              environ_base={"REMOTE_ADDR": req["ip"]}))
-    return responses
 
 
 @pytest.mark.parametrize("scenario", PATTERNS["scenarios"], ids=lambda s: s["name"])

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from newsletter import signin, staff
-from newsletter.console import access, create_app
+from newsletter.console import access
+from newsletter.console.app import create_app
 from newsletter.models import ConsoleSession, Event
 from newsletter.signin import digest
 from newsletter.web import create_app as public_app
@@ -18,7 +19,6 @@ from .console_support import (
     ROLES,
     STAFF,
     Clock,
-    console_fixture,  # noqa: F401  (the `console` fixture)
     csrf_for,
     sign_in_with_link,
 )

@@ -22,7 +22,7 @@ from PIL import Image
 from newsletter import content
 
 from .browser import chromium, require_chromium, screenshot_path
-from .conftest import TEST_ENV
+from .helpers import TEST_ENV
 from .smtp_server import RecordingSMTPServer
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,6 @@ from newsletter import content
 from newsletter.models import Event
 
 from .console_support import (
-    console_fixture,  # noqa: F401  (the `console` fixture)
     csrf_of,
 )
 

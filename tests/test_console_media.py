@@ -15,8 +15,6 @@ from newsletter import content, issue_build, media
 from newsletter.markdown import COLUMN_WIDTH, convert
 from newsletter.web import create_app as public_app
 
-from .console_support import console_fixture  # noqa: F401  (the `console` fixture)
-
 MONTH = "2026-12"
 ITEM = "07-kommuninvest-rantebesked"
 

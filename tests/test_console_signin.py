@@ -16,14 +16,13 @@ from oidc_provider_mock import app as oidc_provider
 from sqlalchemy import func, select
 
 from newsletter import staff
-from newsletter.console import create_app
+from newsletter.console.app import create_app
 from newsletter.models import Event, OidcFlow, SignInToken, Staff
 from newsletter.signin import digest
 
 from .console_support import (
     STAFF,
     Clock,
-    console_fixture,  # noqa: F401  (the `console` fixture)
     csrf_of,
     sign_in_with_link,
 )

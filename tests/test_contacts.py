@@ -27,7 +27,7 @@ from newsletter.models import (
     Webinar,
 )
 
-from .conftest import DATA
+from .helpers import DATA
 
 
 def _person(site, email: str) -> Person | None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from newsletter.contacts_import import import_contacts
 from newsletter.models import Event, Person, PersonArea, Position
 
-from .conftest import DATA
+from .helpers import DATA
 
 
 def _persons(site) -> dict[str, Person]:

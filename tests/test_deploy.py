@@ -22,7 +22,7 @@ from newsletter.cli import main
 from newsletter.models import Municipality
 from newsletter.settings import load_settings
 
-from .conftest import INIT_FLAGS, REPO
+from .helpers import INIT_FLAGS, REPO
 
 DEPLOY = REPO / "deploy"
 UNITS = sorted((DEPLOY / "systemd").iterdir())

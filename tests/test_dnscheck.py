@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import subprocess
 from ipaddress import ip_address
-from pathlib import Path
 
 import pytest
 
 from newsletter import dnscheck
 
 from .dns_server import FixtureDNS, txt
+from .helpers import rsa_key
 
 D = "smakommuner.example"
 
@@ -97,16 +95,6 @@ def test_server_addresses_parse():
         with pytest.raises(ValueError):
             dnscheck.parse_server(bad)
 
-
-def rsa_key(folder: Path, name: str) -> tuple[Path, str]:
-    """A 2048-bit RSA private key file (PKCS#8 PEM, as openssl writes it) and its public half
-    as a DKIM record's p= value."""
-    key = folder / f"{name}.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return key, base64.b64encode(der).decode()
 
 
 def test_dkim_record_and_key_file_compare(tmp_path):

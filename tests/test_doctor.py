@@ -21,11 +21,10 @@ from newsletter.models import Event
 from newsletter.settings import load_settings
 from newsletter.web import create_app
 
-from .conftest import TEST_ENV
+from .certs import PASSWORD, USER, issue, server_context
 from .dns_server import FixtureDNS, txt
-from .smtp_server import RecordingSMTPServer, free_port
-from .test_dnscheck import rsa_key
-from .test_tls import PASSWORD, USER, _issue, certs, server_context  # noqa: F401  (fixture)
+from .helpers import TEST_ENV, free_port, rsa_key
+from .smtp_server import RecordingSMTPServer
 
 D = "smakommuner.example"
 RELAY_IP = "192.0.2.25"
@@ -50,10 +49,10 @@ def keys(tmp_path_factory) -> Keys:
 
 
 @pytest.fixture(scope="module")
-def pages_cert(certs) -> tuple[Path, Path]:  # noqa: F811
+def pages_cert(certs) -> tuple[Path, Path]:
     """A certificate for localhost valid 30 days (over doctor's 7-day limit), by the test CA."""
     ca = certs.ca_file, certs.ca_file.with_suffix(".key")
-    return _issue(certs.ca_file.parent, "pages", "DNS:localhost,IP:127.0.0.1", ca, days=30)
+    return issue(certs.ca_file.parent, "pages", "DNS:localhost,IP:127.0.0.1", ca, days=30)
 
 
 def zone(keys: Keys, changes: dict | None = None) -> dict:
@@ -134,7 +133,7 @@ def make_real(site, base_url: str) -> None:
 
 
 @pytest.fixture
-def live(site, certs, pages_cert, keys) -> Iterator[Live]:  # noqa: F811
+def live(site, certs, pages_cert, keys) -> Iterator[Live]:
     port = free_port()
     base_url = f"https://localhost:{port}"
     make_real(site, base_url)
@@ -287,7 +286,7 @@ def test_a_worker_not_seen_for_a_while_fails(live):
     assert not worker.ok and "last seen" in worker.detail and "systemctl" in worker.fix
 
 
-def test_transport_failures_name_the_step(live, certs):  # noqa: F811
+def test_transport_failures_name_the_step(live, certs):
     wrong = live.lines(live.doctor(env={"NEWSLETTER_SMTP_PASSWORD": "fel-losen"}))
     assert wrong["transport"].startswith("✗") and "AUTH refused: 535" in wrong["transport"]
     untrusted = live.lines(live.doctor(env={"NEWSLETTER_SMTP_CA_FILE": "",
@@ -345,7 +344,7 @@ def _doctor_at(live, port: int):
     return live.doctor()
 
 
-def test_the_pages_need_https_with_a_valid_certificate(live, certs):  # noqa: F811
+def test_the_pages_need_https_with_a_valid_certificate(live, certs):
     settings = live.settings
     with HttpsServer(create_app(settings), certs.self_signed) as server:
         lines = live.lines(_doctor_at(live, server.port))

@@ -22,7 +22,7 @@ from newsletter.cli import main
 from newsletter.models import Person
 from newsletter.web import create_app
 
-from .conftest import REPO, TEST_ENV
+from .helpers import REPO, TEST_ENV
 
 ADDRESS = "anna.andersson@example.se"
 

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from newsletter import db
 from newsletter.cli import main
 from newsletter.files import atomic_write
-from newsletter.models import Base, Mailing, MailingVariant, Municipality, OutboxRow
+from newsletter.models import Base, Mailing, MailingVariant, Municipality, OutboxRow, TrackedLink
 from newsletter.settings import default_config_text, load_settings
 
-from .conftest import INIT_FLAGS, REPO
+from .helpers import INIT_FLAGS, REPO
 
 
 def test_init_is_idempotent_and_keeps_data(site):
@@ -144,7 +144,7 @@ def test_init_then_demo_keep_the_key_made_on_the_first_run(tmp_path, monkeypatch
 def test_a_damaged_database_is_one_line_not_a_traceback(site):
     engine = db.make_engine(site.settings.db_url)
     with engine.begin() as conn:  # mailings and the tables that refer to it
-        for model in (OutboxRow, MailingVariant, Mailing):
+        for model in (OutboxRow, MailingVariant, TrackedLink, Mailing):
             model.__table__.drop(conn)
     engine.dispose()
     result = site.cli("send", "status", ok=False)

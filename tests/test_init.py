@@ -21,7 +21,7 @@ from newsletter.cli import main
 from newsletter.models import Municipality
 from newsletter.settings import load_settings
 
-from .conftest import INIT_FLAGS, TEST_ENV
+from .helpers import INIT_FLAGS, TEST_ENV
 
 
 def run(root: Path, *args: str, input: str | None = None):

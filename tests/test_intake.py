@@ -16,13 +16,13 @@ from newsletter.fetcher import user_agent
 from newsletter.models import EntryStatus, IntakeEntry, IntakeFeed, Remiss
 
 from .feed_server import FEEDS, FeedServer
-from .test_tls import certs  # noqa: F401 (the session's throw-away CA, a fixture)
+from .helpers import maildir, seed
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def server(certs) -> Iterator[FeedServer]:  # noqa: F811
+def server(certs) -> Iterator[FeedServer]:
     with FeedServer(certs.server) as s:
         yield s
 
@@ -41,7 +41,7 @@ def configure(site, server: FeedServer, feeds: dict[str, tuple[str, str]], *,
     path.write_text(text, encoding="utf-8")
 
 
-def ca_env(certs) -> dict[str, str]:  # noqa: F811
+def ca_env(certs) -> dict[str, str]:
     return {"NEWSLETTER_INTAKE_CA_FILE": str(certs.ca_file)}
 
 
@@ -53,7 +53,7 @@ def entries(site) -> dict[str, IntakeEntry]:
 # --- fetching ---------------------------------------------------------------------------------
 
 def test_rss_and_atom_feeds_come_in_with_sanitised_text_and_a_suggested_area(site, server,
-                                                                            certs):  # noqa: F811
+                                                                            certs):
     server.fixture("/sou", "sou.rss")
     server.fixture("/prop", "propositioner.atom", content_type="application/atom+xml")
     configure(site, server, {"sou": ("/sou", "utredning"), "propositioner": ("/prop", "nyhet")})
@@ -83,7 +83,7 @@ def test_rss_and_atom_feeds_come_in_with_sanitised_text_and_a_suggested_area(sit
     assert "Publiken i fokus" in listing and "2 entries" in listing  # and the health care bill
 
 
-def test_an_entry_is_kept_once_across_feeds_and_fetches(site, server, certs):  # noqa: F811
+def test_an_entry_is_kept_once_across_feeds_and_fetches(site, server, certs):
     server.fixture("/sou", "sou.rss")
     server.fixture("/all", "duplicates.rss")
     configure(site, server, {"sou": ("/sou", "utredning"), "alla": ("/all", "nyhet")})
@@ -98,7 +98,7 @@ def test_an_entry_is_kept_once_across_feeds_and_fetches(site, server, certs):  #
 
 
 def test_conditional_get_asks_with_the_validators_and_a_304_changes_nothing(site, server,
-                                                                            certs):  # noqa: F811
+                                                                            certs):
     server.fixture("/sou", "sou.rss", etag='"v1"', last_modified="Tue, 16 Dec 2025 09:30:00 GMT")
     configure(site, server, {"sou": ("/sou", "utredning")})
     site.cli("intake", "fetch", env=ca_env(certs))
@@ -112,7 +112,7 @@ def test_conditional_get_asks_with_the_validators_and_a_304_changes_nothing(site
 
 
 def test_broken_feeds_fail_alone_in_one_line_each_and_lose_nothing(site, server,
-                                                                   certs):  # noqa: F811
+                                                                   certs):
     server.fixture("/sou", "sou.rss")
     configure(site, server, {
         "sou": ("/sou", "utredning"), "trasig": ("/malformed", "nyhet"),
@@ -149,7 +149,7 @@ def test_broken_feeds_fail_alone_in_one_line_each_and_lose_nothing(site, server,
         assert state.last_error == "HTTP 500 Internal Server Error" and state.ok_at is None
 
 
-def test_a_feed_in_the_wrong_charset_reads_right(site, server, certs):  # noqa: F811
+def test_a_feed_in_the_wrong_charset_reads_right(site, server, certs):
     server.fixture("/latin", "wrong_charset_latin1.xml")  # cp1252 bytes, says utf-8
     server.fixture("/utf8", "wrong_charset_utf8.xml",  # utf-8 bytes, says iso-8859-1
                    content_type="application/rss+xml; charset=iso-8859-1")
@@ -162,7 +162,7 @@ def test_a_feed_in_the_wrong_charset_reads_right(site, server, certs):  # noqa: 
         "Vattentjänster i kris – åtgärder för hela landet.")
 
 
-def test_only_https_with_a_trusted_certificate(site, server, certs):  # noqa: F811
+def test_only_https_with_a_trusted_certificate(site, server, certs):
     server.fixture("/sou", "sou.rss")
     server.route("/to-plain", status=302, location="http://www.example.se/feed")
     configure(site, server, {"sou": ("/sou", "utredning"), "nedgradering": ("/to-plain", "nyhet")})
@@ -192,7 +192,7 @@ def test_plain_http_only_to_a_loopback_address(site):
 
 
 def test_a_remiss_page_is_fetched_only_from_the_feeds_own_host(site, server,
-                                                               certs):  # noqa: F811
+                                                               certs):
     # The links name localhost: the same server, but not the feed's host (127.0.0.1).
     feed = (FEEDS / "remisser.rss").read_bytes()
     server.route("/remisser", feed.replace(b"{BASE}", f"https://localhost:{server.port}".encode()))
@@ -205,7 +205,7 @@ def test_a_remiss_page_is_fetched_only_from_the_feeds_own_host(site, server,
 
 
 def test_fetch_due_fetches_a_feed_again_only_after_the_interval(site, server,
-                                                                certs):  # noqa: F811
+                                                                certs):
     server.fixture("/sou", "sou.rss")
     server.fixture("/prop", "propositioner.atom")
     configure(site, server, {"sou": ("/sou", "utredning"), "propositioner": ("/prop", "nyhet")})
@@ -222,7 +222,7 @@ def test_fetch_due_fetches_a_feed_again_only_after_the_interval(site, server,
 
 # --- triage -----------------------------------------------------------------------------------
 
-def test_accepted_entries_become_items_that_issue_build_reads(site, server, certs):  # noqa: F811
+def test_accepted_entries_become_items_that_issue_build_reads(site, server, certs):
     server.fixture("/sou", "sou.rss")
     server.fixture("/prop", "propositioner.atom")
     configure(site, server, {"sou": ("/sou", "utredning"), "propositioner": ("/prop", "nyhet")})
@@ -269,7 +269,7 @@ def test_an_item_is_never_overwritten_and_titles_survive_yaml(site):
     assert [i.title for i in issue.items] == [hostile, hostile]
 
 
-def test_reject_and_the_lists(site, server, certs):  # noqa: F811
+def test_reject_and_the_lists(site, server, certs):
     server.fixture("/sou", "sou.rss")
     configure(site, server, {"sou": ("/sou", "utredning")})
     site.cli("intake", "fetch", env=ca_env(certs))
@@ -286,7 +286,7 @@ def test_reject_and_the_lists(site, server, certs):  # noqa: F811
 # --- remisser ---------------------------------------------------------------------------------
 
 def test_remisser_carry_their_answer_date_from_the_entry_the_page_or_by_hand(site, server,
-                                                                            certs):  # noqa: F811
+                                                                            certs):
     server.fixture("/remisser", "remisser.rss")
     server.fixture("/remisser/2025/10/remiss-av-trafikverkets-forslag-till-nationell-plan-for-"
                    "transportinfrastrukturen-20262037/", "remiss_page.html",
@@ -313,7 +313,7 @@ def test_remisser_carry_their_answer_date_from_the_entry_the_page_or_by_hand(sit
     assert "declined" in site.cli("remisser", "list", "--all").stdout
 
 
-def remiss_site(site, server, certs, **kwargs) -> dict[str, IntakeEntry]:  # noqa: F811
+def remiss_site(site, server, certs, **kwargs) -> dict[str, IntakeEntry]:
     server.fixture("/remisser", "remisser.rss")
     configure(site, server, {"remisser": ("/remisser", "remiss")}, **kwargs)
     site.cli("intake", "fetch", env=ca_env(certs))
@@ -325,10 +325,7 @@ EQUALISATION = ("Remiss av promemorian Justerad beräkning av administration i k
 
 
 def test_a_call_for_input_goes_through_the_targeted_mailing_path(site, server,
-                                                                certs):  # noqa: F811
-    from .test_send_cli import maildir
-    from .test_sender import seed
-
+                                                                certs):
     addresses = seed(site, 9)
     remiss = remiss_site(site, server, certs)[EQUALISATION]
     template = site.root / "templates" / "intake" / "remiss_call.md"
@@ -350,7 +347,7 @@ def test_a_call_for_input_goes_through_the_targeted_mailing_path(site, server,
     assert len(maildir(site)) == 3
 
 
-def test_the_answer_becomes_an_item_in_the_next_issue(site, server, certs):  # noqa: F811
+def test_the_answer_becomes_an_item_in_the_next_issue(site, server, certs):
     remiss = remiss_site(site, server, certs)[EQUALISATION]
     bad = site.cli("remisser", "answer", str(remiss.id), "--url", "javascript:alert(1)", ok=False)
     assert bad.exit_code == 1 and "not a web address" in bad.stderr
@@ -378,7 +375,7 @@ def test_the_next_issue_is_the_first_not_sent(site):
         assert next_issue(s, site.settings, NOW.date()) == "2026-03"
 
 
-def test_reminders_go_once_per_remiss_date_and_address(site, server, certs):  # noqa: F811
+def test_reminders_go_once_per_remiss_date_and_address(site, server, certs):
     from newsletter.remisser import reminders_due, set_remiss
 
     remiss_site(site, server, certs,
@@ -405,7 +402,7 @@ def test_reminders_go_once_per_remiss_date_and_address(site, server, certs):  # 
     assert len(again) == 2 and again[0].answer_by.isoformat() == "2026-02-10"
 
 
-def test_a_site_can_override_the_templates(site, server, certs):  # noqa: F811
+def test_a_site_can_override_the_templates(site, server, certs):
     from newsletter.errors import ConfigError
     from newsletter.remisser import call_for_input
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from .browser import chromium, screenshot_path
-from .test_render_hostile import add_hostile_issue
+from .helpers import add_hostile_issue
 
 pytestmark = pytest.mark.browser
 

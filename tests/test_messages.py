@@ -12,14 +12,11 @@ import subprocess
 import dkim
 import pytest
 
-from newsletter.messages import (
-    PLACEHOLDERS,
-    Content,
-    DkimSigner,
-    MessageTemplate,
-    Recipient,
-    calendar_attachments,
-)
+from newsletter.ical import calendar_attachments
+from newsletter.messages import DkimSigner, MessageTemplate
+from newsletter.sources import PLACEHOLDERS, Content, Recipient
+
+from .helpers import check_message
 
 UNSUB = "https://nyhetsbrev.example.se/u/eXp8c3AfA4MQhGq0OuOdgw.PZB8JLT4k16Hs2ZqGSOqtLmn"
 ANNA = Recipient(email="anna.ostberg@example.se", name='Åsa "Anna" Östberg <&> Malå',
@@ -43,29 +40,6 @@ def expected(text: str, r: Recipient, *, escape: bool) -> str:
 
 def parse(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=email.policy.default)
-
-
-def check_message(data: bytes) -> email.message.EmailMessage:
-    """The conformance checks every message must pass; returns the parsed message."""
-    head, _, _ = data.partition(b"\r\n\r\n")
-    assert head.isascii(), "every header line is ASCII"
-    # Ready for SMTP DATA as it is (the sender skips normalising and dot-stuffing).
-    assert data.count(b"\r") == data.count(b"\n") == data.count(b"\r\n"), "CRLF only"
-    assert data.endswith(b"\r\n") and not data.startswith(b".") and b"\r\n." not in data
-    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
-    msg = parse(data)
-    for part in msg.walk():
-        assert not part.defects, (part.get_content_type(), part.defects)
-        if part.get_content_maintype() == "text":
-            assert part["Content-Transfer-Encoding"] == "quoted-printable"
-    for name in ("From", "To", "Date", "Message-ID", "Subject", "Reply-To", "List-Id",
-                 "List-Unsubscribe", "List-Unsubscribe-Post", "MIME-Version"):
-        assert msg[name], name
-    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    alternative = next(p for p in msg.walk() if p.get_content_type() == "multipart/alternative")
-    kinds = [p.get_content_type() for p in alternative.iter_parts()]
-    assert kinds[:2] == ["text/plain", "text/html"]
-    return msg
 
 
 def body(msg, kind: str) -> str:

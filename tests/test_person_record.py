@@ -13,7 +13,7 @@ from newsletter.contacts import search_contacts
 from newsletter.models import Person, Registration, Webinar
 from newsletter.person_record import person_record
 
-from .conftest import DATA
+from .helpers import DATA
 
 AKE = "ake.ostlund@asele.example.se"
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import String, func, select
+from sqlalchemy import String, event, func, select
 
 from newsletter import db
 from newsletter.contacts import unsubscribe_address
@@ -140,28 +140,55 @@ def test_export_lists_the_associations_own_roles_first_on_every_database(site):
         ("", "styrelse"), ("Arjeplog", "politiker"), ("Åsele", "kso")]
 
 
+def _blocked_or_past_the_lock(thread: threading.Thread, read: threading.Event) -> bool:
+    """THREAD waits inside the database call that takes the writers' lock (BEGIN IMMEDIATE on
+    SQLite, SELECT ... FOR UPDATE elsewhere), or it already READ past it."""
+    if read.is_set():
+        return True
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name in ("do_execute", "do_execute_no_params"):
+            statement = str(frame.f_locals.get("statement", ""))
+            return "BEGIN IMMEDIATE" in statement or "FOR UPDATE" in statement
+        frame = frame.f_back
+    return False
+
+
 def test_two_unsubscribe_clicks_at_once_are_one_unsubscribe(site):
     # Writers run one at a time (db.writer). Without that, on PostgreSQL both clicks would find
-    # no suppression, both insert one, and the second would fail on the unique key.
+    # no suppression, both insert one, and the second would fail on the unique key. The first
+    # click keeps its transaction open until the second is waiting for the lock (or, were
+    # writers not serialised, has read the suppression list): no sleep decides the overlap.
     site.cli("contacts", "add", "anna@example.se")
     settings = site.settings
     engine = db.make_engine(settings.db_url)
     writers = db.session_factory(db.writer(engine))
-    both_ready = threading.Barrier(2)
+    second_read = threading.Event()
 
-    def click() -> str:
-        both_ready.wait()
+    @event.listens_for(engine, "after_cursor_execute")
+    def _reads(conn, cursor, statement, *_args) -> None:
+        if threading.current_thread().name == "second" and "suppressions" in statement:
+            second_read.set()
+
+    def click(first: bool) -> str:
         with db.transaction(writers) as session:
             outcome = unsubscribe_address(session, settings.secret_key, "anna@example.se",
                                           source="web")
             session.flush()
-            time.sleep(0.2)  # still open when the other click comes in
+            if first:
+                second.start()
+                deadline = time.monotonic() + 30
+                while not _blocked_or_past_the_lock(second, second_read):
+                    assert time.monotonic() < deadline, "the second click never came"
+                    time.sleep(0.001)
         return outcome
 
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = sorted(f.result() for f in [pool.submit(click) for _ in range(2)])
+    outcomes: list[str] = []
+    second = threading.Thread(target=lambda: outcomes.append(click(False)), name="second")
+    outcomes.append(click(True))
+    second.join(60)
     engine.dispose()
-    assert outcomes == ["already", "unsubscribed"]
+    assert sorted(outcomes) == ["already", "unsubscribed"]
     with site.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Suppression)) == 1
         assert session.scalar(select(func.count()).where(Event.kind == "unsubscribed")) == 1

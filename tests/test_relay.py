@@ -22,9 +22,8 @@ from sqlalchemy import select
 from newsletter.links import unsubscribe_url
 from newsletter.models import Mailing, OutboxRow, Person
 
-from .postfix import PostfixRelay, postfix_relay  # noqa: F401  (fixture)
-from .test_messages import check_message
-from .test_sender import seed
+from .helpers import check_message, seed
+from .postfix import PostfixRelay
 
 SELECTOR, DOMAIN = "nl2026", "example.se"
 SUBJECT = "Räksmörgås i Åsele, Älvdalen och Östersund: enkät om bredbandet"
@@ -55,7 +54,7 @@ def _wait_until_delivered(relay: PostfixRelay, n: int) -> None:
     assert relay.queue_count() == 0, f"messages left in Postfix's queue:\n{relay.log()}"
 
 
-def test_mailings_through_postfix_arrive_once_signed_and_intact(site, postfix_relay, tmp_path):  # noqa: F811
+def test_mailings_through_postfix_arrive_once_signed_and_intact(site, postfix_relay, tmp_path):
     relay = postfix_relay
     addresses = seed(site, 30)
     key, record = _dkim_key(tmp_path)

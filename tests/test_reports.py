@@ -24,11 +24,7 @@ from newsletter.reports import month_report
 from newsletter.web import clicks, create_app
 
 from .browser import chromium, screenshot_path
-from .smtp_server import smtp_server  # noqa: F401  (fixture)
-from .test_clicks import PATTERNS, Clock, replay
-from .test_sender import seed
-from .test_tracking import CLICK, enable_tracking
-from .test_web import token
+from .helpers import CLICK, PATTERNS, Clock, enable_tracking, replay, seed, token
 
 HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 SAFE_LINKS = PATTERNS["scenarios"][0]
@@ -67,7 +63,7 @@ To: {recipient}
 
 
 @pytest.fixture
-def scripted(site, smtp_server, tmp_path):  # noqa: F811
+def scripted(site, smtp_server, tmp_path):
     """The site after the scripted send, reports, unsubscribes, erasure and clicks."""
     enable_tracking(site)
     seed(site, 12)  # p000..p011 in six municipalities of Västerbotten; every third kommunchef

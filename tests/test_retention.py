@@ -10,7 +10,7 @@ from sqlalchemy import select
 from newsletter.models import Event, Mailing, MailingVariant, OutboxRow, Person
 from newsletter.retention import apply_retention
 
-from .conftest import DATA
+from .helpers import DATA
 
 NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=800)

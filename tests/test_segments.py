@@ -8,28 +8,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
+from newsletter import segments
 from newsletter.errors import NotFound, SegmentSyntaxError
-from newsletter.models import Municipality, Person, PersonArea, Position, Registration, Webinar
+from newsletter.models import Person, Registration, Webinar
 from newsletter.municipalities import set_members
 from newsletter.segments import count, recipients_query, resolve_segment, sample
 
+from .helpers import add_person
+
 TODAY = date(2026, 3, 10)
-SINCE = date(2024, 1, 1)  # every position of the fixture is held from then on
 MEMBERS = ["Åsele", "Dorotea", "Strömsund", "Berg"]
-
-
-def add_person(session, local: str, *positions: tuple[str | None, str], status: str = "active",
-               language: str = "sv", areas: tuple[str, ...] = (),
-               paused_until: date | None = None) -> Person:
-    person = Person(email=f"{local}@example.se", name=local.capitalize(), status=status,
-                    language=language, paused_until=paused_until)
-    for place, role in positions:
-        municipality = session.scalar(select(Municipality).where(Municipality.name == place))
-        person.positions.append(Position(municipality=municipality, role=role,
-                                         started_on=SINCE))
-    person.areas = [PersonArea(area=a) for a in areas]
-    session.add(person)
-    return person
 
 
 @pytest.fixture
@@ -205,3 +193,15 @@ def test_the_query_is_portable_sql(people):
     sql = str(query.compile(dialect=postgresql.dialect()))
     outer = sql.split("FROM persons", 1)[1].split("EXISTS", 1)[0]
     assert sql.count("EXISTS") == 5 and "JOIN" not in outer and "DISTINCT" not in sql
+
+
+@pytest.mark.parametrize("position", [True, False])
+def test_a_field_the_compiler_does_not_know_is_an_error_not_another_field(
+        people, monkeypatch, position):
+    # A field added to the language but not to the compiler once fell through to `member`
+    # (a position field) or `registered` (a person field).
+    monkeypatch.setattr(segments, "FIELDS", (*segments.FIELDS, "since"))
+    if position:
+        monkeypatch.setattr(segments, "POSITION_FIELDS", segments.POSITION_FIELDS | {"since"})
+    with people.transaction() as s, pytest.raises(SegmentSyntaxError, match='"since"'):
+        count(s, people.settings, "role:kommunchef and since:2026")

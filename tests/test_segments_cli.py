@@ -6,7 +6,7 @@ import pytest
 
 from newsletter.municipalities import set_members
 
-from .test_segments import add_person
+from .helpers import add_person
 
 
 @pytest.fixture

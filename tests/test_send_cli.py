@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import email
 import email.policy
-import mailbox
 import os
 import signal
 import subprocess
 import sys
-import time
 
 from sqlalchemy import func, select
 
 from newsletter import outbox, sender
+from newsletter.kinds.issue import IssueSource
 from newsletter.links import unsubscribe_url
 from newsletter.models import ArchivedIssue, Mailing, OutboxRow, Person
 from newsletter.transports import SMTPTransport
 
-from .conftest import TEST_ENV
-from .smtp_server import smtp_server  # noqa: F401  (fixture)
-from .test_messages import check_message
-from .test_sender import seed
-
-
-def maildir(site) -> mailbox.Maildir:
-    return mailbox.Maildir(site.root / "Maildir", factory=None, create=False)
+from .helpers import TEST_ENV, check_message, maildir, seed
 
 
 def received(site) -> list:
@@ -111,7 +103,7 @@ def test_targeted_mail_to_the_kommunchefer(site):
     assert len(maildir(site)) == 3
 
 
-def test_pause_status_and_resume_over_smtp(site, smtp_server):  # noqa: F811
+def test_pause_status_and_resume_over_smtp(site, smtp_server):
     addresses = seed(site, 10)
     env = {"NEWSLETTER_TRANSPORT": smtp_server.url}
     smtp_server.reject_all("554 5.7.1 Relay access denied")
@@ -135,14 +127,15 @@ def test_pause_status_and_resume_over_smtp(site, smtp_server):  # noqa: F811
 
 def _sender(site, url: str) -> subprocess.Popen:
     env = {**os.environ, **TEST_ENV, "NEWSLETTER_TRANSPORT": url}
+    # cwd: the site, never the repository, whose source tree would shadow the installed package.
     return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "--root", str(site.root), "send", "issue",
          "2026-12", "--to", "medlemmar", "--yes"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_kill_9_mid_send_then_resume_nobody_missed_duplicates_within_the_window(
-        site, smtp_server):  # noqa: F811
+        site, smtp_server):
     addresses = seed(site, 60)
     connections = site.settings.transport.connections
     smtp_server.delay = 0.03  # slow enough that the kills land in the middle
@@ -172,7 +165,7 @@ def test_kill_9_mid_send_then_resume_nobody_missed_duplicates_within_the_window(
     assert duplicates <= reclaimed  # every second copy is one the status reports
 
 
-def test_sigterm_stops_cleanly_and_the_same_command_resumes(site, smtp_server):  # noqa: F811
+def test_sigterm_stops_cleanly_and_the_same_command_resumes(site, smtp_server):
     addresses = seed(site, 40)
     smtp_server.delay = 0.03
     proc = _sender(site, smtp_server.url)
@@ -183,19 +176,18 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(site, smtp_server): 
     with site.transaction() as s:
         assert s.scalar(select(func.count()).where(OutboxRow.status == "sending")) == 0
         assert s.scalar(select(func.count()).where(OutboxRow.status == "pending")) > 0
-    time.sleep(0.1)
+    assert smtp_server.wait_until_idle()  # the stopped sender said QUIT on every connection
     proc = _sender(site, smtp_server.url)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert smtp_server.copies() == {a: 1 for a in addresses}  # a clean stop: no second copy
 
 
-def test_resume_sends_deferred_messages_at_once(site, smtp_server):  # noqa: F811
+def test_resume_sends_deferred_messages_at_once(site, smtp_server):
     addresses = seed(site, 3)
     with site.transaction() as s:
-        mailing_id = outbox.create_from(
-            s, site.settings, lambda: outbox.issue_source(s, site.settings, "2026-12"),
-            "medlemmar", kind="issue", key="2026-12").mailing.id
+        source = IssueSource(site.settings, "2026-12")
+        mailing_id = outbox.create_mailing(s, site.settings, source, "medlemmar").mailing.id
     smtp_server.tempfail(1)
     transport = SMTPTransport("smtp", "127.0.0.1", smtp_server.port, timeout=10)
     report = sender.send_mailing(site.settings, site.sessions(), mailing_id, transport=transport,

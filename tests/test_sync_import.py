@@ -12,7 +12,7 @@ from sqlalchemy import select
 from newsletter.contacts_import import import_contacts
 from newsletter.models import Event, Person, Position
 
-from .conftest import DATA
+from .helpers import DATA
 
 TODAY = date.today()
 YEARLY = DATA / "kommunchefer_2027.csv"

@@ -3,11 +3,7 @@ throw-away CA at test time (Debian's `openssl` command), verification always on.
 
 from __future__ import annotations
 
-import ssl
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -15,76 +11,16 @@ from newsletter.errors import TransportConfigError
 from newsletter.settings import load_settings
 from newsletter.transports import SMTPTransport, from_settings
 
-from .conftest import TEST_ENV
+from .certs import PASSWORD, USER, Certs, server_context
+from .helpers import TEST_ENV, seed
 from .smtp_server import RecordingSMTPServer
-from .test_sender import seed
 
-USER, PASSWORD = "kansliet@example.se", "Strandskydd-2026"
 MESSAGE = b"From: a@example.se\r\nTo: p@example.se\r\nSubject: Hej\r\n\r\nHej!\r\n"
 # aiosmtpd warns about auth_required without TLS on the plaintext servers some tests start.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-# --- certificates ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Certs:
-    ca_file: Path  # the throw-away CA's certificate: what NEWSLETTER_SMTP_CA_FILE names
-    server: tuple[Path, Path]  # (certificate, key) for localhost and 127.0.0.1, signed by the CA
-    wrong_host: tuple[Path, Path]  # signed by the CA, but for post.example.se only
-    self_signed: tuple[Path, Path]  # for localhost and 127.0.0.1, signed by itself
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-
-_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-_LEAF = ("basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",
-         "extendedKeyUsage=serverAuth", "subjectKeyIdentifier=hash")
-
-
-def _issue(folder: Path, name: str, sans: str, ca: tuple[Path, Path] | None,
-           days: int = 2) -> tuple[Path, Path]:
-    """A server certificate for SANS (e.g. "DNS:localhost,IP:127.0.0.1"), signed by CA
-    (certificate, key), or by itself when CA is None, valid for DAYS."""
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    if ca is None:
-        _openssl("req", "-x509", *_KEY, "-keyout", str(key), "-out", str(cert), "-days", str(days),
-                 "-subj", f"/CN={name}", "-addext", f"subjectAltName={sans}",
-                 *(x for ext in _LEAF for x in ("-addext", ext)))
-        return cert, key
-    csr, ext = folder / f"{name}.csr", folder / f"{name}.ext"
-    ext.write_text("\n".join([f"subjectAltName={sans}", *_LEAF,
-                              "authorityKeyIdentifier=keyid"]) + "\n")
-    _openssl("req", *_KEY, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-             "-CAserial", str(folder / "ca.srl"), "-CAcreateserial", "-days", str(days),
-             "-extfile", str(ext), "-out", str(cert))
-    return cert, key
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    """A CA and certificates made now, in a temp folder, valid for two days."""
-    folder = tmp_path_factory.mktemp("certs")
-    ca = folder / "ca.pem", folder / "ca.key"
-    _openssl("req", "-x509", *_KEY, "-keyout", str(ca[1]), "-out", str(ca[0]), "-days", "2",
-             "-subj", "/O=Kommunförbundet test/CN=Test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-addext", "subjectKeyIdentifier=hash")
-    local = "DNS:localhost,IP:127.0.0.1"
-    return Certs(ca_file=ca[0], server=_issue(folder, "localhost", local, ca),
-                 wrong_host=_issue(folder, "post.example.se", "DNS:post.example.se", ca),
-                 self_signed=_issue(folder, "self-signed", local, None))
-
-
-def server_context(cert: tuple[Path, Path]) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*cert)
-    return context
-
+# --- certificates: tests/certs.py, the session's set from conftest's `certs` ---------------------
 
 @pytest.fixture(params=["starttls", "smtps"])
 def tls_server(request, certs) -> Iterator[RecordingSMTPServer]:

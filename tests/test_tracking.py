@@ -11,32 +11,24 @@ from sqlalchemy import select
 from newsletter import outbox, tracking
 from newsletter.content import load_issue
 from newsletter.errors import ConfigError
+from newsletter.kinds.targeted import TargetedSource
 from newsletter.models import Mailing, MailingVariant, Person, TrackedLink
-from newsletter.render import IssueRenderer, render_message
+from newsletter.render import IssueRenderer
 from newsletter.settings import load_settings
 from newsletter.tracking import LinkMap, Target
 
-from .conftest import TEST_ENV
-from .smtp_server import smtp_server  # noqa: F401  (fixture)
-from .test_messages import check_message
-from .test_sender import seed
-from .test_webinars import future_start, new_webinar
+from .helpers import (
+    CLICK,
+    TEST_ENV,
+    check_message,
+    enable_tracking,
+    future_start,
+    new_webinar,
+    seed,
+)
 
 SECRET = b"test-secret-key-not-for-production"
 BASE = "https://nyhetsbrev.example.se"
-CLICK = re.compile(r"https://nyhetsbrev\.example\.se/l/([A-Za-z0-9_.-]+)")
-
-
-def enable_tracking(site, **values: str) -> None:
-    """Switch `[tracking] clicks` on in the site's newsletter.toml, and set other VALUES."""
-    config = site.root / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    for key, value in {"clicks": "true", **values}.items():
-        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
-        assert n == 1, key
-    config.write_text(text, encoding="utf-8")
-
-
 # --- the pure rewrite --------------------------------------------------------------------------
 
 HTML = """<p><a href="https://nyhetsbrev.example.se/arkiv/2026-12">Läs i webbläsaren</a></p>
@@ -179,7 +171,7 @@ def _links_in(message) -> tuple[list[str], list[str]]:
     return CLICK.findall(html), CLICK.findall(text)
 
 
-def test_a_sent_issue_carries_the_same_click_links_for_everyone(site, smtp_server):  # noqa: F811
+def test_a_sent_issue_carries_the_same_click_links_for_everyone(site, smtp_server):
     enable_tracking(site)
     addresses = seed(site, 12)
     site.cli("contacts", "add", "p001@example.se", "--area", "bostad")  # another variant
@@ -216,7 +208,7 @@ def test_a_sent_issue_carries_the_same_click_links_for_everyone(site, smtp_serve
     assert bostad == tuple(t for t in everything if t in bostad) and len(bostad) == 3
 
 
-def test_tracking_off_sends_the_links_as_they_are(site, smtp_server):  # noqa: F811
+def test_tracking_off_sends_the_links_as_they_are(site, smtp_server):
     seed(site, 6)
     site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
              env={"NEWSLETTER_TRANSPORT": smtp_server.url})
@@ -235,10 +227,8 @@ def test_a_targeted_mailing_counts_per_mailing_and_a_tiny_one_not_at_all(site):
 
     def create(segment: str) -> int:
         with site.transaction() as s:
-            return outbox.create_mailing(
-                s, settings, kind="targeted", source=f"enkat-{segment}", segment_expr=segment,
-                variant_of=lambda _p: "message",
-                render=lambda _k: render_message(settings, subject="Enkät", body_markdown=body)).id
+            source = TargetedSource(settings, "Enkät", body)
+            return outbox.create_mailing(s, settings, source, segment).mailing.id
 
     big, tiny = create("role:politiker"), create("role:kommunchef")
     with site.transaction() as s:
@@ -264,7 +254,7 @@ def test_a_test_copy_is_not_tracked(site):
         assert s.scalars(select(TrackedLink)).all() == []
 
 
-def test_a_webinar_announcement_counts_per_mailing_and_keeps_its_calendar(site, smtp_server):  # noqa: F811
+def test_a_webinar_announcement_counts_per_mailing_and_keeps_its_calendar(site, smtp_server):
     enable_tracking(site)
     seed(site, 9)
     new_webinar(site, future_start())

@@ -12,8 +12,8 @@ from newsletter.errors import TransportConfigError
 from newsletter.settings import load_settings
 from newsletter.transports import MaildirTransport, SMTPTransport, classify, from_settings
 
-from .conftest import TEST_ENV
-from .smtp_server import RecordingSMTPServer, smtp_server  # noqa: F401  (fixture)
+from .helpers import TEST_ENV
+from .smtp_server import RecordingSMTPServer
 
 MESSAGE = ("From: nyhetsbrev@example.se\r\nTo: anna@example.se\r\nSubject: Hej\r\n"
            "Content-Type: text/plain; charset=utf-8\r\n\r\nHej från Åsele\r\n.punkt\r\n"
@@ -72,7 +72,7 @@ def smtp(server, **kw) -> SMTPTransport:
     return SMTPTransport("smtp", "127.0.0.1", server.port, **kw)
 
 
-def test_one_connection_for_many_messages(smtp_server):  # noqa: F811
+def test_one_connection_for_many_messages(smtp_server):
     conn = smtp(smtp_server).connection()
     for i in range(20):
         assert conn.send("nyhetsbrev@example.se", f"p{i}@example.se", MESSAGE).outcome == "sent"
@@ -82,7 +82,7 @@ def test_one_connection_for_many_messages(smtp_server):  # noqa: F811
     assert smtp_server.messages[0].data.endswith(b".punkt\r\n")
 
 
-def test_faults_are_classified_and_the_connection_survives(smtp_server):  # noqa: F811
+def test_faults_are_classified_and_the_connection_survives(smtp_server):
     conn = smtp(smtp_server).connection()
     smtp_server.tempfail(1)
     assert conn.send("a@example.se", "p1@example.se", MESSAGE).outcome == "deferred"
@@ -98,7 +98,7 @@ def test_faults_are_classified_and_the_connection_survives(smtp_server):  # noqa
     assert smtp_server.copies() == {"p3@example.se": 1}
 
 
-def test_reconnects_when_the_server_drops_the_connection_after_250(smtp_server):  # noqa: F811
+def test_reconnects_when_the_server_drops_the_connection_after_250(smtp_server):
     conn = smtp(smtp_server).connection()
     smtp_server.drop_after(2)
     outcomes = [conn.send("a@example.se", f"p{i}@example.se", MESSAGE).outcome
@@ -132,7 +132,7 @@ def test_authentication():
         assert server.copies() == {"p@example.se": 1}
 
 
-def test_envelope_addresses_reach_the_server_as_given(smtp_server):  # noqa: F811
+def test_envelope_addresses_reach_the_server_as_given(smtp_server):
     conn = smtp(smtp_server).connection()
     # A plain address is written as it is; a quoted local part goes through smtplib's quoting.
     for rcpt in ("anna.berg+nyhetsbrev@example.se", '"anna berg"@example.se'):
@@ -143,7 +143,7 @@ def test_envelope_addresses_reach_the_server_as_given(smtp_server):  # noqa: F81
         ("nyhetsbrev@example.se", ('"anna berg"@example.se',))]
 
 
-def test_ready_messages_are_sent_as_they_are(smtp_server):  # noqa: F811
+def test_ready_messages_are_sent_as_they_are(smtp_server):
     ready = MESSAGE.replace(b"\r\n.punkt", b"\r\n=2Epunkt")  # as MessageTemplate.build writes
     conn = smtp(smtp_server).connection()
     assert conn.send("nyhetsbrev@example.se", "p1@example.se", ready, ready=True).outcome == "sent"

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import re
 import string
-from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select
 
 from newsletter import links
-from newsletter.models import Event, Person, PersonArea, Suppression
+from newsletter.models import Person, Suppression
 from newsletter.signing import make_token
-from newsletter.web import create_app
 
-ANNA = "anna.andersson@example.se"
-BERTIL = "bertil.berg@example.se"
+from .helpers import (
+    ANNA,
+    BERTIL,
+    SAME_SITE,
+    check_page,
+    csrf_of,
+    events,
+    person,
+    snapshot,
+    token,
+)
+
 SCANNERS = [
     {"User-Agent": "Mozilla/5.0 (compatible; Microsoft Office Protocol Discovery)"},
     {"User-Agent": "BarracudaCentral Link Scanner"},
@@ -24,51 +30,6 @@ SCANNERS = [
     {"User-Agent": "Googlebot-Image/1.0", "Referer": "https://outlook.office.com/"},
     {"User-Agent": "curl/8.5.0", "Origin": "https://evil.example.org"},
 ]
-
-
-@pytest.fixture
-def web(site):
-    """(app test client, site) with two active contacts in Åsele."""
-    with site.transaction() as session:
-        session.add_all([Person(email=ANNA, name="Anna Andersson"),
-                         Person(email=BERTIL, name="Bertil Berg")])
-    app = create_app(site.settings)
-    app.testing = True
-    return app.test_client(), site
-
-
-def person(site, email: str = ANNA) -> Person:
-    with site.transaction() as session:
-        return session.scalar(select(Person).where(Person.email == email))
-
-
-def token(site, purpose: str, email: str = ANNA) -> str:
-    return make_token(site.settings.secret_key, purpose, person(site, email).public_id)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the form has no csrf field"
-    return match.group(1)
-
-
-def snapshot(site) -> tuple:
-    """Everything a visit could change: persons, areas, suppressions and the event log."""
-    with site.transaction() as session:
-        persons = [(p.email, p.status, p.paused_until) for p in
-                   session.scalars(select(Person).order_by(Person.id))]
-        areas = [(a.person_id, a.area) for a in session.scalars(select(PersonArea))]
-        suppressed = [s.email_hash for s in session.scalars(select(Suppression))]
-        events = [(e.kind, json.dumps(e.detail)) for e in session.scalars(select(Event))]
-    return persons, areas, suppressed, events
-
-
-def events(site, kind: str) -> list[Event]:
-    with site.transaction() as session:
-        return list(session.scalars(select(Event).where(Event.kind == kind)))
-
-
-SAME_SITE = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
 
 
 # --- scanners ----------------------------------------------------------------------------------
@@ -240,44 +201,6 @@ def test_an_erased_persons_token_is_404_and_unsubscribe_tokens_never_expire(web)
 
 
 # --- headers and markup ------------------------------------------------------------------------
-
-class _Markup(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lang, self.controls, self.labels, self.inline = None, [], set(), []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "html":
-            self.lang = attrs.get("lang")
-        if tag in ("input", "select", "textarea") and attrs.get("type") != "hidden":
-            self.controls.append(attrs.get("id"))
-        if tag == "label" and attrs.get("for"):
-            self.labels.add(attrs["for"])
-        if tag == "script" or "style" in attrs or any(a.startswith("on") for a in attrs):
-            self.inline.append(tag)
-
-
-def check_page(response) -> None:
-    """Swedish, labelled, no inline script or style (the CSP forbids both), safe headers."""
-    parser = _Markup()
-    parser.feed(response.get_data(as_text=True))
-    assert parser.lang == "sv"
-    assert parser.controls and all(c in parser.labels for c in parser.controls) \
-        or not parser.controls
-    assert parser.inline == []
-    check_headers(response)
-
-
-def check_headers(response) -> None:
-    csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1]
-    assert "frame-ancestors 'none'" in csp
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
-    assert response.headers["X-Frame-Options"] == "DENY"
-    assert "Set-Cookie" not in response.headers
-
 
 def test_personal_pages_are_swedish_labelled_and_send_safe_headers(web):
     client, site = web

@@ -7,10 +7,7 @@ from datetime import UTC, datetime
 
 from newsletter.models import ArchivedIssue
 
-from . import test_web as common
-from .test_web import check_headers, check_page
-
-web = common.web  # the fixture: a test client and a site with two contacts
+from .helpers import check_headers, check_page
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 BASE = "https://nyhetsbrev.example.se"

@@ -14,26 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from newsletter import links, preferences
-from newsletter.contacts import is_suppressed
 from newsletter.content import load_issue
+from newsletter.events import is_suppressed
 from newsletter.models import ArchivedIssue, Event, Person
 from newsletter.render import IssueRenderer
 
-from . import test_web as common
 from .browser import chromium, require_chromium, screenshot_path
-from .conftest import TEST_ENV
-from .test_web import ANNA, BERTIL, person, token
-
-web = common.web  # the fixture: a test client and a site with two contacts
+from .helpers import ANNA, BERTIL, TEST_ENV, free_port, person, token
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 740}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -41,12 +31,12 @@ def server(web) -> Iterator[tuple[str, object]]:
     """`newsletter serve` on a free loopback port of the test site: (base URL, site)."""
     require_chromium()
     _, site = web
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root)}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
         [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--threads", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=env, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -9,13 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from newsletter import links, preferences
-from newsletter.contacts import is_suppressed, suppress
+from newsletter.events import is_suppressed, suppress
 from newsletter.models import Person, PersonArea, Suppression
 
-from . import test_web as common
-from .test_web import ANNA, BERTIL, SAME_SITE, check_page, csrf_of, events, person, snapshot, token
-
-web = common.web  # the fixture: a test client and a site with two contacts
+from .helpers import ANNA, BERTIL, SAME_SITE, check_page, csrf_of, events, person, snapshot, token
 
 
 def post(client, site, data: dict, *, email: str = ANNA):

@@ -10,25 +10,18 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from newsletter import db, links, outbox
+from newsletter.kinds.targeted import TargetedSource
 from newsletter.models import OutboxRow, Person
-from newsletter.render import render_message
 from newsletter.sender import send_mailing
 
-from . import test_web as common
-from .test_web import ANNA, BERTIL, person, token
-
-web = common.web  # the fixture: a test client and a site with two contacts
+from .helpers import ANNA, BERTIL, person, token
 
 
 def _mailing(site) -> int:
     settings = site.settings
     with site.transaction() as session:
-        mailing = outbox.create_mailing(
-            session, settings, kind="targeted", source="inbjudan-test",
-            segment_expr="not role:styrelse", variant_of=lambda _person: "alla",
-            render=lambda _key: render_message(settings, subject="Inbjudan till höstmötet",
-                                               body_markdown="Välkommen till **Åsele**!"))
-        return mailing.id
+        source = TargetedSource(settings, "Inbjudan till höstmötet", "Välkommen till **Åsele**!")
+        return outbox.create_mailing(session, settings, source, "not role:styrelse").mailing.id
 
 
 def _delivered(site) -> list:

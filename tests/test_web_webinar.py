@@ -13,10 +13,7 @@ from sqlalchemy import select
 from newsletter import webinars
 from newsletter.models import Person, Registration, Webinar
 
-from . import test_web as common
-from .test_web import ANNA, BERTIL, SAME_SITE, check_page, csrf_of, snapshot
-
-web = common.web  # the fixture: a test client and a site with two contacts
+from .helpers import ANNA, BERTIL, SAME_SITE, check_page, csrf_of, snapshot
 
 URL = "/webinar/bredband-i-glesbygd"
 DESCRIPTION = ("Hur når vi **sista kilometern**? Med gäster från Åsele och Dorotea.\n\n"

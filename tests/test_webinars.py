@@ -11,14 +11,11 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from newsletter import webinars
+from newsletter import sender, webinars
 from newsletter.models import Mailing, MailingVariant, OutboxRow, Person, Webinar
 from newsletter.transports import from_settings
 
-from . import smtp_server as smtp
-
-smtp_server = smtp.smtp_server  # the fixture: a recording aiosmtpd on 127.0.0.1
-
+from .helpers import future_start, new_webinar
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -39,17 +36,6 @@ def seed(site) -> None:
     for address, name, municipality, role in PEOPLE:
         site.cli("contacts", "add", address, "--name", name, "--municipality", municipality,
                  "--role", role)
-
-
-def future_start(days: int = 30, hour: int = 14) -> str:
-    return f"{date.today() + timedelta(days=days):%Y-%m-%d} {hour:02d}:00"
-
-
-def new_webinar(site, start: str, *extra: str, slug: str = "bredband") -> None:
-    site.cli("webinar", "new", "--title", "Bredband på landsbygden", "--start", start,
-             "--duration", "60", "--join-url", "https://teams.example.se/l/meetup-join/abc",
-             "--area", "digitalisering", "--description", "Hur **Åsele** byggde ut fibern.",
-             "--slug", slug, *extra)
 
 
 def smtp_env(server) -> dict:
@@ -246,8 +232,8 @@ def test_web_page_registration_uses_the_same_core_function(site, smtp_server):
         person = webinars.find_person(session, KOMMUNCHEFER[1])
         outcome = webinars.register(session, site.settings, webinar, person)
     assert outcome.status == "registered" and len(outcome.mailings) == 1
-    reports = webinars.deliver(site.sessions(), site.settings, outcome.mailings,
-                               transport=from_settings(site.settings, smtp_server.url))
+    reports = sender.deliver(site.settings, site.sessions(), outcome.mailings,
+                             transport=from_settings(site.settings, smtp_server.url))
     assert reports[0].sent == 1
     assert smtp_server.copies() == Counter({KOMMUNCHEFER[1]: 1})
 
@@ -315,8 +301,8 @@ def test_sent_invites_are_right_across_the_clock_changes(site, smtp_server, loca
     with site.transaction() as session:
         outcome = webinars.register(session, site.settings, "bredband", KOMMUNCHEFER[0],
                                     now=datetime(2026, 1, 15, tzinfo=UTC))
-    webinars.deliver(site.sessions(), site.settings, outcome.mailings,
-                     transport=from_settings(site.settings, smtp_server.url))
+    sender.deliver(site.settings, site.sessions(), outcome.mailings,
+                   transport=from_settings(site.settings, smtp_server.url))
     (message,) = smtp_server.parsed()
     method, event = check_invite(message)
     start = event.decoded("DTSTART")

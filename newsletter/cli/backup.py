@@ -8,7 +8,7 @@ import click
 
 from .. import backup as backups
 from ..i18n import _
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.command()

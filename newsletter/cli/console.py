@@ -8,7 +8,7 @@ from .. import signin, staff
 from ..errors import NotFound
 from ..i18n import _
 from ..models import STAFF_ROLES
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.command("console")
@@ -31,7 +31,7 @@ def console(app: App, host: str, port: int, threads: int) -> None:
     """
     import waitress  # only this command serves
 
-    from ..console import create_app  # flask: only for this command
+    from ..console.app import create_app  # flask: only for this command
 
     wsgi = create_app(app.settings)
     click.echo(_("Staff console {url} on http://{host}:{port}/ (stop with Ctrl-C)").format(

@@ -25,7 +25,7 @@ from ..i18n import _
 from ..models import PERSON_STATUSES, Person, Position
 from ..person_record import FORMATS, export_person
 from ..positions import Change, end_role, hand_over
-from . import App, pass_app
+from .app import App, pass_app
 from .prompts import confirm
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .. import db, outbox, siteconfig, transports
+from .. import db, outbox, siteconfig, transports, webinars
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
 from ..i18n import _
-from ..issue_build import build_issue, upcoming_webinars
+from ..issue_build import build_issue
+from ..kinds import issue as issue_kind
 from ..settings import CONFIG_NAME
-from . import App
+from .app import App
 from .mailings import send_and_report
 from .site import init
 
@@ -46,14 +47,17 @@ def demo(ctx: click.Context) -> None:
     for name, n in seeded.segments.items():
         click.echo(f"  segment {name}: {n} mottagare")
 
-    build = build_issue(settings, DEMO_MONTH, upcoming_webinars(settings))
+    with app.sessions() as session:
+        upcoming = webinars.upcoming(session, settings)
+    build = build_issue(settings, DEMO_MONTH, upcoming)
     click.echo(f"Byggde numret {DEMO_MONTH}: {build.folder}/issue.html "
-               f"({len(build.rendered.html.encode()) / 1024:.0f} KB HTML)")
+               f"({len(build.content.html.encode()) / 1024:.0f} KB HTML)")
 
     with db.transaction(app.sessions) as session:
-        created = outbox.create_from(
-            session, settings, lambda: outbox.issue_source(session, settings, DEMO_MONTH),
-            DEMO_SEGMENT, kind="issue", key=DEMO_MONTH)
+        source = issue_kind.IssueSource(settings, DEMO_MONTH, upcoming)
+        created = outbox.create_mailing(session, settings, source, DEMO_SEGMENT)
+        if created.new:
+            issue_kind.publish(session, settings, source)
         mailing_id = created.mailing.id
     send_and_report(app, mailing_id, None, f"utskick {mailing_id}")
 

@@ -6,7 +6,7 @@ import click
 
 from .. import doctor as checklist
 from ..i18n import _
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.command()

@@ -13,7 +13,7 @@ from ..content import check_month
 from ..errors import InputError
 from ..i18n import _
 from ..models import EntryStatus, RemissState, utcnow
-from . import App, pass_app
+from .app import App, pass_app
 from .mailings import send_targeted
 
 AREA_NONE = "okategoriserad"
@@ -220,11 +220,12 @@ def remisser_set(app: App, entry_id: int, answer_by: datetime | None, state: str
 @click.option("--to", "segment", required=True,
               help='A named segment or an expression, e.g. "kommunchefer".')
 @click.option("--dry-run", is_flag=True, help="Print the message and its recipients; send nothing.")
-@click.option("--test-to", metavar="EMAIL", help="Send one test copy to EMAIL only.")
+@click.option("--test-to", "test_to", metavar="EMAIL", multiple=True,
+              help="Send one test copy to EMAIL only (repeat for several addresses).")
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second (0: no limit).")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to many.")
 @pass_app
-def remisser_call(app: App, entry_id: int, segment: str, dry_run: bool, test_to: str | None,
+def remisser_call(app: App, entry_id: int, segment: str, dry_run: bool, test_to: tuple[str, ...],
                   rate: float | None, yes: bool) -> None:
     """Ask a segment for input on a remiss: a targeted mailing (as `newsletter mail`) whose
     text comes from templates/intake/remiss_call.md; the same command again resumes it.

@@ -10,7 +10,7 @@ import click
 
 from .. import content, issue_build
 from ..errors import InputError
-from . import App, pass_app
+from .app import App, pass_app
 
 MONTH = click.argument("month", metavar="YYYY-MM")
 
@@ -50,7 +50,7 @@ def issue_build_cmd(app: App, month: str) -> None:
                                     issue_build.upcoming_webinars(app.settings))
     for path in build.paths:
         click.echo(f"Skrev {path} ({path.stat().st_size / 1024:.1f} KB)")
-    manifest = build.rendered.manifest
+    manifest = build.content.manifest
     click.echo(f"{len(manifest['items'])} nyheter i {len(manifest['areas'])} områden.")
 
 

@@ -11,17 +11,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
-from .. import coverage, outbox, sender
+from .. import coverage, outbox, sender, webinars
+from ..contacts import normalise_email
 from ..content import check_month
 from ..errors import InputError, SendError
 from ..i18n import _
-from ..models import Municipality
-from . import App, pass_app
+from ..kinds import issue as issue_kind
+from ..kinds.targeted import TargetedSource
+from ..models import MailingStatus, Municipality, OutboxStatus
+from ..sources import Source
+from .app import App, pass_app
 from .prompts import confirm
 
-STATE_NAMES = {"pending": "väntar", "sending": "skickas", "sent": "skickade",
-               "deferred": "uppskjutna", "failed": "misslyckade", "suppressed": "spärrade"}
+STATE_NAMES = {OutboxStatus.PENDING: "väntar", OutboxStatus.SENDING: "skickas",
+               OutboxStatus.SENT: "skickade", OutboxStatus.DEFERRED: "uppskjutna",
+               OutboxStatus.FAILED: "misslyckade", OutboxStatus.SUPPRESSED: "spärrade"}
 
 
 @click.group("send")
@@ -33,8 +39,9 @@ def _common(f):
     for option in reversed([
         click.option("--to", "segment", required=True,
                      help='A named segment or an expression, e.g. "role:kommunchef and member".'),
-        click.option("--test-to", "test_to", metavar="EMAIL",
-                     help="Send one test copy to EMAIL only (subject marked [TEST])."),
+        click.option("--test-to", "test_to", metavar="EMAIL", multiple=True,
+                     help=_("Send one test copy to EMAIL only (subject marked [TEST]; repeat "
+                            "for several addresses). Publishes nothing.")),
         click.option("--dry-run", is_flag=True,
                      help="Print the recipients, a sample and the message size; send nothing."),
         click.option("--rate", type=click.FloatRange(min=0),
@@ -49,7 +56,7 @@ def _common(f):
 @click.argument("month")
 @_common
 @pass_app
-def issue(app: App, month: str, segment: str, test_to: str | None, dry_run: bool,
+def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], dry_run: bool,
           rate: float | None, yes: bool) -> None:
     """Send issue YYYY-MM to a segment; the same command again resumes it.
 
@@ -58,8 +65,11 @@ def issue(app: App, month: str, segment: str, test_to: str | None, dry_run: bool
     Example: newsletter send issue 2026-12 --to medlemmar
     """
     month = check_month(month)
-    _run(app, lambda s: outbox.issue_source(s, app.settings, month), "issue", month, segment,
-         test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
+    with app.sessions() as s:
+        upcoming = webinars.upcoming(s, app.settings)
+    source = issue_kind.IssueSource(app.settings, month, upcoming)
+    _run(app, source, segment, test_to=test_to, dry_run=dry_run, rate=rate, yes=yes,
+         publish=lambda s: issue_kind.publish(s, app.settings, source))
 
 
 @click.command("mail")
@@ -69,7 +79,7 @@ def issue(app: App, month: str, segment: str, test_to: str | None, dry_run: bool
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The message in Markdown (UTF-8).")
 @pass_app
-def mail(app: App, segment: str, test_to: str | None, dry_run: bool, rate: float | None,
+def mail(app: App, segment: str, test_to: tuple[str, ...], dry_run: bool, rate: float | None,
          yes: bool, subject: str, body: Path) -> None:
     """A targeted mailing to a segment, in the newsletter's frame; the same command resumes it.
 
@@ -86,36 +96,44 @@ def mail(app: App, segment: str, test_to: str | None, dry_run: bool, rate: float
 
 
 def send_targeted(app: App, subject: str, body_markdown: str, segment: str, *,
-                  test_to: str | None = None, dry_run: bool = False, rate: float | None = None,
-                  yes: bool = False) -> None:
+                  test_to: tuple[str, ...] = (), dry_run: bool = False,
+                  rate: float | None = None, yes: bool = False) -> None:
     """The targeted-mailing path of `newsletter mail`, for other commands that make the text
     (e.g. `remisser call`): create the mailing once, then send or resume it."""
-    source = outbox.targeted_source(app.settings, subject, body_markdown)
-    _run(app, lambda _s: source, "targeted", source.key, segment,
+    _run(app, TargetedSource(app.settings, subject, body_markdown), segment,
          test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
 
 
-def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to: str | None,
-         dry_run: bool, rate: float | None, yes: bool) -> None:
+def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dry_run: bool,
+         rate: float | None, yes: bool, publish: Callable[[Session], object] | None = None
+         ) -> None:
+    """Create (or find) the mailing of SOURCE to SEGMENT, PUBLISH what a new one makes public,
+    and send it; or only plan it, or send test copies (which never publish anything)."""
     settings = app.settings
     if dry_run:
         with app.transaction(dry_run=True) as s:
-            _print_plan(outbox.plan(s, settings, make(s), segment),
+            _print_plan(outbox.plan(s, settings, source, segment),
                         coverage.unreached(s, settings, segment))
         return
     if test_to:
         with app.transaction() as s:
-            mailing_id = outbox.create_test(s, settings, make(s), test_to).id
-        send_and_report(app, mailing_id, rate, f"testutskick till {test_to}")
+            tests = [(m.id, m.meta["test_to"])
+                     for m in outbox.create_test_mailings(
+                         s, settings, source, [normalise_email(a, field="--test-to")
+                                               for a in test_to])]
+        for mailing_id, address in tests:
+            send_and_report(app, mailing_id, rate, f"testutskick till {address}")
         return
     with app.transaction() as s:
-        existing = outbox.find_mailing(s, kind, key, segment)
+        existing = outbox.find_mailing(s, source.kind, source.key, segment)
         if existing is None and not yes:
-            p = outbox.plan(s, settings, make(s), segment)
+            p = outbox.plan(s, settings, source, segment)
             if p.recipients > settings.transport.confirm_above:
                 confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
                         f"({segment})?", abort=True)
-        created = outbox.create_from(s, settings, lambda: make(s), segment, kind=kind, key=key)
+        created = outbox.create_mailing(s, settings, source, segment)
+        if created.new and publish is not None:
+            publish(s)
         mailing = created.mailing
         mailing_id, status = mailing.id, mailing.status
     if created.new:
@@ -124,7 +142,7 @@ def _run(app: App, make: Callable, kind: str, key: str, segment: str, *, test_to
         if created.already_had_it:
             click.echo(f"{created.already_had_it} i segmentet har redan fått det i ett annat "
                        "utskick och hoppas över.")
-    elif status == "done":
+    elif status == MailingStatus.DONE:
         click.echo(f"Utskick {mailing_id} är redan klart; ingen får det två gånger. "
                    f"Se `newsletter send status {mailing_id}`.")
         return
@@ -246,8 +264,8 @@ def status(app: App, mailing_id: int | None) -> None:
             if not rows:
                 click.echo("Inga utskick ännu.")
             for st in rows:
-                m = st.mailing
-                click.echo(f"{m.id:>4}  {m.status:<8} {st.counts['sent']:>6}/{st.total:<6} "
+                m, sent = st.mailing, st.counts[OutboxStatus.SENT]
+                click.echo(f"{m.id:>4}  {m.status:<8} {sent:>6}/{st.total:<6} "
                            f"{m.kind:<9} {m.source[:24]:<24} {m.segment[:30]}  {m.subject[:40]}")
             return
         st = outbox.mailing_status(s, mailing_id)
@@ -256,7 +274,8 @@ def status(app: App, mailing_id: int | None) -> None:
     click.echo(f"Ämne: {m.subject}")
     click.echo(f"Status: {m.status}" + (f" ({m.paused_reason})" if m.paused_reason else ""))
     click.echo(f"Mottagare: {st.total}")
-    for state in ("sent", "pending", "sending", "deferred", "failed", "suppressed"):
+    for state in (OutboxStatus.SENT, OutboxStatus.PENDING, OutboxStatus.SENDING,
+                  OutboxStatus.DEFERRED, OutboxStatus.FAILED, OutboxStatus.SUPPRESSED):
         if st.counts[state]:
             click.echo(f"  {STATE_NAMES[state]}: {st.counts[state]}")
     if st.possibly_sent:

@@ -10,7 +10,7 @@ import click
 from ..coverage import NONE, SEVERAL, UNREACHABLE, vacancies
 from ..i18n import _
 from ..municipalities import list_municipalities, set_members
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.group("municipalities")

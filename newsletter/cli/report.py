@@ -10,7 +10,7 @@ from .. import db
 from ..i18n import _
 from ..report_tables import Table, build, write_csv
 from ..year_page import write_year_page
-from . import App, pass_app
+from .app import App, pass_app
 
 MAX_CELL = 48
 

@@ -6,7 +6,7 @@ import click
 
 from ..i18n import _
 from ..retention import apply_retention
-from . import App, pass_app
+from .app import App, pass_app
 
 
 @click.command("retention")

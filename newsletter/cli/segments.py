@@ -7,7 +7,7 @@ import click
 from ..errors import ConfigError, NewsletterError
 from ..models import Person
 from ..segments import count, named_segment, sample
-from . import App, pass_app
+from .app import App, pass_app
 
 SAMPLE_SIZE = 5
 

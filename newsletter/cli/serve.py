@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import click
+import waitress
 
-from . import App, pass_app
+from ..web import create_app
+from .app import App, pass_app
 
 
 @click.command("serve")
@@ -23,10 +25,6 @@ def serve(app: App, host: str, port: int, threads: int) -> None:
 
     Example: newsletter serve --host 127.0.0.1 --port 8000
     """
-    import waitress
-
-    from ..web import create_app
-
     wsgi = create_app(app.settings)
     click.echo(f"Serverar {app.settings.organisation.base_url} på http://{host}:{port}/ "
                f"(avsluta med Ctrl-C)")

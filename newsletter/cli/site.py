@@ -9,7 +9,7 @@ from ..errors import ConfigError, NewsletterError
 from ..i18n import _
 from ..municipalities import load_municipalities
 from ..settings import CONFIG_NAME, ensure_secret_key
-from . import App, pass_app
+from .app import App, pass_app
 from .prompts import confirm, interactive
 
 

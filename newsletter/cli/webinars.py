@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .. import links, webinars
+from .. import links, sender, webinars
+from ..kinds.webinar import person_label, when
 from ..segments import count, resolve_segment
-from ..webinar_messages import person_label, when
-from . import App, pass_app
+from .app import App, pass_app
 from .prompts import confirm
 
 _FIELD_NAMES = {"title": "titel", "starts_at": "start", "duration_minutes": "längd",
@@ -29,7 +29,7 @@ def group() -> None:
 def _deliver(app: App, outcome: webinars.Outcome, dry_run: bool) -> None:
     if dry_run or not outcome.mailings:
         return
-    for r in webinars.deliver(app.sessions, app.settings, outcome.mailings):
+    for r in sender.deliver(app.settings, app.sessions, outcome.mailings):
         line = (f"Utskick {r.mailing_id}: {r.sent} skickade, {r.suppressed} spärrade, "
                 f"{r.failed + r.bounced} misslyckade")
         if r.deferred or r.remaining:

@@ -15,6 +15,7 @@ from werkzeug.datastructures import FileStorage
 
 from .. import content, issue_build, media
 from ..errors import InputError, NewsletterError, NotFound
+from ..events import EventKind
 from ..i18n import _
 from ..markdown import convert
 from ..staff import REDAKTOR
@@ -105,7 +106,7 @@ def new_month() -> Response:
         if (ctx.settings().issues_dir / month / "issue.md").is_file():
             return redirect(f"/nummer/{month}", code=303)
         raise InputError(str(exc.reason), field="month") from None
-    ctx.audit("issue-created", month=month, file=path.name)
+    ctx.audit(EventKind.CONSOLE_ISSUE_CREATED, month=month, file=path.name)
     return redirect(f"/nummer/{month}?meddelande=ny", code=303)
 
 
@@ -139,7 +140,7 @@ def save(month: str) -> Response:
         _discard(stored)
         return issue_page(month, status=400, form=form, version=version,
                           errors={exc.field or "body": exc.reason})
-    ctx.audit("issue-saved", month=month, image=stored.name if stored else None)
+    ctx.audit(EventKind.CONSOLE_ISSUE_SAVED, month=month, image=stored.name if stored else None)
     return redirect(f"/nummer/{month}?meddelande=sparat", code=303)
 
 
@@ -179,7 +180,7 @@ def move(month: str) -> Response:
         content.reorder(settings, month, order)
     except content.ChangedOnDisk as exc:
         raise NewsletterError(str(exc)) from None
-    ctx.audit("items-reordered", month=month, items=order)
+    ctx.audit(EventKind.CONSOLE_ITEMS_REORDERED, month=month, items=order)
     if request.headers.get("X-Requested-With") == "fetch":
         return Response(status=204)
     anchor = f"#omrade-{by_id[order[0]].area}" if order else ""

@@ -13,7 +13,7 @@ from babel.dates import format_date, format_datetime
 from flask import Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..contacts import log_event
+from ..events import EventKind, log_event
 from ..settings import Settings
 from .mailer import LinkMailer
 from .oidc import OidcClient
@@ -69,13 +69,13 @@ def signed_in():
     return g.get("signed_in")
 
 
-def audit(kind: str, **detail: Any) -> None:
+def audit(kind: EventKind, **detail: Any) -> None:
     """Record a change made in the console in the event log, with who made it.
 
-    kind: a short verb, stored as "console-KIND" (at most 30 characters in all).
+    kind: one of EventKind's CONSOLE_ members ("console-" and a short verb).
     """
     who = signed_in()
-    log_event(db(), f"console-{kind}"[:30], staff=who.staff.email if who else None, **detail)
+    log_event(db(), kind, staff=who.staff.email if who else None, **detail)
 
 
 def page(template: str, status: int = 200, **values: Any) -> Response:

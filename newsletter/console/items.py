@@ -8,6 +8,7 @@ from flask import Blueprint, Response, redirect, request
 
 from .. import content
 from ..errors import InputError
+from ..events import EventKind
 from ..i18n import _
 from ..markdown import convert
 from ..staff import REDAKTOR
@@ -126,7 +127,7 @@ def _save(month: str, item_id: str | None) -> Response:
         _discard(stored)
         return item_page(month, item_id, posted, version=version, status=400,
                          errors={exc.field or "body": exc.reason})
-    ctx.audit("item-saved", month=month, item=path.stem, new=item_id is None,
+    ctx.audit(EventKind.CONSOLE_ITEM_SAVED, month=month, item=path.stem, new=item_id is None,
               image=stored.name if stored else None)
     return redirect(f"/nummer/{month}?meddelande=sparat#nyhet-{path.stem}", code=303)
 
@@ -143,5 +144,5 @@ def delete(month: str, item_id: str) -> Response:
         data, body, version = content.read_source(path)
         return item_page(month, item_id, _form_of(data, body), version=version, status=409,
                          conflict=exc.current)
-    ctx.audit("item-deleted", month=month, item=item_id)
+    ctx.audit(EventKind.CONSOLE_ITEM_DELETED, month=month, item=item_id)
     return redirect(f"/nummer/{month}?meddelande=raderad", code=303)

@@ -22,7 +22,7 @@ from email.utils import format_datetime, make_msgid
 
 from ..i18n import _
 from ..settings import Settings
-from ..transports import from_settings
+from ..transports import Outcome, from_settings
 
 log = logging.getLogger("newsletter.console.mailer")
 QUEUE_SIZE = 200
@@ -90,5 +90,5 @@ class LinkMailer:
             result = connection.send(settings.organisation.sender, address, data)
         finally:
             connection.close()
-        if result.outcome != "sent":
+        if result.outcome != Outcome.SENT:
             log.warning("sign-in mail not sent: %s", result)

@@ -1,7 +1,7 @@
 """/nummer/YYYY-MM/forhandsgranska: the issue as a contact or a variant (areas × roles) gets it,
 at 375 and 600 px side by side in sandboxed iframes, its plain text and the web version.
 
-Rendering goes through render.IssueRenderer and issue_build's public functions, read only; the
+Rendering goes through kinds.issue.IssueSource and sources.personalise, read only; the
 personal links in a preview are not the contact's own (a click in a preview must not
 unsubscribe anyone): they point to the archive. Images of the site's own media/ are put into the
 preview as data: URLs, since a sandboxed frame's requests carry no session cookie.
@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, request
 from sqlalchemy import or_, select
 
-from .. import content, issue_build, links
+from .. import issue_build, links
 from ..errors import NotFound
 from ..i18n import _
+from ..kinds.issue import IssueSource, wants
 from ..models import Municipality, Person, Position
-from ..render import EMAIL, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, IssueRenderer, personalise
+from ..sources import Content, Recipient, personalise
 from ..staff import REDAKTOR
 from . import access
 from . import context as ctx
@@ -57,27 +58,25 @@ def _choice() -> Choice:
         person = ctx.db().scalar(select(Person).where(Person.public_id == public_id))
         if person is None:
             raise NotFound(_("no such contact"))
-        areas, roles = issue_build.person_variant(ctx.db(), person)
+        areas, roles = wants(person)
         return Choice(areas=areas, roles=roles, person=person)
     areas = frozenset(a for a in request.args.getlist("omrade") if a in settings.area_slugs)
     roles = frozenset(r for r in request.args.getlist("roll") if r in settings.roles)
     return Choice(areas=areas or None, roles=roles)
 
 
-def _rendered(month: str, choice: Choice, *, web: bool = False):
+def _rendered(month: str, choice: Choice, *, web: bool = False) -> Content:
     settings = ctx.settings()
-    issue = content.load_issue(settings, month)
-    renderer = IssueRenderer(settings, issue,
-                             issue_build.upcoming_webinars(settings, ctx.now()))
+    source = IssueSource(settings, month, issue_build.upcoming_webinars(settings, ctx.now()))
     if web:
-        return renderer.web_version()
-    rendered = renderer.render(renderer.variant_key(choice.areas, choice.roles))
+        return source.web_version()
+    content = source.render(source.renderer.variant_key(choice.areas, choice.roles))
     person = choice.person
     sample = links.archive_url(settings)
-    return personalise(rendered, {
-        NAME: person.name if person else _("First Last"),
-        EMAIL: person.email if person else "mottagare@example.se",
-        UNSUBSCRIBE_URL: sample, PREFERENCES_URL: sample})
+    return personalise(content, Recipient(
+        email=person.email if person else "mottagare@example.se",
+        name=person.name if person else _("First Last"), message_id="",
+        unsubscribe_url=sample, preferences_url=sample))
 
 
 def _search(query: str) -> list[tuple[Person, str]]:

@@ -7,8 +7,9 @@ from datetime import timedelta
 from flask import Blueprint, Response, abort, g, redirect, request
 
 from .. import signin
-from ..contacts import log_event, normalise_email
+from ..contacts import normalise_email
 from ..errors import InputError
+from ..events import EventKind, log_event
 from ..signing import address_hash
 from ..staff import REDAKTOR, find_staff
 from . import access
@@ -22,7 +23,7 @@ def _signed_in_response(staff, method: str, next_path: str) -> Response:
     """Start a new session for STAFF (ending any the browser had) and go to NEXT_PATH."""
     old = request.cookies.get(access.session_cookie_name())
     session_id = signin.start_session(ctx.db(), staff, method, now=ctx.now(), replaces=old)
-    log_event(ctx.db(), "console-signed-in", staff=staff.email, method=method)
+    log_event(ctx.db(), EventKind.CONSOLE_SIGNED_IN, staff=staff.email, method=method)
     response = redirect(access.safe_next(next_path), code=303)
     access.set_session_cookie(response, session_id)
     g.cookie_set = True
@@ -127,7 +128,7 @@ def oidc_return() -> Response:
     ctx.writes()
     staff = find_staff(ctx.db(), email)
     if staff is None:
-        log_event(ctx.db(), "console-refused", method="oidc")
+        log_event(ctx.db(), EventKind.CONSOLE_REFUSED, method="oidc")
         ctx.db().commit()
         return ctx.page("signin_failed.html", status=403, not_staff=True)
     return _signed_in_response(staff, "oidc", flow.next_path)
@@ -142,7 +143,7 @@ def _redirect_uri() -> str:
 def sign_out() -> Response:
     who = ctx.signed_in()
     signin.end_session(ctx.db(), who.session_id)
-    ctx.audit("signed-out")
+    ctx.audit(EventKind.CONSOLE_SIGNED_OUT)
     response = redirect("/logga-in", code=303)
     access.clear_session_cookie(response)
     g.cookie_set = True

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, redirect, request
 
 from .. import staff
 from ..errors import InputError, NewsletterError
+from ..events import EventKind
 from ..i18n import _
 from ..models import STAFF_ROLES
 from . import access
@@ -37,7 +38,7 @@ def save() -> Response:
                                  by=ctx.signed_in().staff.email)
     except InputError as exc:
         return _page(400, form, exc.reason)
-    ctx.audit("staff-saved", member=member.email, role=member.role)
+    ctx.audit(EventKind.CONSOLE_STAFF_SAVED, member=member.email, role=member.role)
     return redirect("/personal?meddelande=sparad", code=303)
 
 
@@ -49,5 +50,5 @@ def remove() -> Response:
         staff.remove_staff(ctx.db(), email, by=ctx.signed_in().staff.email)
     except NewsletterError as exc:
         return _page(400, error=str(exc))
-    ctx.audit("staff-removed", member=email)
+    ctx.audit(EventKind.CONSOLE_STAFF_REMOVED, member=email)
     return redirect("/personal?meddelande=borttagen", code=303)

@@ -1,104 +1,33 @@
 """The public web pages: `create_app(settings)` builds the Flask app.
 
 Personal pages (unsubscribe, preferences) sit behind signed tokens; the archive and webinar
-registration are public. No page sets a cookie; forms carry a signed token (see csrf.py).
+registration are public. No page sets a cookie; forms carry a signed token (see csrf.py). This
+module assembles the app; what the pages share is in pages.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
-from babel.dates import format_date, format_datetime
-from flask import Flask, Response, current_app, g, render_template, request, send_file
+from flask import Flask, Response, current_app, g, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from .. import db, i18n
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
+from . import archive, clicks, media, personal, webinar
+from .pages import (
+    PAGE_CSP,
+    WebContext,
+    error_page,
+    swedish_date,
+    swedish_datetime,
+    swedish_month,
+    swedish_time,
+    web_context,
+)
 
-LOCALE = "sv_SE"
 # Strict-Transport-Security when the base URL is https: browsers use https only, for a year.
 HSTS_SECONDS = 365 * 24 * 3600
-# Our own pages: no script at all, styles only from our stylesheet.
-PAGE_CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'; form-action 'self'")
-HTTP_TEXTS = {
-    400: ("Felaktig begäran", "Formuläret kunde inte tas emot. Gå tillbaka och försök igen."),
-    403: ("Förbjuden begäran", ("Formuläret skickades från en annan webbplats och har inte "
-                                "tagits emot. Öppna länken i ditt e-postmeddelande och försök "
-                                "igen.")),
-    404: ("Sidan finns inte", ("Länken är felaktig eller gäller inte längre. Kontrollera att "
-                               "hela länken från e-postmeddelandet kom med.")),
-    405: ("Metoden stöds inte", "Den här sidan kan inte användas så."),
-    409: ("Det går inte här", ("Adressen kan inte läggas till igen via webben. Kontakta oss "
-                               "så hjälper vi dig.")),
-    413: ("För stor begäran", "Det som skickades var för stort."),
-    500: ("Något gick fel", "Ett fel uppstod hos oss. Försök igen om en stund."),
-}
-
-
-@dataclass
-class WebContext:
-    """What every request needs: the settings and a way to open database sessions."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    writers: sessionmaker[Session]  # for POSTs: they read, then write (see db.writer)
-
-
-def web_context() -> WebContext:
-    return current_app.extensions["newsletter"]
-
-
-def session() -> Session:
-    """The request's database session, committed when the request succeeds."""
-    if "db" not in g:
-        context = web_context()
-        g.db = (context.writers if request.method == "POST" else context.sessions)()
-        g.db.begin()
-    return g.db
-
-
-def local_now() -> datetime:
-    return datetime.now(ZoneInfo(web_context().settings.organisation.timezone))
-
-
-def swedish_date(value: date) -> str:
-    return format_date(value, "d MMMM y", locale=LOCALE)
-
-
-def swedish_datetime(value: datetime) -> str:
-    """E.g. "tisdag 3 mars 2026 kl. 10:00" in the organisation's time zone."""
-    tz = ZoneInfo(web_context().settings.organisation.timezone)
-    return format_datetime(value.astimezone(tz), "EEEE d MMMM y 'kl.' HH:mm", tzinfo=tz,
-                           locale=LOCALE)
-
-
-def swedish_time(value: datetime) -> str:
-    tz = ZoneInfo(web_context().settings.organisation.timezone)
-    return format_datetime(value.astimezone(tz), "HH:mm", tzinfo=tz, locale=LOCALE)
-
-
-def swedish_month(month: str) -> str:
-    """'2026-03' -> 'mars 2026'."""
-    year, mon = (int(part) for part in month.split("-"))
-    return format_date(date(year, mon, 1), "LLLL y", locale=LOCALE)
-
-
-def page(template: str, status: int = 200, **context) -> Response:
-    """Render templates/web/TEMPLATE with the organisation in the context."""
-    body = render_template(f"web/{template}", org=web_context().settings.organisation, **context)
-    return Response(body, status=status, mimetype="text/html")
-
-
-def error_page(status: int) -> Response:
-    """The one page for each error status: the same body whatever caused it."""
-    title, text = HTTP_TEXTS.get(status, HTTP_TEXTS[500 if status >= 500 else 400])
-    return page("error.html", status=status, title=title, text=text)
 
 
 def _end_request(exc: BaseException | None) -> None:
@@ -204,8 +133,6 @@ def create_app(settings: Settings) -> Flask:
     i18n.install(app.jinja_env)
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month, swedish_time=swedish_time)
-
-    from . import archive, clicks, media, personal, webinar
 
     app.register_blueprint(personal.blueprint)
     app.register_blueprint(media.blueprint)

@@ -16,7 +16,8 @@ from werkzeug.exceptions import NotFound
 
 from .. import links
 from ..models import ArchivedIssue
-from . import page, session, web_context
+from ..sources import ANY_PLACEHOLDER
+from .pages import page, session, web_context
 
 blueprint = Blueprint("archive", __name__)
 
@@ -27,8 +28,6 @@ ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data
              "frame-ancestors 'none'; form-action 'none'")
 PUBLIC_CACHE = "public, max-age=300"
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits: \d also matches "２"
-# Personal placeholders must never reach a public page, even if one slipped into a web version.
-_PLACEHOLDER = re.compile(r"__NL_[A-Z_]+__")
 
 
 def _issues() -> list[ArchivedIssue]:
@@ -52,7 +51,8 @@ def issue(month: str) -> Response:
     archived = session().scalar(select(ArchivedIssue).where(ArchivedIssue.month == month))
     if archived is None:
         raise NotFound()
-    response = Response(_PLACEHOLDER.sub("", archived.html), mimetype="text/html")
+    # Personal placeholders never reach a public page, even if one slipped into a web version.
+    response = Response(ANY_PLACEHOLDER.sub("", archived.html), mimetype="text/html")
     response.headers["Content-Security-Policy"] = ISSUE_CSP
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return response

@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 
 from .. import tracking
 from ..click_filter import ClickFilter, ClickRequest
-from . import session, web_context
+from .pages import session, web_context
 
 blueprint = Blueprint("clicks", __name__)
 EXTENSION = "newsletter.clicks"

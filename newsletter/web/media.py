@@ -11,7 +11,7 @@ from flask import Blueprint, Response, send_file
 from werkzeug.exceptions import NotFound
 
 from ..media import CONTENT_TYPES, media_file
-from . import web_context
+from .pages import web_context
 
 blueprint = Blueprint("media", __name__)
 

@@ -15,8 +15,8 @@ from ..contacts import unsubscribe
 from ..errors import InputError, SuppressedAddress
 from ..models import Person
 from ..signing import make_token, read_token
-from . import error_page, local_now, page, session, web_context
 from .csrf import FIELD, make_form_token, require_form_token
+from .pages import error_page, local_now, page, session, web_context
 
 blueprint = Blueprint("personal", __name__)
 

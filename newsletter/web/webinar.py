@@ -13,13 +13,14 @@ from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from .. import webinars
-from ..contacts import find_person, is_suppressed
+from .. import sender, webinars
+from ..contacts import find_person
 from ..errors import ConfigError, InvalidAddress, NewsletterError
+from ..events import is_suppressed
 from ..markdown import to_html
 from ..models import Webinar
-from . import page, session, web_context
 from .csrf import FIELD, make_form_token, require_form_token
+from .pages import page, session, web_context
 
 blueprint = Blueprint("webinar", __name__)
 
@@ -62,7 +63,7 @@ def _deliver(mailing_ids: list[int]) -> None:
     """Send the confirmation now; if that fails it stays queued and the next send resumes it."""
     context = web_context()
     try:
-        webinars.deliver(context.sessions, context.settings, mailing_ids)
+        sender.deliver(context.settings, context.sessions, mailing_ids)
     except ConfigError:
         raise  # the site's to fix, not the visitor's: a 500, logged once by the error handler
     except (NewsletterError, OSError):

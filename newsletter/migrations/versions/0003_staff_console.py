@@ -1,14 +1,14 @@
 """staff console: staff, sign-in tokens (hashes), console sessions, OIDC flows, rate counters
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

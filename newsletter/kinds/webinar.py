@@ -1,29 +1,24 @@
-"""What the webinar messages say, and how they become mailings of the send engine.
+"""What the webinar messages say: their texts, and one Source (`WebinarMessage`) for all.
 
-Each message is rendered once (render.render_message); a personal invite only adds each
-person's calendar file to that same rendering, in a content variant keyed by their public_id.
-Sources and their meaning are listed in webinars.py.
+Each message is rendered once (render.render_message); a personal calendar invite only adds
+each person's calendar file to that same rendering, in a content variant keyed by their
+public_id. Which message goes to whom, and when, is webinars.py's business; the keys and their
+meaning are listed there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from babel.dates import format_datetime
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from . import ical, links, outbox
-from .messages import calendar_attachments
-from .models import Mailing, Person, Registration, Webinar
-from .render import render_message
-from .settings import Settings
-
-KIND = "webinar"
-_SNAPSHOT = ("slug", "uid", "title", "starts_at", "duration_minutes", "join_url", "area",
-             "description", "capacity", "sequence", "status", "recording_url")
+from .. import ical, links
+from ..models import MailingKind, Person, Registration, Webinar
+from ..render import render_message
+from ..settings import Settings
+from ..sources import Content
 
 
 @dataclass(frozen=True)
@@ -136,14 +131,6 @@ def followup_text(settings: Settings, webinar: Webinar) -> Text:
                 "\n\n".join(body))
 
 
-def mailings_like(session: Session, prefix: str) -> list[int]:
-    """Ids of webinar mailings whose source starts with PREFIX (to resume them)."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return list(session.scalars(select(Mailing.id).where(
-        Mailing.kind == KIND, Mailing.source.like(escaped + "%", escape="\\"))
-        .order_by(Mailing.id)))
-
-
 def stamp() -> datetime:
     """DTSTAMP of the calendar files of a mailing: when it was created, in UTC."""
     return datetime.now(UTC).replace(microsecond=0)
@@ -158,17 +145,16 @@ def person_label(person: Person) -> str:
     return f"{person.name} <{person.email}>" if person.name else person.email
 
 
-# --- mailings --------------------------------------------------------------------------------
+# --- the Source ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Message:
-    """A rendered message as the send engine freezes it, with its attachments."""
+_SNAPSHOT = ("slug", "uid", "title", "starts_at", "duration_minutes", "join_url", "area",
+             "description", "capacity", "sequence", "status", "recording_url")
+PERSONAL = ("REQUEST", "CANCEL")  # calendar methods that name their attendee
 
-    subject: str
-    preheader: str
-    html: str
-    text: str
-    attachments: list[dict] = field(default_factory=list)
+
+def snapshot(webinar: Webinar) -> Webinar:
+    """A detached copy, so that rendering never depends on the session's state."""
+    return Webinar(**{name: getattr(webinar, name) for name in _SNAPSHOT})
 
 
 @dataclass(frozen=True)
@@ -177,91 +163,85 @@ class _Attendee:
     name: str
 
 
-def _render(settings: Settings, text: Text) -> Message:
-    r = render_message(settings, subject=text.subject, body_markdown=text.body,
-                       preheader=text.preheader)
-    return Message(r.subject, r.preheader, r.html, r.text)
+@dataclass
+class WebinarMessage:
+    """One webinar message as a mailing Source. METHOD is its calendar file: PUBLISH (the same
+    for everyone), REQUEST or CANCEL (personal: one variant per person, keyed by public_id),
+    or None. VARIANT is the key of the one variant a message without a personal file has; None
+    keys it per person all the same (a message to one person)."""
+
+    settings: Settings
+    webinar: Webinar  # a snapshot
+    key: str
+    text: Text
+    method: str | None = None
+    variant: str | None = None
+    transactional: bool = True
+    stamped_at: datetime = field(default_factory=lambda: stamp())  # the files' DTSTAMP
+    kind = MailingKind.WEBINAR
+
+    def __post_init__(self) -> None:
+        self._attendees: dict[str, _Attendee] = {}
+
+    @property
+    def subject(self) -> str:
+        return self.text.subject
+
+    def variant_of(self, person: Person) -> str:
+        if self.method in PERSONAL or self.variant is None:
+            self._attendees[person.public_id] = _Attendee(person.email, person.name or "")
+            return person.public_id
+        return self.variant
+
+    @cached_property
+    def _base(self) -> Content:
+        return render_message(self.settings, subject=self.text.subject,
+                              body_markdown=self.text.body, preheader=self.text.preheader)
+
+    def render(self, key: str) -> Content:
+        attachments: list[dict] = []
+        if self.method == "PUBLISH":
+            ics = ical.webinar_calendar(
+                self.settings, self.webinar, method="PUBLISH", stamp=self.stamped_at,
+                registration_url=links.webinar_url(self.settings, self.webinar.slug))
+            attachments = [ical.attachment(ics, "PUBLISH", "webinar.ics")]
+        elif self.method in PERSONAL:
+            ics = ical.webinar_calendar(self.settings, self.webinar, method=self.method,
+                                        attendee=self._attendees[key], stamp=self.stamped_at)
+            attachments = ical.calendar_attachments(ics, self.method)
+        return replace(self._base, key=key, attachments=tuple(attachments))
 
 
-def snapshot(webinar: Webinar) -> Webinar:
-    """A detached copy, so that rendering never depends on the session's state."""
-    return Webinar(**{name: getattr(webinar, name) for name in _SNAPSHOT})
-
-
-def _invite(settings: Settings, webinar: Webinar, method: str, attendee: _Attendee,
-            stamp_at: datetime) -> list[dict]:
-    ics = ical.webinar_calendar(settings, webinar, method=method, attendee=attendee,
-                                stamp=stamp_at)
-    return calendar_attachments(ics, method)
-
-
-def announcement_mailing(session: Session, settings: Settings, webinar: Webinar,
-                         segment: str) -> int:
-    """SLUG:announce to SEGMENT: one variant for all, with the PUBLISH file as an attachment."""
+def announcement(settings: Settings, webinar: Webinar) -> WebinarMessage:
+    """SLUG:announce: the invitation, with the PUBLISH file, one variant for all. Not
+    transactional: it goes to a segment, like the newsletter."""
     frozen = snapshot(webinar)
-    text = announcement_text(settings, frozen)
-
-    def render(_key: str) -> Message:
-        ics = ical.webinar_calendar(settings, frozen, method="PUBLISH", stamp=stamp(),
-                                    registration_url=links.webinar_url(settings, frozen.slug))
-        base = _render(settings, text)
-        return Message(base.subject, base.preheader, base.html, base.text,
-                       [ical.attachment(ics, "PUBLISH", "webinar.ics")])
-
-    return outbox.create_mailing(session, settings, kind=KIND, source=f"{frozen.slug}:announce",
-                                 segment_expr=segment, variant_of=lambda _p: "announce",
-                                 render=render, subject=text.subject).id
+    return WebinarMessage(settings, frozen, f"{frozen.slug}:announce",
+                          announcement_text(settings, frozen), method="PUBLISH",
+                          variant="announce", transactional=False)
 
 
-def registered_mailing(session: Session, settings: Settings, webinar: Webinar, what: str) -> int:
-    """SLUG:WHAT to `registered:SLUG`: update and cancel carry a personal invite (a variant per
-    person, the HTML rendered once); reminders and the follow-up are one variant for all."""
+def to_registered(settings: Settings, webinar: Webinar, what: str) -> WebinarMessage:
+    """SLUG:WHAT to those registered: update and cancel (SLUG:WHAT:SEQUENCE) carry a personal
+    invite; the reminders (remind-day, remind-hour) and the follow-up are one variant for all."""
     frozen = snapshot(webinar)
-    texts: dict[str, Callable[[], Text]] = {
-        "update": lambda: update_text(settings, frozen),
-        "cancel": lambda: cancellation_text(settings, frozen),
-        "followup": lambda: followup_text(settings, frozen)}
-    text = texts[what]() if what in texts else reminder_text(settings, frozen)
+    texts = {"update": update_text, "cancel": cancellation_text, "followup": followup_text}
+    text = texts[what](settings, frozen) if what in texts else reminder_text(settings, frozen)
     method = {"update": "REQUEST", "cancel": "CANCEL"}.get(what)
-    source = f"{frozen.slug}:{what}" + (f":{frozen.sequence}" if method else "")
-    base: list[Message] = []
-    attendees: dict[str, _Attendee] = {}
-    stamp_at = stamp()
-
-    def variant_of(person: Person) -> str:
-        if method is None:
-            return what
-        attendees[person.public_id] = _Attendee(person.email, person.name or "")
-        return person.public_id
-
-    def render(key: str) -> Message:
-        if not base:
-            base.append(_render(settings, text))
-        if method is None:
-            return base[0]
-        return Message(base[0].subject, base[0].preheader, base[0].html, base[0].text,
-                       _invite(settings, frozen, method, attendees[key], stamp_at))
-
-    return outbox.create_mailing(session, settings, kind=KIND, source=source,
-                                 segment_expr=f"registered:{frozen.slug}", variant_of=variant_of,
-                                 render=render, subject=text.subject, transactional=True).id
+    key = f"{frozen.slug}:{what}" + (f":{frozen.sequence}" if method else "")
+    return WebinarMessage(settings, frozen, key, text, method=method, variant=what)
 
 
-def personal_mailing(session: Session, settings: Settings, webinar: Webinar, what: str,
-                     person: Person, registration: Registration,
-                     position: int | None = None) -> int | None:
+def to_one(settings: Settings, webinar: Webinar, what: str, person: Person,
+           registration: Registration, position: int | None = None) -> WebinarMessage:
     """A message to one person, once per registration round: confirm (REQUEST), waitlist,
-    withdrawn (CANCEL), cancel (to one on the waiting list when the webinar is cancelled).
-
-    Transactional: it reaches a person who paused the newsletter. None when the address may
-    not be mailed.
-    """
+    withdrawn (CANCEL), cancel (to one on the waiting list when the webinar is cancelled)."""
     frozen = snapshot(webinar)
     round_ = registration_round(registration)
-    source = {"confirm": f"{frozen.slug}:confirm:{person.public_id}:{frozen.sequence}:{round_}",
-              "waitlist": f"{frozen.slug}:waitlist:{person.public_id}:{round_}",
-              "withdrawn": f"{frozen.slug}:withdrawn:{person.public_id}:{round_}",
-              "cancel": f"{frozen.slug}:cancel:{person.public_id}:{round_}"}[what]
+    key = {"confirm": f"{frozen.slug}:confirm:{person.public_id}:{frozen.sequence}:{round_}",
+           "waitlist": f"{frozen.slug}:waitlist:{person.public_id}:{round_}",
+           "withdrawn": f"{frozen.slug}:withdrawn:{person.public_id}:{round_}",
+           "cancel": f"{frozen.slug}:cancel:{person.public_id}:{round_}"}[what]
     if what == "confirm":
         text, method = confirmation_text(settings, frozen), "REQUEST"
     elif what == "withdrawn":
@@ -270,16 +250,4 @@ def personal_mailing(session: Session, settings: Settings, webinar: Webinar, wha
         text, method = cancellation_text(settings, frozen, invited=False), None
     else:
         text, method = waitlist_text(settings, frozen, position or 0), None
-
-    def render(_key: str) -> Message:
-        message = _render(settings, text)
-        attendee = _Attendee(person.email, person.name or "")
-        attachments = _invite(settings, frozen, method, attendee, stamp()) if method else []
-        return Message(message.subject, message.preheader, message.html, message.text,
-                       attachments)
-
-    created = outbox.create(session, settings, kind=KIND, source=source,
-                            segment_expr=f"person:{person.public_id}",
-                            variant_of=lambda p: p.public_id, render=render,
-                            subject=text.subject, transactional=True, recipients=[person])
-    return created.mailing.id if created.recipients else None
+    return WebinarMessage(settings, frozen, key, text, method=method)

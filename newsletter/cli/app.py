@@ -1,0 +1,99 @@
+"""What every command shares (`App`: settings and database, opened on first use) and the one
+place that turns errors into text on the command line (`Group`)."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import db, i18n
+from ..errors import NewsletterError
+from ..i18n import _
+from ..settings import Settings, load_settings
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+class App:
+    """What every command shares: settings, loaded once, and the database, opened on first use."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    @cached_property
+    def settings(self) -> Settings:
+        settings = load_settings(self.root)
+        i18n.activate(settings.organisation.language)
+        return settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return db.make_engine(self.settings.db_url)
+
+    @cached_property
+    def current_engine(self) -> Engine:
+        """The engine, once the database is known to be up to date and made with our key."""
+        db.require_current(self.engine, self.settings.secret_key)
+        return self.engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on a database that `newsletter init` has brought up to date."""
+        return db.session_factory(self.current_engine)
+
+    @cached_property
+    def writers(self) -> sessionmaker[Session]:
+        """Sessions for transactions that read, then write: see db.writer."""
+        return db.session_factory(db.writer(self.current_engine))
+
+    def transaction(self, *, dry_run: bool = False):
+        """A session committed at the end of the block (rolled back with dry_run or on error)."""
+        return db.transaction(self.writers, dry_run=dry_run)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class Group(click.Group):
+    """Turns every NewsletterError into one line on stderr and its exit code: never a traceback.
+
+    Exit codes: 0 success, 1 bad input or data, 2 usage (click's own), 78 configuration,
+    130 interrupted (see errors.py). Ctrl-C anywhere in a command, at a prompt too, is one line
+    and 130; the transaction it interrupted is rolled back (db.transaction).
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            click.echo(f"Fel: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            self._interrupted()
+        except click.Abort as exc:  # click's prompts turn Ctrl-C into Abort
+            if not isinstance(exc.__context__, KeyboardInterrupt):
+                raise
+            self._interrupted()
+        except SQLAlchemyError as exc:  # the database itself: unreachable, locked, damaged
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            click.echo(f"Fel: databasen ({self._database(ctx)}): {reason}", err=True)
+            sys.exit(1)
+
+    @staticmethod
+    def _interrupted() -> None:
+        click.echo(_("Interrupted."), err=True)
+        sys.exit(INTERRUPTED)
+
+    @staticmethod
+    def _database(ctx: click.Context) -> str:
+        app = ctx.obj
+        try:
+            return app.engine.url.render_as_string(hide_password=True)
+        except NewsletterError:
+            return "?"

@@ -1,0 +1,104 @@
+"""What happened to an address, and what it means for mailing it: the event log and the
+suppression list, in one vocabulary.
+
+The event log (`events`) is append-only and names its kinds from `EventKind`; its detail never
+holds personal data, because it outlives an erasure. The suppression list (`suppressions`) holds
+the addresses never to be mailed, keyed by a keyed hash of the normalised address, with a
+`SuppressionReason`; it outlives erasure too, so an erased address is never mailed or added again.
+
+The hard-bounce policy lives here and only here (`hard_bounce`): the send engine calls it for a
+5.1.x refusal during SMTP, the bounce processor for a delivery report or a contact that went over
+the soft-bounce limit. A hard bounce suppresses every form of the address it is given at once,
+marks an active person bounced and logs one `bounced` event with the evidence (status or code,
+where it came from) and no address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Event, Person, Suppression
+from .signing import address_hash
+
+
+class EventKind(StrEnum):
+    """The kinds of entries in the event log."""
+
+    IMPORTED = "imported"
+    ADDED = "added"
+    UPDATED = "updated"
+    PREFERENCES = "preferences"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "resubscribed"
+    ERASED = "erased"
+    BOUNCED = "bounced"
+    DEFERRED = "deferred"  # a soft bounce reported by a delivery report
+    WEBINAR_REGISTERED = "webinar-registered"
+    WEBINAR_WAITLISTED = "webinar-waitlisted"
+    WEBINAR_UNREGISTERED = "webinar-unregistered"
+    WEBINAR_PROMOTED = "webinar-promoted"
+    COMPLAINED = "complained"  # a spam complaint (a feedback report)
+    EMAIL_CHANGED = "email_changed"
+    POSITION_STARTED = "position_started"
+    POSITION_ENDED = "position_ended"
+    RETENTION = "retention"  # old traces anonymised (no person)
+    STAFF_SAVED = "staff-saved"  # a staff account added or changed (no person)
+    STAFF_REMOVED = "staff-removed"
+    # What staff did in the console (console/context.audit; no person): "console-" and a verb.
+    CONSOLE_SIGNED_IN = "console-signed-in"
+    CONSOLE_SIGNED_OUT = "console-signed-out"
+    CONSOLE_REFUSED = "console-refused"
+    CONSOLE_ISSUE_CREATED = "console-issue-created"
+    CONSOLE_ISSUE_SAVED = "console-issue-saved"
+    CONSOLE_ITEM_SAVED = "console-item-saved"
+    CONSOLE_ITEM_DELETED = "console-item-deleted"
+    CONSOLE_ITEMS_REORDERED = "console-items-reordered"
+    CONSOLE_STAFF_SAVED = "console-staff-saved"
+    CONSOLE_STAFF_REMOVED = "console-staff-removed"
+
+
+class SuppressionReason(StrEnum):
+    """Why an address is on the suppression list (the first reason is kept, erasure excepted)."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    ERASED = "erased"
+    COMPLAINT = "complaint"
+
+
+def log_event(session: Session, kind: EventKind, person: Person | None = None,
+              **detail: Any) -> None:
+    """Append to the event log. DETAIL must not hold personal data (it outlives an erasure)."""
+    session.add(Event(kind=kind, person_id=person.id if person else None, detail=detail))
+
+
+def suppression_reason(session: Session, secret: bytes, email: str) -> str | None:
+    """Why EMAIL (normalised) is on the suppression list, or None if it is not."""
+    return session.scalar(
+        select(Suppression.reason).where(Suppression.email_hash == address_hash(secret, email)))
+
+
+def is_suppressed(session: Session, secret: bytes, email: str) -> bool:
+    return suppression_reason(session, secret, email) is not None
+
+
+def suppress(session: Session, secret: bytes, email: str, reason: SuppressionReason) -> None:
+    """Put EMAIL on the suppression list (idempotent; the first reason is kept)."""
+    if not is_suppressed(session, secret, email):
+        session.add(Suppression(email_hash=address_hash(secret, email), reason=reason))
+
+
+def hard_bounce(session: Session, secret: bytes, person: Person | None, *,
+                addresses: Iterable[str] = (), **detail: Any) -> None:
+    """The address will never take mail: suppress ADDRESSES and PERSON's address, mark an
+    active PERSON bounced, and log it with DETAIL (the evidence, never the address)."""
+    for form in {*addresses, *([person.email] if person is not None else [])}:
+        suppress(session, secret, form, SuppressionReason.BOUNCED)
+    if person is not None and person.status == "active":
+        person.status = "bounced"
+    log_event(session, EventKind.BOUNCED, person, **detail)

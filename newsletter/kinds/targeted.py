@@ -1,0 +1,40 @@
+"""A targeted mailing (`newsletter mail`): one Markdown message to a segment, in the
+newsletter's frame. The same subject and body are the same mailing: its key is a content hash,
+so the same command again resumes it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..models import MailingKind, Person
+from ..render import MESSAGE_KEY, render_message
+from ..settings import Settings
+from ..sources import Content
+
+
+@dataclass
+class TargetedSource:
+    """SUBJECT and BODY (Markdown), the same for everyone: one variant."""
+
+    settings: Settings
+    subject: str
+    body: str
+    kind = MailingKind.TARGETED
+    transactional = False
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(f"{self.subject}\0{self.body}".encode()).hexdigest()
+        return f"sha256:{digest[:32]}"
+
+    def variant_of(self, person: Person) -> str:
+        return MESSAGE_KEY
+
+    @cached_property
+    def _content(self) -> Content:
+        return render_message(self.settings, subject=self.subject, body_markdown=self.body)
+
+    def render(self, key: str) -> Content:
+        return self._content

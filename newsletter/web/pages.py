@@ -1,0 +1,92 @@
+"""What every page shares: the request's settings and database session, the page frame,
+the error page, and the Swedish date filters the templates use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from flask import Response, current_app, g, render_template, request
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..settings import Settings
+
+LOCALE = "sv_SE"
+# Our own pages: no script at all, styles only from our stylesheet.
+PAGE_CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
+HTTP_TEXTS = {
+    400: ("Felaktig begäran", "Formuläret kunde inte tas emot. Gå tillbaka och försök igen."),
+    403: ("Förbjuden begäran", ("Formuläret skickades från en annan webbplats och har inte "
+                                "tagits emot. Öppna länken i ditt e-postmeddelande och försök "
+                                "igen.")),
+    404: ("Sidan finns inte", ("Länken är felaktig eller gäller inte längre. Kontrollera att "
+                               "hela länken från e-postmeddelandet kom med.")),
+    405: ("Metoden stöds inte", "Den här sidan kan inte användas så."),
+    409: ("Det går inte här", ("Adressen kan inte läggas till igen via webben. Kontakta oss "
+                               "så hjälper vi dig.")),
+    413: ("För stor begäran", "Det som skickades var för stort."),
+    500: ("Något gick fel", "Ett fel uppstod hos oss. Försök igen om en stund."),
+}
+
+
+@dataclass
+class WebContext:
+    """What every request needs: the settings and a way to open database sessions."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    writers: sessionmaker[Session]  # for POSTs: they read, then write (see db.writer)
+
+
+def web_context() -> WebContext:
+    return current_app.extensions["newsletter"]
+
+
+def session() -> Session:
+    """The request's database session, committed when the request succeeds."""
+    if "db" not in g:
+        context = web_context()
+        g.db = (context.writers if request.method == "POST" else context.sessions)()
+        g.db.begin()
+    return g.db
+
+
+def local_now() -> datetime:
+    return datetime.now(ZoneInfo(web_context().settings.organisation.timezone))
+
+
+def swedish_date(value: date) -> str:
+    return format_date(value, "d MMMM y", locale=LOCALE)
+
+
+def swedish_datetime(value: datetime) -> str:
+    """E.g. "tisdag 3 mars 2026 kl. 10:00" in the organisation's time zone."""
+    tz = ZoneInfo(web_context().settings.organisation.timezone)
+    return format_datetime(value.astimezone(tz), "EEEE d MMMM y 'kl.' HH:mm", tzinfo=tz,
+                           locale=LOCALE)
+
+
+def swedish_time(value: datetime) -> str:
+    tz = ZoneInfo(web_context().settings.organisation.timezone)
+    return format_datetime(value.astimezone(tz), "HH:mm", tzinfo=tz, locale=LOCALE)
+
+
+def swedish_month(month: str) -> str:
+    """'2026-03' -> 'mars 2026'."""
+    year, mon = (int(part) for part in month.split("-"))
+    return format_date(date(year, mon, 1), "LLLL y", locale=LOCALE)
+
+
+def page(template: str, status: int = 200, **context) -> Response:
+    """Render templates/web/TEMPLATE with the organisation in the context."""
+    body = render_template(f"web/{template}", org=web_context().settings.organisation, **context)
+    return Response(body, status=status, mimetype="text/html")
+
+
+def error_page(status: int) -> Response:
+    """The one page for each error status: the same body whatever caused it."""
+    title, text = HTTP_TEXTS.get(status, HTTP_TEXTS[500 if status >= 500 else 400])
+    return page("error.html", status=status, title=title, text=text)
