@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from newsletter import db, i18n, staff
 from newsletter.cli import main
-from newsletter.console.app import create_app as create_console_app
+from newsletter.console import create_app as create_console_app
 from newsletter.models import Person
 from newsletter.settings import Settings, load_settings
 from newsletter.web import create_app

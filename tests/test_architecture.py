@@ -48,11 +48,10 @@ def _imports(name: str, tree: ast.Module, modules: dict[str, Path]) -> set[str]:
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module or ""
-            if target in modules:
-                found.add(target)
-            for alias in node.names:  # `from . import x` where x is a module
-                if f"{target}.{alias.name}" in modules:
-                    found.add(f"{target}.{alias.name}")
+            submodules = {f"{target}.{a.name}" for a in node.names} & modules.keys()
+            found |= submodules  # `from . import x` where x is a module needs only x
+            if target in modules and len(submodules) < len(node.names):
+                found.add(target)  # a name defined in TARGET itself
     found.discard(name)
     return found
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter import signin, staff
-from newsletter.console import access
-from newsletter.console.app import create_app
+from newsletter.console import access, create_app
 from newsletter.models import ConsoleSession, Event
 from newsletter.signin import digest
 from newsletter.web import create_app as public_app

@@ -16,7 +16,7 @@ from oidc_provider_mock import app as oidc_provider
 from sqlalchemy import func, select
 
 from newsletter import staff
-from newsletter.console.app import create_app
+from newsletter.console import create_app
 from newsletter.models import Event, OidcFlow, SignInToken, Staff
 from newsletter.signin import digest
 

@@ -31,7 +31,7 @@ def console(app: App, host: str, port: int, threads: int) -> None:
     """
     import waitress  # only this command serves
 
-    from ..console.app import create_app  # flask: only for this command
+    from ..console import create_app  # flask: only for this command
 
     wsgi = create_app(app.settings)
     click.echo(_("Staff console {url} on http://{host}:{port}/ (stop with Ctrl-C)").format(
