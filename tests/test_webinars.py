@@ -353,7 +353,7 @@ def test_new_list_show_and_a_description_file(site, tmp_path):
     (("--start", "2026-03-29 02:30"), "does not exist"),
     (("--start", "10/12 14:00"), "not a start time"),
     (("--area", "fiske"), "unknown area"),
-    (("--join-url", "teams"), "not an http(s) URL"),
+    (("--join-url", "teams"), "”teams” är inte en http(s)-URL"),
     (("--capacity", "0"), "at least 1"),
     (("--slug", "Bredband På"), "not a slug"),
 ])
