@@ -144,10 +144,9 @@ def _check(settings: Settings, *, title: str | None = None, duration: int | None
 def _check_url(url: str, field_name: str) -> None:
     """An http(s) address that goes into every invitation's link and calendar file as it is."""
     if not (url.lower().startswith(("https://", "http://")) and safe_url(url)):
-        shown = repr(url[:200])[1:-1]  # control characters escaped, without Python's quotes
-        raise InputError(_("“{url}” is not an http(s) URL (a link such as "
-                           "https://teams.microsoft.com/l/meetup-join/...)").format(url=shown),
-                         field=field_name)
+        raise InputError(_("{url} is not an http(s) URL (a link such as "
+                           "https://teams.microsoft.com/l/meetup-join/...)").format(
+                               url=repr(url[:200])), field=field_name)
 
 
 def create_webinar(session: Session, settings: Settings, *, title: str, starts_at: datetime,
