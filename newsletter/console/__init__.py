@@ -134,6 +134,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                           "run `newsletter init` or set NEWSLETTER_SECRET_KEY")
     engine = db.make_engine(settings.db_url)
     db.require_current(engine, settings.secret_key)
+    i18n.activate(settings.organisation.language)
 
     app = Flask(__name__, static_folder=None)
     limit = settings.console.max_upload_bytes
