@@ -99,7 +99,7 @@ def test_row_with_several_problems_names_them_all(site, tmp_path):
     out = site.cli("contacts", "import", str(f), ok=False).stderr
     line = next(x for x in out.splitlines() if "Avvisad" in x)
     assert f"{f}:2:" in line
-    assert "'nope'" in line and "'Atlantis'" in line and "'kung'" in line
+    assert "”nope”" in line and "'Atlantis'" in line and "'kung'" in line
 
 
 def test_missing_email_column_is_one_line_and_writes_nothing(site, tmp_path):

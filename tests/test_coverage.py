@@ -107,6 +107,6 @@ def test_dry_runs_say_which_members_are_not_reached(register):
     body.write_text("Svara gärna på enkäten.\n", encoding="utf-8")
     out = register.cli("mail", "--to", "role:kso and member", "--subject", "Enkät", "--body",
                        str(body), "--dry-run").stdout
-    assert "Not reached: 1 member municipalities" in out and ": Bräcke" in out
+    assert "Nås inte: 1 medlemskommun har" in out and ": Bräcke" in out
     out = register.cli("send", "issue", "2026-12", "--to", "medlemmar", "--dry-run").stdout
-    assert "Not reached" not in out
+    assert "Nås inte" not in out
