@@ -113,8 +113,8 @@ def _sqlite(source: Path, target: Path, force: bool) -> Backup:
             dst.close()
             src.close()
         if verdict != "ok":
-            raise NewsletterError(_("the copy of {path} does not check: {why}").format(
-                path=source, why=verdict))
+            raise NewsletterError(_("the copy of {path} fails SQLite's integrity check: {why}")
+                                  .format(path=source, why=verdict))
         _publish(tmp, target, force)
     except sqlite3.Error as exc:
         raise NewsletterError(_("backup of {path}: {reason}").format(path=source, reason=exc)

@@ -61,14 +61,16 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
     """
     text = (raw or "").strip()
     if not text:
-        raise InvalidAddress("empty email address", field=field)
+        raise InvalidAddress(_("empty email address"), field=field)
     lowered = text.lower()
     if _everyday(lowered):
         return lowered
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(f"invalid email address {text!r}: {exc}", field=field) from None
+        shown = repr(text)[1:-1]  # control characters escaped: the error stays one line
+        raise InvalidAddress(_("invalid email address “{address}”: {reason}").format(
+            address=shown, reason=exc), field=field) from None
     return result.normalized.lower()
 
 

@@ -50,7 +50,7 @@ def parse_server(text: str) -> tuple[str, int]:
     else:
         host, port = text, "53"
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(_("not HOST[:PORT]: {text!r}").format(text=text))
+        raise ValueError(_("not HOST[:PORT]: “{text}”").format(text=text))
     return host, int(port)
 
 
@@ -210,7 +210,7 @@ class _Spf:
         """The verdict of TARGET, named by TERM (include: or redirect=) of a record."""
         self._count(term)
         if depth >= SPF_LOOKUP_LIMIT:
-            raise _PermError(_("{term}: includes nested too deep (a loop?)").format(term=term))
+            raise _PermError(_("{term}: includes nested too deeply (a loop?)").format(term=term))
         if "%" in target:
             self.notes.append(_("{term}: macros are not evaluated here (counted as no match)")
                               .format(term=term))
@@ -251,7 +251,7 @@ class _Spf:
             self.notes.append(_("{term}: not evaluated here (counted as no match)").format(
                 term=mechanism))
             return False
-        raise _PermError(_("unknown mechanism {term!r}").format(term=mechanism))
+        raise _PermError(_("unknown mechanism “{term}”").format(term=mechanism))
 
 
 def _split(mechanism: str) -> tuple[str, str, str]:

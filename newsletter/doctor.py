@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import db, dnscheck, heartbeat, links, siteconfig, transports
 from .contacts import normalise_email
 from .errors import NewsletterError
-from .i18n import _
+from .i18n import _, pgettext
 from .messages import DkimSigner
 from .models import Person
 from .netloc import is_loopback
@@ -83,7 +83,7 @@ def _settings(settings: Settings) -> Check:
     if demo:
         return Check(name, False, _("{file} still has the demo's values: {keys}").format(
             file=CONFIG_NAME, keys=", ".join(f"organisation.{k}" for k in demo)),
-            _("put your organisation's in [organisation] of {file} (a new site: `newsletter "
+            _("put your organisation's values in [organisation] of {file} (a new site: `newsletter "
               "init`)").format(file=CONFIG_NAME))
     for key in ("sender", "reply_to", "unsubscribe_mailto"):
         try:
@@ -116,7 +116,8 @@ def _database(settings: Settings) -> Check:
         revision, head = db.current_revision(engine), db.head_revision()
         if revision != head:
             return Check(name, False, _("{db} is at revision {rev}, this version needs {head}")
-                         .format(db=shown, rev=revision or _("none"), head=head), init)
+                         .format(db=shown, rev=revision or pgettext("revision", "none"),
+                                 head=head), init)
         if not settings.secret_key:
             return Check(name, False, _("no secret key"), _(
                 "set NEWSLETTER_SECRET_KEY (the key this database was made with)"))
@@ -351,7 +352,7 @@ def _dkim(settings: Settings, lookup: dnscheck.Lookup, domain: str) -> Check:
         return Check("DKIM", False, f"NEWSLETTER_DKIM_KEY_FILE {key_file}: {exc}",
                      _("name the PEM file of the private key"))
     if ours != published:
-        return Check("DKIM", False, _("{name} holds another key than {file}").format(
+        return Check("DKIM", False, _("{name} holds a different key from {file}").format(
             name=name, file=key_file), _("publish this key's public half, or use the key file "
                                          "that belongs to the record") + f": {publish}")
     signer = DkimSigner.from_settings(settings)

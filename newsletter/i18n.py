@@ -9,7 +9,9 @@ either catalog.
 
 One process serves one site, so the language is the process's: `activate(language)` is called
 where settings are loaded (the CLI, the apps' factories, the worker). In Jinja2 templates `_` and
-`ngettext` are globals (`install(env)`): `{{ _("Sign in") }}`.
+`ngettext` are globals (`install(env)`): `{{ _("Sign in") }}`. One English word that means two
+things (a button "Preview" and a breadcrumb "Preview") gets a context: `pgettext("breadcrumb",
+"Preview")`, so that each can be translated on its own.
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _catalog().ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """MESSAGE in the site's language, as meant in CONTEXT (one id, two meanings: two contexts)."""
+    return _catalog().pgettext(context, message)
+
+
 def install(env: Any) -> None:
-    """Make `_` and `ngettext` globals of the Jinja2 environment ENV."""
-    env.globals.update(_=_, ngettext=ngettext)
+    """Make `_`, `ngettext` and `pgettext` globals of the Jinja2 environment ENV."""
+    env.globals.update(_=_, ngettext=ngettext, pgettext=pgettext)

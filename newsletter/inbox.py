@@ -43,7 +43,7 @@ def list_entries(session: Session, *, status: str | None = EntryStatus.NEW,
     query = select(IntakeEntry)
     if status:
         if status not in EntryStatus.__members__.values():
-            raise InputError(_("unknown status {status!r} (valid: {valid})").format(
+            raise InputError(_("unknown status “{status}” (valid: {valid})").format(
                 status=status, valid=", ".join(EntryStatus)), field="status")
         query = query.where(IntakeEntry.status == status)
     entries = session.scalars(query.order_by(IntakeEntry.published_at.desc().nullslast(),
@@ -67,7 +67,7 @@ def accept(session: Session, settings: Settings, ids: list[int], month: str, *,
     area; an entry that is not new, has no area or does not validate fails alone."""
     content.check_month(month)
     if area is not None and area not in settings.area_slugs:
-        raise InputError(_("unknown area {area!r} (valid: {valid})").format(
+        raise InputError(_("unknown area “{area}” (valid: {valid})").format(
             area=area, valid=", ".join(settings.area_slugs)), field="area")
     now = now or utcnow()
     outcomes, written = [], []

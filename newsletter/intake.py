@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from . import classify, fetcher, remisser
 from .content import KINDS, plain_text
 from .errors import ConfigError, NewsletterError, NotFound
-from .i18n import _
+from .i18n import _, ngettext
 from .markdown import safe_url
 from .models import IntakeEntry, IntakeFeed, Remiss, utcnow
 from .settings import CONFIG_NAME, Feed, Settings
@@ -81,7 +81,7 @@ def configured_feeds(settings: Settings, names: list[str] | None = None) -> list
     known = {f.name: f for f in settings.intake.feeds}
     for name in names:
         if name not in known:
-            raise NotFound(_("no feed {name!r} in [[intake.feeds]] (configured: {names})")
+            raise NotFound(_("no feed “{name}” in [[intake.feeds]] (configured: {names})")
                            .format(name=name, names=", ".join(known) or _("none")))
     return [known[n] for n in names]
 
@@ -173,8 +173,9 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str,
         if isinstance(problem, feedparser.CharacterEncodingOverride | feedparser.NonXMLContentType):
             warning = _("not quite right: {reason}").format(reason=reason)
         elif parsed.entries:
-            warning = _("malformed XML ({reason}); read {n} entries leniently").format(
-                reason=reason, n=len(parsed.entries))
+            warning = ngettext("malformed XML ({reason}); read {n} entry leniently",
+                               "malformed XML ({reason}); read {n} entries leniently",
+                               len(parsed.entries)).format(reason=reason, n=len(parsed.entries))
         else:
             raise FeedError(_("not a readable feed: malformed XML ({reason})")
                             .format(reason=reason))

@@ -176,7 +176,7 @@ def record_text(record: PersonRecord, settings: Settings) -> str:
     for p in record.positions:
         place = (f"{p.municipality} ({p.county})" if p.municipality
                  else _("the association"))
-        until = p.ended_on.isoformat() if p.ended_on else _("held")
+        until = p.ended_on.isoformat() if p.ended_on else _("now")
         lines.append(f"  {p.role_name}, {place}: {p.started_on.isoformat()} – {until}")
     if not record.positions:
         lines.append("  -")

@@ -170,7 +170,7 @@ def set_remiss(session: Session, entry_id: int, *, answer_by: date | None = None
         remiss.answer_by, remiss.answer_by_source = answer_by, "hand"
     if state is not None:
         if state not in RemissState.__members__.values():
-            raise InputError(_("unknown state {state!r} (valid: {valid})").format(
+            raise InputError(_("unknown state “{state}” (valid: {valid})").format(
                 state=state, valid=", ".join(RemissState)), field="state")
         remiss.state = state
     session.flush()
@@ -191,7 +191,7 @@ def record_answer(session: Session, settings: Settings, entry_id: int, url: str,
     """Record the association's published answer to a remiss and write it as an item (kind
     remiss) in issue MONTH, or the next issue; returns the item's path."""
     if not safe_url(url) or urlsplit(url).scheme.lower() not in ("https", "http"):
-        raise InputError(_("not a web address: {url!r}").format(url=url), field="url")
+        raise InputError(_("not a web address: “{url}”").format(url=url), field="url")
     remiss = get_remiss(session, entry_id)
     entry = remiss.entry
     now = now or utcnow()

@@ -273,7 +273,7 @@ def _parse_month(month: str) -> tuple[int, int]:
             return year, mon
     except ValueError:
         pass
-    raise InputError(_("not a month: {month!r} (write YYYY-MM, e.g. 2026-12)").format(
+    raise InputError(_("not a month: “{month}” (write YYYY-MM, e.g. 2026-12)").format(
         month=month), field="month")
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .files import atomic_write
-from .i18n import LANGUAGES, _
+from .i18n import DEFAULT_LANGUAGE, LANGUAGES, _
 from .netloc import is_loopback
 
 CONFIG_NAME = "newsletter.toml"
@@ -476,6 +476,21 @@ def _check_base_url(src: _Source, url: str) -> None:
         raise ConfigError(_("{file}: organisation.base_url must be an https:// address such as "
                             "https://nyhetsbrev.example.se, not {url}").format(
                                 file=src.file, url=_show(url)))
+
+
+def site_language(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The language ROOT/newsletter.toml asks for, read on its own: a surface activates it before
+    load_settings so that an error in the rest of the file is told in the site's language. The
+    default language when the file, its TOML or the key is unreadable (load_settings then says
+    why)."""
+    env = os.environ if env is None else env
+    site_file = Path(root or env.get("NEWSLETTER_ROOT") or ".").resolve() / CONFIG_NAME
+    try:
+        with site_file.open("rb") as fh:
+            language = tomllib.load(fh).get("organisation", {}).get("language")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return DEFAULT_LANGUAGE
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:

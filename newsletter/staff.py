@@ -42,7 +42,7 @@ def find_staff(session: Session, email: str) -> Staff | None:
 def add_staff(session: Session, email: str, *, name: str, role: str, by: str = "cli") -> Staff:
     """Add a staff member, or change the name and role of an existing one."""
     if role not in STAFF_ROLES:
-        raise InputError(_("unknown role {role!r} (valid: {valid})").format(
+        raise InputError(_("unknown role “{role}” (valid: {valid})").format(
             role=role, valid=", ".join(STAFF_ROLES)), field="role")
     name = " ".join((name or "").split())
     if len(name) > 200:
@@ -68,7 +68,7 @@ def remove_staff(session: Session, email: str, *, by: str = "cli") -> None:
     cannot be removed: then nobody could manage the staff from the console."""
     staff = find_staff(session, email)
     if staff is None:
-        raise NotFound(_("no staff member {email!r} (newsletter staff list)").format(email=email))
+        raise NotFound(_("no staff member {email} (newsletter staff list)").format(email=email))
     if staff.role == ADMIN:
         admins = session.scalar(select(func.count()).select_from(Staff).where(
             Staff.role == ADMIN))

@@ -15,9 +15,9 @@ from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from . import charts
+from . import charts, i18n
 from .files import atomic_write
-from .i18n import _
+from .i18n import _, pgettext
 from .list_health import Flow
 from .report_tables import (
     Table,
@@ -101,7 +101,7 @@ def figures(report: YearReport) -> list[Figure]:
                                    _same_figures(), sizes)),
              Markup(charts.diverging("growth-flow", _("New and left, per month"),
                                      _same_figures(), flows, up_label=_("New"),
-                                     down_label=_("Left")))],
+                                     down_label=pgettext("left the list", "Left")))],
             growth_table(report), [_("On the list"), _("New and left")]))
     return out
 
@@ -110,7 +110,7 @@ def _environment(settings: Settings) -> Environment:
     env = Environment(loader=FileSystemLoader([str(d) for d in settings.templates_dirs]),
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals["_"] = _
+    i18n.install(env)
     return env
 
 

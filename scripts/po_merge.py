@@ -35,8 +35,9 @@ else:
     HAVE_BABEL = True
 
 
-def _entries(catalog: Catalog) -> dict[str | tuple[str, ...], Message]:
-    return {m.id: m for m in catalog if m.id}
+def _entries(catalog: Catalog) -> dict[tuple[str | tuple[str, ...], str | None], Message]:
+    """CATALOG's entries by (id, context): one id with two contexts is two entries."""
+    return {(m.id, m.context): m for m in catalog if m.id}
 
 
 def merge(base: Catalog, ours: Catalog, theirs: Catalog) -> list[Message]:

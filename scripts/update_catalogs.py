@@ -34,18 +34,21 @@ DOMAIN = "newsletter"
 CHECKED = ("sv",)  # languages that must translate every id (English ids stand for themselves)
 
 
-def extract(root: Path) -> dict[str | tuple[str, ...], Message]:
-    """Every message id in the sources under ROOT, as ROOT/babel.cfg maps them (id -> Message)."""
+MessageId = str | tuple[str, ...]  # a plural id is (singular, plural)
+Key = tuple[MessageId, str | None]  # (id, context): pgettext's context tells apart two meanings
+
+
+def extract(root: Path) -> dict[Key, Message]:
+    """Every message in the sources under ROOT, as ROOT/babel.cfg maps them ((id, context) ->
+    Message)."""
     with (root / "babel.cfg").open(encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
-    found: dict[str | tuple[str, ...], Message] = {}
-    for filename, lineno, message, _comments, context in extract_from_dir(
+    found: dict[Key, Message] = {}
+    for _filename, _lineno, message, _comments, context in extract_from_dir(
             str(root), method_map, options_map):
-        if context:
-            raise SystemExit(f"{filename}:{lineno}: message contexts (pgettext) are not used here")
-        key = message if isinstance(message, str) else tuple(message[:2])
-        if key and key not in found:
-            found[key] = Message(key)
+        msgid = message if isinstance(message, str) else tuple(message[:2])
+        if msgid and (msgid, context) not in found:
+            found[(msgid, context)] = Message(msgid, context=context)
     return found
 
 
@@ -69,7 +72,8 @@ def render(header: str, messages: Iterable[Message], language: str) -> str:
     out = Catalog(locale=language, domain=DOMAIN)
     for m in messages:
         if m.id:
-            out[m.id] = Message(m.id, m.string, flags=m.flags, user_comments=m.user_comments)
+            out[m.id] = Message(m.id, m.string, flags=m.flags, user_comments=m.user_comments,
+                                context=m.context)
     body = "".join(generate_po(out, omit_header=True, no_location=True, sort_by="message",
                                ignore_obsolete=True))
     return header.rstrip("\n") + "\n\n" + body
@@ -88,21 +92,28 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _label(key: str | tuple[str, ...]) -> str:
-    return key if isinstance(key, str) else key[0]
+def _label(msgid: MessageId, context: str | None = None) -> str:
+    text = repr(msgid if isinstance(msgid, str) else msgid[0])
+    return f"{text} (context {context!r})" if context else text
 
 
-def problems(extracted: dict, catalog: Catalog, language: str) -> list[str]:
+def _sort_key(key: Key) -> tuple[str, str]:
+    msgid, context = key
+    return (msgid if isinstance(msgid, str) else msgid[0]), context or ""
+
+
+def problems(extracted: dict[Key, Message], catalog: Catalog, language: str) -> list[str]:
     """What LANGUAGE's CATALOG lacks: ids missing, and (for CHECKED languages) untranslated."""
-    lines = [f"{language}: missing: {_label(k)!r}" for k in sorted(extracted, key=_label)
-             if k not in catalog]
+    lines = [f"{language}: missing: {_label(*k)}" for k in sorted(extracted, key=_sort_key)
+             if catalog.get(*k) is None]
     if language in CHECKED:
-        for m in sorted((m for m in catalog if m.id), key=lambda m: _label(m.id)):
+        for m in sorted((m for m in catalog if m.id), key=lambda m: _sort_key((m.id, m.context))):
             strings = m.string if isinstance(m.string, tuple) else (m.string,)
             if not all(strings):
-                lines.append(f"{language}: untranslated: {_label(m.id)!r}")
+                lines.append(f"{language}: untranslated: {_label(m.id, m.context)}")
             elif m.fuzzy:
-                lines.append(f"{language}: fuzzy (not used until reviewed): {_label(m.id)!r}")
+                lines.append(f"{language}: fuzzy (not used until reviewed): "
+                             f"{_label(m.id, m.context)}")
     return lines
 
 
@@ -121,12 +132,13 @@ def update(root: Path, locale_dir: Path, check: bool) -> int:
     for path, (header, catalog) in catalogs.items():
         language = path.parent.parent.name
         kept = []
-        for key, fresh in extracted.items():
-            old = catalog.get(key)  # a plural id is found by its singular: keep only the same kind
-            same_kind = old is not None and isinstance(old.id, tuple) == isinstance(key, tuple)
+        for (msgid, context), fresh in extracted.items():
+            old = catalog.get(msgid, context)  # a plural id is found by its singular:
+            same_kind = (old is not None  # keep only the same kind
+                         and isinstance(old.id, tuple) == isinstance(msgid, tuple))
             kept.append(old if same_kind else fresh)
-        added = sum(1 for k in extracted if k not in catalog)
-        dropped = sum(1 for m in catalog if m.id and m.id not in extracted)
+        added = sum(1 for k in extracted if catalog.get(*k) is None)
+        dropped = sum(1 for m in catalog if m.id and (m.id, m.context) not in extracted)
         text = render(header, kept, language)
         if text != path.read_text(encoding="utf-8"):
             write_atomic(path, text)

@@ -63,7 +63,7 @@ def test_a_backup_taken_mid_send_restores_and_the_send_resumes_without_second_co
         backup = tmp_path / "backups" / "subscribers.db"
         backup.parent.mkdir()
         result = site.cli("backup", str(backup))
-        assert "Backed up" in result.stdout
+        assert "säkerhetskopierad" in result.stdout
         assert smtp_server.wait_for(len(smtp_server.messages) + 15, timeout=60)
     finally:
         proc.send_signal(signal.SIGKILL)  # the disaster: the machine goes down mid-send
@@ -79,7 +79,7 @@ def test_a_backup_taken_mid_send_restores_and_the_send_resumes_without_second_co
     assert sent_in_backup <= received  # the backup never claims a message nobody received
     assert len(received) > len(sent_in_backup)  # and the send went on while it was taken
     assert "aktuell" in site.cli("init").stdout
-    assert "✓ database" in site.cli("doctor", "--timeout", "1", ok=False).stdout
+    assert "✓ databas" in site.cli("doctor", "--timeout", "1", ok=False).stdout
     status = site.cli("send", "status", "1").stdout
     assert f"skickade: {len(sent_in_backup)}" in status
     site.cli("contacts", "list")
@@ -115,14 +115,14 @@ def test_backup_is_private_whole_and_never_overwrites_by_accident(site, tmp_path
     assert target.read_bytes() != before and target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     missing = site.cli("backup", str(tmp_path / "finns-inte" / "x.db"), ok=False)
-    assert missing.exit_code == 1 and "no such folder" in missing.stderr
+    assert missing.exit_code == 1 and "mappen finns inte" in missing.stderr
 
 
 @pytest.mark.sqlite_only
 def test_backup_refuses_the_database_itself(site):
     database = site.settings.db_url.removeprefix("sqlite:///")
     result = site.cli("backup", database, "--force", ok=False)
-    assert result.exit_code == 1 and "the database itself" in result.stderr
+    assert result.exit_code == 1 and "själva databasen" in result.stderr
 
 
 def test_postgresql_without_pg_dump_says_what_to_do(tmp_path):

@@ -157,7 +157,7 @@ def test_a_complaint_suppresses_the_address_for_good(site, tmp_path):
     _complaint_setup(site)
     out = _process(site, tmp_path, (SAMPLES / "arf_complaint.eml").read_bytes(),
                    (SAMPLES / "arf_redacted.eml").read_bytes())
-    assert "complaints (spam):        2 (addresses suppressed)" in out
+    assert "klagomål (spam):          2 (adresserna spärrade)" in out
     secret = site.settings.secret_key
     with site.transaction() as session:
         for email in ("greta.wall@example.se", "frida.ek@example.se"):  # Frida by Message-ID
@@ -171,14 +171,14 @@ def test_a_complaint_suppresses_the_address_for_good(site, tmp_path):
     assert site.cli("segments", "count", "not role:styrelse").stdout.startswith("0 ")
     again = _process(site, tmp_path)
     assert "redan behandlade:         2" in again
-    assert "complaints (spam):        0" in again
+    assert "klagomål (spam):          0" in again
     result = site.cli("contacts", "add", "greta.wall@example.se", ok=False)
     assert result.exit_code == 1 and "complaint" in result.stderr
 
 
 def test_a_complaint_about_someone_not_in_the_register_still_blocks_the_address(site):
     out = site.cli("bounces", "process", str(SAMPLES / "arf_complaint.eml")).stdout
-    assert "complaints (spam):        1" in out
+    assert "klagomål (spam):          1" in out
     with site.transaction() as session:
         assert suppression_reason(session, site.settings.secret_key,
                                   "greta.wall@example.se") == "complaint"

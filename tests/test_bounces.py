@@ -132,7 +132,7 @@ def test_a_maildir_of_reports_suppresses_hard_bounces_and_counts_soft_ones(site,
     assert _summary(result.stdout) == {
         "hårda studsar": 5, "mjuka studsar": 3, "autosvar (ignorerade)": 2,
         "inte leveransrapporter": 1, "redan behandlade": 0, "okända adresser": 1,
-        "complaints (spam)": 0}
+        "klagomål (spam)": 0}
     settings = site.settings
     with site.transaction() as session:
         status = dict(session.execute(select(Person.email, Person.status)).all())

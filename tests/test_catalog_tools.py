@@ -256,3 +256,23 @@ def test_without_babel_or_a_venv_the_driver_falls_back_to_a_line_merge(tmp_path:
 
 def _catalog_text_of(repo: Path) -> str:
     return (repo / SV).read_text(encoding="utf-8")
+
+
+def test_one_id_with_a_context_is_an_entry_of_its_own(source: Path) -> None:
+    (source / "newsletter" / "two.py").write_text(
+        'from newsletter.i18n import _, pgettext\n'
+        'A = _("Preview")\n'
+        'B = pgettext("button", "Preview")\n', encoding="utf-8")
+    assert "sv: missing: 'Preview' (context 'button')" in _update(source, "--check").stdout
+    assert _update(source).returncode == 0
+    sv = _catalog_text(source, "sv")
+    assert 'msgid "Preview"\nmsgstr ""\n' in sv
+    assert 'msgctxt "button"\nmsgid "Preview"\nmsgstr ""\n' in sv
+    sv_path = source / "newsletter" / "locale" / "sv" / "LC_MESSAGES" / "newsletter.po"
+    sv_path.write_text(sv.replace('msgctxt "button"\nmsgid "Preview"\nmsgstr ""',
+                                  'msgctxt "button"\nmsgid "Preview"\nmsgstr "Förhandsgranska"'),
+                       encoding="utf-8")
+    assert _update(source).returncode == 0  # the translation of the context entry is kept
+    assert 'msgctxt "button"\nmsgid "Preview"\nmsgstr "Förhandsgranska"\n' in _catalog_text(
+        source, "sv")
+    assert "untranslated: 'Preview' (context 'button')" not in _update(source, "--check").stdout

@@ -56,7 +56,7 @@ def test_what_staff_filed_before_teaches_new_words(site):
     assert suggestion.area == "medlemmar"
     assert suggestion.like in ("Strategi för biograferna på mindre orter",
                                "Filmarvet och biograferna i hela landet: en ny strategi")
-    assert "like “" in explain(suggestion.reason)
+    assert "liknar ”" in explain(suggestion.reason)
 
 
 def test_what_staff_rejected_keeps_a_lookalike_out(site):

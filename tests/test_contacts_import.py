@@ -78,7 +78,7 @@ def test_every_bad_row_is_reported_with_its_line_and_the_rest_imported(site):
     rejected = {int(line.split(":")[1]): line for line in out.splitlines() if "Avvisad" in line}
     assert set(rejected) == {3, 4, 5, 6, 7, 11}
     assert rejected[3].startswith(f"{src}:3:") and "inte-en-adress" in rejected[3]
-    assert "empty email" in rejected[4]
+    assert "tom e-postadress" in rejected[4]
     assert "Åselee" in rejected[5] and "did you mean 'Åsele'" in rejected[5]
     assert "unknown role 'borgmästare'" in rejected[6] and "kommunchef" in rejected[6]
     assert "unknown area 'fiske'" in rejected[7]
@@ -99,7 +99,7 @@ def test_row_with_several_problems_names_them_all(site, tmp_path):
     out = site.cli("contacts", "import", str(f), ok=False).stderr
     line = next(x for x in out.splitlines() if "Avvisad" in x)
     assert f"{f}:2:" in line
-    assert "'nope'" in line and "'Atlantis'" in line and "'kung'" in line
+    assert "”nope”" in line and "'Atlantis'" in line and "'kung'" in line
 
 
 def test_missing_email_column_is_one_line_and_writes_nothing(site, tmp_path):
@@ -118,7 +118,7 @@ def test_lines_are_counted_in_the_file_even_before_the_header(site, tmp_path):
     f.write_text("\n\nemail;Telefon\nbad\n", encoding="utf-8")
     out = site.cli("contacts", "import", str(f), ok=False).output
     assert f"{f}:3: Varning: ignored unknown column 'Telefon'" in out
-    assert f"{f}:4: Avvisad: invalid email address 'bad'" in out
+    assert f"{f}:4: Avvisad: ogiltig e-postadress ”bad”" in out
 
 
 @pytest.mark.parametrize("content,message", [

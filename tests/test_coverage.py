@@ -46,12 +46,12 @@ def test_vacancies_names_none_several_and_unmailable_holders(register):
         ("Dorotea", "kommunchef", SEVERAL, ["mia@dorotea.example.se", "nils@dorotea.example.se"]),
         ("Strömsund", "kommunchef", UNREACHABLE, ["stina@stromsund.example.se"])]
     out = register.cli("municipalities", "vacancies", "--role", "KSO")
-    assert out.stdout.splitlines() == ["2305  Bräcke               kso          no holder"]
-    assert "1 found" in out.stderr
+    assert out.stdout.splitlines() == ["2305  Bräcke               kso          ingen innehavare"]
+    assert "1 hittades" in out.stderr
     out = register.cli("municipalities", "vacancies").stdout
-    assert "2425  Dorotea              kommunchef   several holders: mia@dorotea.example.se, " \
+    assert "2425  Dorotea              kommunchef   flera innehavare: mia@dorotea.example.se, " \
            "nils@dorotea.example.se" in out
-    assert "Strömsund            kommunchef   holder not mailable: " \
+    assert "Strömsund            kommunchef   innehavaren kan inte nås med e-post: " \
            "stina@stromsund.example.se (unsubscribed)" in out
     bad = register.cli("municipalities", "vacancies", "--role", "chef", ok=False)
     assert bad.exit_code != 0 and "unknown role 'chef'" in bad.stderr
@@ -101,12 +101,12 @@ def test_a_hand_over_after_the_mailing_day_is_judged_on_that_day(register):
 
 def test_dry_runs_say_which_members_are_not_reached(register):
     out = register.cli("send", "issue", "2026-12", "--to", "kommunchefer", "--dry-run").stdout
-    assert ("Not reached: 3 member municipalities have no recipient in the roles the segment "
-            "asks for: Berg, Bräcke, Strömsund") in out
+    assert ("Nås inte: 3 medlemskommuner har ingen mottagare i de roller som segmentet gäller: "
+            "Berg, Bräcke, Strömsund") in out
     body = register.root / "enkat.md"
     body.write_text("Svara gärna på enkäten.\n", encoding="utf-8")
     out = register.cli("mail", "--to", "role:kso and member", "--subject", "Enkät", "--body",
                        str(body), "--dry-run").stdout
-    assert "Not reached: 1 member municipalities" in out and ": Bräcke" in out
+    assert "Nås inte: 1 medlemskommun har" in out and ": Bräcke" in out
     out = register.cli("send", "issue", "2026-12", "--to", "medlemmar", "--dry-run").stdout
-    assert "Not reached" not in out
+    assert "Nås inte" not in out

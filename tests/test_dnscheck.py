@@ -58,7 +58,7 @@ def test_spf_breaks_the_rules_permerror():
             "a." + D: {"TXT": [txt("v=spf1 include:b." + D + " -all")]},
             "b." + D: {"TXT": [txt("v=spf1 include:a." + D + " -all")]}}
     found = spf(loop, "192.0.2.1")
-    assert found.result == "permerror" and "10 DNS lookups" in found.reason
+    assert found.result == "permerror" and "10 DNS-uppslag" in found.reason
     dangling = {D: {"TXT": [txt("v=spf1 include:nowhere." + D + " -all")]}}
     assert spf(dangling, "192.0.2.1").result == "permerror"
     bad = {D: {"TXT": [txt("v=spf1 ip4:300.1.1.1 -all")]}}
@@ -107,11 +107,11 @@ def test_dkim_record_and_key_file_compare(tmp_path):
     spaced = f"v=DKIM1;k=rsa; p={public[:100]} {public[100:]}"
     assert dnscheck.record_public_key(dnscheck.tags(spaced)) == ours
     assert dnscheck.record_public_key(dnscheck.tags(f"v=DKIM1; p={other}")) != ours
-    for record, why in (("v=DKIM1; k=rsa; p=", "revoked"), ("v=DKIM1; k=ed25519; p=abc", "RSA"),
-                        ("v=DKIM1; k=rsa", "no p="), ("v=DKIM1; p=!!!", "base64")):
+    for record, why in (("v=DKIM1; k=rsa; p=", "återkallad"), ("v=DKIM1; k=ed25519; p=abc", "RSA"),
+                        ("v=DKIM1; k=rsa", "ingen p="), ("v=DKIM1; p=!!!", "base64")):
         with pytest.raises(ValueError, match=why):
             dnscheck.record_public_key(dnscheck.tags(record))
-    with pytest.raises(ValueError, match="RSA private key"):
+    with pytest.raises(ValueError, match="privat RSA-nyckel"):
         dnscheck.private_key_public_part(b"-----BEGIN NOTHING-----\nabc\n-----END NOTHING-----\n")
 
 

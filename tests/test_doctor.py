@@ -159,14 +159,14 @@ def test_a_site_ready_for_real_mail_passes_every_check(live):
     result = live.doctor()
     assert result.exit_code == 0, result.stdout
     lines = live.lines(result)
-    assert list(lines) == ["settings", "database", "worker", "transport", "SPF", "DKIM", "DMARC",
-                           "web pages", "one-click unsubscribe"]
+    assert list(lines) == ["inställningar", "databas", "arbetaren", "transport", "SPF", "DKIM",
+                           "DMARC", "webbsidor", "avregistrering med ett klick"]
     assert all(line.startswith("✓") for line in lines.values()), result.stdout
-    assert "All 9 checks passed." in result.stdout
-    assert "STARTTLS (TLSv1." in lines["transport"] and f"AUTH as {USER}" in lines["transport"]
-    assert f"relay.{D} ({RELAY_IP}) by include:_spf.{D}" in lines["SPF"]
-    assert "a signed test message verifies" in lines["DKIM"]
-    assert "p=none" in lines["DMARC"] and "days" in lines["web pages"]
+    assert "Alla 9 kontroller gick igenom." in result.stdout
+    assert "STARTTLS (TLSv1." in lines["transport"] and f"AUTH som {USER}" in lines["transport"]
+    assert f"relay.{D} ({RELAY_IP}) genom include:_spf.{D}" in lines["SPF"]
+    assert "ett signerat testmejl verifieras" in lines["DKIM"]
+    assert "p=none" in lines["DMARC"] and "dagar" in lines["webbsidor"]
     # Nothing was sent, nobody unsubscribed, and the questions went to the fixture server.
     assert live.relay.messages == []
     [(user, accepted, tls)] = live.relay.auth_attempts
@@ -184,13 +184,13 @@ def test_missing_records_each_fail_with_what_to_publish(live, keys):
         result = live.doctor("--dns-server", dns.address)
     assert result.exit_code == 1
     lines = live.lines(result)
-    assert lines["SPF"].startswith("✗ SPF: no SPF record") and f'"v=spf1 ip4:{RELAY_IP} -all"' \
+    assert lines["SPF"].startswith("✗ SPF: ingen SPF-post") and f'"v=spf1 ip4:{RELAY_IP} -all"' \
         in result.stdout
-    assert lines["DKIM"] == f"✗ DKIM: no DKIM record at {SELECTOR}._domainkey.{D}"
-    assert lines["DMARC"] == f"✗ DMARC: no DMARC record for {D}"
-    assert f"publish TXT at _dmarc.{D}" in result.stdout
-    assert "3 of 9 checks failed." in result.stdout
-    assert lines["settings"].startswith("✓")  # the rest still pass
+    assert lines["DKIM"] == f"✗ DKIM: ingen DKIM-post på {SELECTOR}._domainkey.{D}"
+    assert lines["DMARC"] == f"✗ DMARC: ingen DMARC-post för {D}"
+    assert f"publicera TXT på _dmarc.{D}" in result.stdout
+    assert "3 av 9 kontroller misslyckades." in result.stdout
+    assert lines["inställningar"].startswith("✓")  # the rest still pass
 
 
 def test_a_dkim_record_with_another_key_fails(live, keys):
@@ -199,25 +199,25 @@ def test_a_dkim_record_with_another_key_fails(live, keys):
         result = live.doctor("--dns-server", dns.address)
     assert result.exit_code == 1
     assert live.lines(result)["DKIM"] == (
-        f"✗ DKIM: {SELECTOR}._domainkey.{D} holds another key than {keys.key}")
+        f"✗ DKIM: {SELECTOR}._domainkey.{D} innehåller en annan nyckel än {keys.key}")
     # The other way round: the record is right, the key file is the wrong one.
     result = live.doctor(env={"NEWSLETTER_DKIM_KEY_FILE": str(keys.other_key)})
-    assert "holds another key" in live.lines(result)["DKIM"]
+    assert "en annan nyckel" in live.lines(result)["DKIM"]
     revoked = {f"{SELECTOR}._domainkey.{D}": {"TXT": [txt("v=DKIM1; p=")]}}
     with FixtureDNS(zone(keys, revoked)) as dns:
         result = live.doctor("--dns-server", dns.address)
-    assert "revoked" in live.lines(result)["DKIM"]
+    assert "återkallad" in live.lines(result)["DKIM"]
 
 
 def test_dkim_missing_or_misaligned_settings_fail(live):
     unsigned = {"NEWSLETTER_DKIM_KEY_FILE": "", "NEWSLETTER_DKIM_SELECTOR": "",
                 "NEWSLETTER_DKIM_DOMAIN": ""}
-    assert "not DKIM-signed" in live.lines(live.doctor(env=unsigned))["DKIM"]
+    assert "DKIM-signeras inte" in live.lines(live.doctor(env=unsigned))["DKIM"]
     other = live.lines(live.doctor(env={"NEWSLETTER_DKIM_DOMAIN": "esp.example"}))
-    assert other["DKIM"].startswith("✗") and "DMARC fails" in other["DKIM"]
+    assert other["DKIM"].startswith("✗") and "DMARC misslyckas" in other["DKIM"]
     # The relay signs: no key file here, the record must still be there.
     relay_signs = {"NEWSLETTER_DKIM_KEY_FILE": ""}
-    assert "the relay signs" in live.lines(live.doctor(env=relay_signs))["DKIM"]
+    assert "e-postreläet signerar" in live.lines(live.doctor(env=relay_signs))["DKIM"]
 
 
 def test_spf_that_does_not_cover_the_relay_fails_and_says_what_to_add(live, keys):
@@ -225,18 +225,18 @@ def test_spf_that_does_not_cover_the_relay_fails_and_says_what_to_add(live, keys
     with FixtureDNS(zone(keys, narrow)) as dns:
         result = live.doctor("--dns-server", dns.address)
     line = live.lines(result)["SPF"]
-    assert line == f"✗ SPF: {D} does not allow relay.{D} ({RELAY_IP}): fail"
-    assert f"add ip4:{RELAY_IP}" in result.stdout
+    assert line == f"✗ SPF: {D} tillåter inte relay.{D} ({RELAY_IP}): fail"
+    assert f"lägg till ip4:{RELAY_IP}" in result.stdout
     broken = {D: {"TXT": [txt("v=spf1 -all"), txt("v=spf1 +all")]}}
     with FixtureDNS(zone(keys, broken)) as dns:
-        assert "2 SPF records" in live.lines(live.doctor("--dns-server", dns.address))["SPF"]
+        assert "2 SPF-poster" in live.lines(live.doctor("--dns-server", dns.address))["SPF"]
 
 
 def test_a_dns_server_that_does_not_answer_fails_the_dns_checks(live):
     silent = f"127.0.0.1:{free_port()}"
     lines = live.lines(live.doctor("--dns-server", silent, "--timeout", "1"))
     for name in ("SPF", "DKIM", "DMARC"):
-        assert lines[name].startswith("✗") and "did not answer" in lines[name], lines[name]
+        assert lines[name].startswith("✗") and "svarade inte" in lines[name], lines[name]
 
 
 def test_demo_settings_fail(live):
@@ -244,8 +244,8 @@ def test_demo_settings_fail(live):
         siteconfig.config_text(siteconfig.demo_organisation()), encoding="utf-8")
     result = live.doctor()
     assert result.exit_code == 1
-    line = live.lines(result)["settings"]
-    assert line.startswith("✗ settings: newsletter.toml still has the demo's values")
+    line = live.lines(result)["inställningar"]
+    assert line.startswith("✗ inställningar: newsletter.toml har fortfarande demots värden")
     assert "organisation.sender" in line and "organisation.name" in line
 
 
@@ -259,14 +259,14 @@ def test_unreadable_settings_exit_78(live):
 def test_database_missing_old_or_made_with_another_key(live):
     other_key = {"NEWSLETTER_SECRET_KEY": "another-secret-key-of-some-length"}
     lines = live.lines(live.doctor(env=other_key))
-    assert lines["database"].endswith("was made with another secret key")
+    assert lines["databas"].endswith("skapades med en annan hemlig nyckel")
     engine = db.make_engine(live.site.settings.db_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
     lines = live.lines(live.doctor())
-    assert "is at revision 0000" in lines["database"]
-    assert lines["worker"] == "✗ worker: not checked: the database is not usable"
+    assert "har revision 0000" in lines["databas"]
+    assert lines["arbetaren"] == "✗ arbetaren: inte kontrollerat: databasen går inte att använda"
 
 
 @pytest.mark.sqlite_only
@@ -275,36 +275,36 @@ def test_a_missing_database_file_is_reported_not_created(live):
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     lines = live.lines(live.doctor())
-    assert lines["database"] == f"✗ database: no database at {path}"
+    assert lines["databas"] == f"✗ databas: ingen databas på {path}"
     assert not path.exists()
 
 
 def test_a_worker_not_seen_for_a_while_fails(live):
     settings = live.settings
     later = datetime.now(UTC) + heartbeat.STALE_AFTER + timedelta(seconds=5)
-    [worker] = [c for c in doctor.checks(settings, now=later, timeout=3) if c.name == "worker"]
-    assert not worker.ok and "last seen" in worker.detail and "systemctl" in worker.fix
+    [worker] = [c for c in doctor.checks(settings, now=later, timeout=3) if c.name == "arbetaren"]
+    assert not worker.ok and "sågs senast" in worker.detail and "systemctl" in worker.fix
 
 
 def test_transport_failures_name_the_step(live, certs):
     wrong = live.lines(live.doctor(env={"NEWSLETTER_SMTP_PASSWORD": "fel-losen"}))
-    assert wrong["transport"].startswith("✗") and "AUTH refused: 535" in wrong["transport"]
+    assert wrong["transport"].startswith("✗") and "AUTH nekades: 535" in wrong["transport"]
     untrusted = live.lines(live.doctor(env={"NEWSLETTER_SMTP_CA_FILE": "",
                                             "SSL_CERT_FILE": None}))  # the system's CAs
-    assert "STARTTLS: the certificate is not trusted" in untrusted["transport"]
+    assert "STARTTLS: certifikatet är inte betrott" in untrusted["transport"]
     down = live.lines(live.doctor(env={
         "NEWSLETTER_TRANSPORT": f"smtp+starttls://127.0.0.1:{free_port()}"}))
-    assert "connect failed" in down["transport"]
+    assert "anslutning misslyckades" in down["transport"]
     with RecordingSMTPServer() as plain:  # no STARTTLS offered: never on in plaintext
         no_tls = live.lines(live.doctor(env={
             "NEWSLETTER_TRANSPORT": plain.url.replace("smtp://", "smtp+starttls://")}))
-    assert "does not offer STARTTLS" in no_tls["transport"]
+    assert "erbjuder inte STARTTLS" in no_tls["transport"]
     assert live.relay.messages == []
 
 
 def test_a_maildir_must_be_writable(live):
     ok = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Utkorg"}))
-    assert ok["transport"].startswith("✓") and "is writable" in ok["transport"]
+    assert ok["transport"].startswith("✓") and "är skrivbar" in ok["transport"]
     assert not (live.site.root / "Utkorg").exists()  # checked, not created
     (live.site.root / "Utkorg" / "tmp").mkdir(parents=True)
     ok = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Utkorg"}))
@@ -312,7 +312,7 @@ def test_a_maildir_must_be_writable(live):
     assert list((live.site.root / "Utkorg" / "tmp").iterdir()) == []  # the probe is gone
     (live.site.root / "Blocked").write_text("a file where the Maildir should be")
     blocked = live.lines(live.doctor(env={"NEWSLETTER_TRANSPORT": "maildir:Blocked"}))
-    assert blocked["transport"].startswith("✗ transport: cannot write to")
+    assert blocked["transport"].startswith("✗ transport: kan inte skriva till")
 
 
 def _answering(status: int, headers: dict | None = None):
@@ -330,12 +330,12 @@ def test_the_pages_must_answer_the_one_click_post_directly(live, pages_cert):
             return live.lines(_doctor_at(live, server.port))
 
     redirected = lines_with(_answering(301, {"Location": "https://www.smakommuner.example/"}))
-    assert redirected["web pages"].startswith("✓")
-    assert "a redirect to https://www.smakommuner.example/" in redirected[
-        "one-click unsubscribe"]
+    assert redirected["webbsidor"].startswith("✓")
+    assert "en omdirigering till https://www.smakommuner.example/" in redirected[
+        "avregistrering med ett klick"]
     refused = lines_with(_answering(405))
-    assert refused["one-click unsubscribe"].startswith("✗") and "status 405" in refused[
-        "one-click unsubscribe"]
+    assert refused["avregistrering med ett klick"].startswith("✗") and "status 405" in refused[
+        "avregistrering med ett klick"]
 
 
 def _doctor_at(live, port: int):
@@ -348,14 +348,15 @@ def test_the_pages_need_https_with_a_valid_certificate(live, certs):
     settings = live.settings
     with HttpsServer(create_app(settings), certs.self_signed) as server:
         lines = live.lines(_doctor_at(live, server.port))
-    assert "the certificate is not valid" in lines["web pages"]
-    assert lines["one-click unsubscribe"] == "✗ one-click unsubscribe: not checked: no valid HTTPS"
+    assert "certifikatet är inte giltigt" in lines["webbsidor"]
+    assert lines["avregistrering med ett klick"] == (
+        "✗ avregistrering med ett klick: inte kontrollerat: ingen giltig HTTPS")
     make_real(live.site, "http://127.0.0.1:8000")
     lines = live.lines(live.doctor())
-    assert lines["web pages"] == "✗ web pages: http://127.0.0.1:8000 is not https"
+    assert lines["webbsidor"] == "✗ webbsidor: http://127.0.0.1:8000 är inte https"
     closed = live.lines(_doctor_at(live, free_port()))
-    assert closed["web pages"].startswith("✗") and "not checked" in closed[
-        "one-click unsubscribe"]
+    assert closed["webbsidor"].startswith("✗") and "inte kontrollerat" in closed[
+        "avregistrering med ett klick"]
 
 
 def test_a_certificate_about_to_run_out_fails(live):
@@ -363,5 +364,5 @@ def test_a_certificate_about_to_run_out_fails(live):
     later = datetime.now(UTC) + timedelta(days=30 - doctor.CERT_MIN_DAYS + 1)
     context = ssl.create_default_context(cafile=live.env["SSL_CERT_FILE"])
     [pages] = [c for c in doctor.checks(settings, now=later, timeout=3, https_context=context)
-               if c.name == "web pages"]
-    assert not pages.ok and "runs out" in pages.detail
+               if c.name == "webbsidor"]
+    assert not pages.ok and "går ut" in pages.detail

@@ -113,29 +113,29 @@ def _replace_in_config(site, old: str, new: str) -> None:
 
 
 BAD_VALUES = [
-    ("rate = 0", 'rate = "fast"', 'transport.rate must be a number, not "fast"'),
-    ("connections = 2", "connections = 2.5", "transport.connections must be a whole number"),
-    ("connections = 2", "connections = true", "transport.connections must be a whole number"),
-    ("connections = 2", "connections = 0", "transport.connections must be at least 1"),
-    ("rate = 0", "rate = inf", "transport.rate must be a number"),
-    ("rate = 0", "rate = -1", "transport.rate must be at least 0"),
-    ("per_domain_rate = 0", 'per_domain_rate = "2"', "transport.per_domain_rate must be"),
+    ("rate = 0", 'rate = "fast"', 'transport.rate måste vara ett tal, inte "fast"'),
+    ("connections = 2", "connections = 2.5", "transport.connections måste vara ett heltal"),
+    ("connections = 2", "connections = true", "transport.connections måste vara ett heltal"),
+    ("connections = 2", "connections = 0", "transport.connections måste vara minst 1"),
+    ("rate = 0", "rate = inf", "transport.rate måste vara ett tal"),
+    ("rate = 0", "rate = -1", "transport.rate måste vara minst 0"),
+    ("per_domain_rate = 0", 'per_domain_rate = "2"', "transport.per_domain_rate måste vara"),
     ("max_consecutive_failures = 20", "max_consecutive_failures = 1.5",
-     "transport.max_consecutive_failures must be a whole number"),
-    ("confirm_above = 50", "confirm_above = [50]", "transport.confirm_above must be a whole"),
-    ('url = "maildir:Maildir"', "url = 25", "transport.url must be a string"),
-    ("soft_limit = 3", 'soft_limit = "3"', "bounces.soft_limit must be a whole number"),
-    ("clicks = false", 'opens = "no"', "tracking.opens is not a setting"),
-    ('kommunchef = "Kommunchef"', "kommunchef = 1", "[roles] kommunchef must be a string"),
+     "transport.max_consecutive_failures måste vara ett heltal"),
+    ("confirm_above = 50", "confirm_above = [50]", "transport.confirm_above måste vara ett heltal"),
+    ('url = "maildir:Maildir"', "url = 25", "transport.url måste vara en sträng"),
+    ("soft_limit = 3", 'soft_limit = "3"', "bounces.soft_limit måste vara ett heltal"),
+    ("clicks = false", 'opens = "no"', "tracking.opens är ingen inställning"),
+    ('kommunchef = "Kommunchef"', "kommunchef = 1", "[roles] kommunchef måste vara en sträng"),
     ('kommunchefer = "role:kommunchef and member"', "kommunchefer = true",
-     "[segments] kommunchefer must be a string"),
-    ('slug = "bostad"', "slug = 7", "areas[1].slug must be a string"),
-    ('name = "Bostadsförsörjning"', 'name = ["Bostad"]', "areas[1].name must be a string"),
-    ('sender = "nyhetsbrev@example.se"', "sender = 1", "organisation.sender must be a string"),
+     "[segments] kommunchefer måste vara en sträng"),
+    ('slug = "bostad"', "slug = 7", "areas[1].slug måste vara en sträng"),
+    ('name = "Bostadsförsörjning"', 'name = ["Bostad"]', "areas[1].name måste vara en sträng"),
+    ('sender = "nyhetsbrev@example.se"', "sender = 1", "organisation.sender måste vara en sträng"),
     ('base_url = "https://nyhetsbrev.example.se"', 'base_url = "nyhetsbrev.example.se"',
-     "organisation.base_url must be an https:// address"),
-    ('url = "sqlite:///subscribers.db"', "url = {}", "database.url must be a string"),
-    ("clicks = false", "clicks = 1", "tracking.clicks must be true or false, not 1"),
+     "organisation.base_url måste vara en https://-adress"),
+    ('url = "sqlite:///subscribers.db"', "url = {}", "database.url måste vara en sträng"),
+    ("clicks = false", "clicks = 1", "tracking.clicks måste vara true eller false, inte 1"),
 ]
 
 
@@ -150,9 +150,9 @@ def test_a_wrong_type_in_newsletter_toml_is_one_line_naming_key_and_file(site, o
 
 
 @pytest.mark.parametrize("text, words", [
-    ('areas = "bostad"\n', "areas must be a list"),
-    ('areas = ["bostad"]\n', "areas[0] must be a table"),
-    ('transport = "smtp://127.0.0.1"\n', "[transport] must be a table"),
+    ('areas = "bostad"\n', "areas måste vara en lista"),
+    ('areas = ["bostad"]\n', "areas[0] måste vara en tabell"),
+    ('transport = "smtp://127.0.0.1"\n', "[transport] måste vara en tabell"),
     ("[organisation\n", "newsletter.toml"),  # not TOML at all
 ])
 def test_a_table_of_the_wrong_shape_is_one_line(site, text, words):
@@ -165,8 +165,8 @@ def test_a_table_of_the_wrong_shape_is_one_line(site, text, words):
 
 
 @pytest.mark.parametrize("var, value, words", [
-    ("NEWSLETTER_RATE", "fast", "NEWSLETTER_RATE must be a number, not \"fast\""),
-    ("NEWSLETTER_CONNECTIONS", "2.5", "NEWSLETTER_CONNECTIONS must be a whole number"),
+    ("NEWSLETTER_RATE", "fast", "NEWSLETTER_RATE måste vara ett tal, inte \"fast\""),
+    ("NEWSLETTER_CONNECTIONS", "2.5", "NEWSLETTER_CONNECTIONS måste vara ett heltal"),
     ("NEWSLETTER_TRANSPORT", "pigeon://loft", "transport url 'pigeon://loft'"),
     ("NEWSLETTER_SECRET_KEY", "too-short", "NEWSLETTER_SECRET_KEY"),
     ("NEWSLETTER_SECRET_KEY", "another-secret-key-of-some-length", "not the one"),
@@ -235,7 +235,7 @@ def test_ctrl_c_in_the_middle_of_a_command_is_one_line_and_130(site, tmp_path):
         for fd in writer:
             os.close(fd)
     assert proc.returncode == 130
-    assert err.strip().splitlines() == ["Interrupted."]
+    assert err.strip().splitlines() == ["Avbrutet."]
 
 
 def test_ctrl_c_at_a_prompt_is_130_and_changes_nothing(site):
@@ -244,7 +244,7 @@ def test_ctrl_c_at_a_prompt_is_130_and_changes_nothing(site):
     # The prompt is written without a newline: wait until the process blocks reading stdin.
     out, err = _interrupt(proc, lambda: _waiting_on_stdin(proc.pid))
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "Interrupted."
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "Avbrutet."
     assert site.cli("contacts", "show", ADDRESS).exit_code == 0  # not forgotten
 
 

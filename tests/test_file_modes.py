@@ -72,17 +72,17 @@ def test_init_makes_an_existing_database_private_and_says_so(site):
         out = site.cli("init").stdout
     finally:
         running.close()
-    assert f"{database} was readable by others (mode 644)" in out
-    assert f"{wal} was readable by others (mode 666)" in out
+    assert f"{database} kunde läsas av andra (läge 644)" in out
+    assert f"{wal} kunde läsas av andra (läge 666)" in out
     assert mode(database) == 0o600 and mode(wal) == 0o600
-    assert "readable by others" not in site.cli("init").stdout  # only when there was cause
+    assert "kunde läsas av andra" not in site.cli("init").stdout  # only when there was cause
 
 
 @pytest.mark.sqlite_only
 def test_init_leaves_a_group_readable_database_alone(site):
     database = site.root / "subscribers.db"
     database.chmod(0o640)  # what an operator may choose for a backup group: not wider
-    assert "readable by others" not in site.cli("init").stdout
+    assert "kunde läsas av andra" not in site.cli("init").stdout
     assert mode(database) == 0o640
 
 

@@ -70,7 +70,7 @@ def _new_webinar(site, *args: str, start: str = "2030-05-12 10:00",
 def test_a_webinar_in_year_9999_or_0001_is_one_line(site, start):
     result = _new_webinar(site, start=start)
     assert result.exit_code == 1
-    assert "the year must be between 2000 and 2100" in one_line(result)
+    assert "året måste vara mellan 2000 och 2100" in one_line(result)
 
 
 @pytest.mark.parametrize("url", [
@@ -132,7 +132,7 @@ def test_an_unclosed_quote_does_not_swallow_the_rows_after_it(site, tmp_path):
     result = _import(site, tmp_path, HEADER + ANNA
                      + 'bo.berg@example.se,"Bo Berg,Åsele,kso\n' + CLARA)
     assert result.exit_code == 1
-    assert list(rejected(result)) == [3] and "closing quote" in rejected(result)[3]
+    assert list(rejected(result)) == [3] and "avslutande citattecken" in rejected(result)[3]
     assert emails(site) == {"anna.andersson@example.se", "clara.ek@example.se"}
 
 
@@ -142,7 +142,7 @@ def test_a_quote_closed_rows_later_is_reported_with_its_line(site, tmp_path):
                      + 'bo.berg@example.se,"Bo Berg,Åsele,kso\n' + CLARA
                      + 'david.ek@example.se,David "Dacke" Ek,Dorotea,kso\n')
     assert result.exit_code == 1
-    assert 3 in rejected(result) and "runs on to line 5" in rejected(result)[3]
+    assert 3 in rejected(result) and "fortsätter till rad 5" in rejected(result)[3]
     assert {"anna.andersson@example.se", "clara.ek@example.se"} <= emails(site)
     assert "bo.berg@example.se" not in emails(site)
 
@@ -162,7 +162,7 @@ def test_export_refuses_a_symlink_and_leaves_its_target_alone(site, tmp_path):
     link = tmp_path / "kontakter.csv"
     link.symlink_to(target)
     result = site.cli("contacts", "export", str(link), ok=False)
-    assert result.exit_code == 1 and "a symbolic link, not a regular file" in one_line(result)
+    assert result.exit_code == 1 and "en symbolisk länk, inte en vanlig fil" in one_line(result)
     assert link.is_symlink() and target.read_text(encoding="utf-8") == "orörd\n"
 
 
@@ -170,7 +170,7 @@ def test_export_refuses_a_fifo(site, tmp_path):
     fifo = tmp_path / "kontakter.csv"
     os.mkfifo(fifo)
     result = site.cli("contacts", "export", str(fifo), ok=False)
-    assert result.exit_code == 1 and "a FIFO, not a regular file" in one_line(result)
+    assert result.exit_code == 1 and "en FIFO, inte en vanlig fil" in one_line(result)
     assert fifo.exists() and not fifo.is_file()
 
 
@@ -181,14 +181,14 @@ def test_export_refuses_a_device(site, tmp_path):
     except PermissionError:
         pytest.skip("no permission to make a device node here")
     result = site.cli("contacts", "export", str(device), ok=False)
-    assert result.exit_code == 1 and "a device, not a regular file" in one_line(result)
+    assert result.exit_code == 1 and "en enhet, inte en vanlig fil" in one_line(result)
     assert device.is_char_device()
 
 
 def test_export_creates_no_missing_folder(site, tmp_path):
     result = site.cli("contacts", "export", str(tmp_path / "finns" / "inte" / "k.csv"),
                       ok=False)
-    assert result.exit_code == 1 and "the folder does not exist" in one_line(result)
+    assert result.exit_code == 1 and "mappen finns inte" in one_line(result)
     assert not (tmp_path / "finns").exists()
 
 
@@ -207,7 +207,7 @@ def test_bounces_process_on_a_binary_file_is_one_line(site, tmp_path):
     path.write_bytes(bytes(range(256)) * 40)
     result = site.cli("bounces", "process", str(path), ok=False)
     assert result.exit_code == 1
-    assert "neither a Maildir folder, an mbox file nor an email message" in one_line(result)
+    assert "varken en Maildir-mapp, en mbox-fil eller ett mejl" in one_line(result)
 
 
 def test_a_malformed_message_in_a_maildir_is_counted_not_fatal(site, tmp_path):
@@ -227,7 +227,7 @@ def test_a_segment_nested_5000_deep_is_one_short_line(site, expr):
     result = site.cli("segments", "count", expr, ok=False)
     assert result.exit_code == 1
     line = one_line(result)
-    assert "more than 32" in line and len(line) < 300
+    assert "mer än 32" in line and len(line) < 300
 
 
 def test_a_segment_nested_32_deep_still_counts(site):

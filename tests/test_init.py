@@ -40,7 +40,7 @@ def flags(**changes: str) -> list[str]:
 def test_flags_make_a_real_site_without_asking(tmp_path):
     result = run(tmp_path, "init", *INIT_FLAGS)
     assert result.exit_code == 0, result.output
-    assert "Created" in result.stdout and "nyhetsbrev@smakommuner.example" in result.stdout
+    assert "Skapade" in result.stdout and "nyhetsbrev@smakommuner.example" in result.stdout
     text = (tmp_path / "newsletter.toml").read_text(encoding="utf-8")
     assert "# Order of precedence" in text and "[[areas]]" in text  # the comments are kept
     org = load_settings(tmp_path, env=TEST_ENV).organisation
@@ -112,7 +112,7 @@ def test_running_again_only_migrates_and_refuses_other_values(tmp_path):
     assert run(tmp_path, "init", *INIT_FLAGS).exit_code == 0  # the same values: fine
     other = run(tmp_path, "init", *flags(sender="info@smakommuner.example"))
     assert other.exit_code == 1
-    assert "organisation.sender" in other.stderr and "edit newsletter.toml" in other.stderr
+    assert "organisation.sender" in other.stderr and "redigera newsletter.toml" in other.stderr
     assert config.read_text(encoding="utf-8") == before
 
 
@@ -137,7 +137,7 @@ def test_demo_values_come_only_from_demo(tmp_path, monkeypatch):
 def test_swedish_yes_and_no_answer_a_prompt(site):
     site.cli("contacts", "add", "ake@example.se", "--name", "Åke Demo")
     kept = site.cli("contacts", "forget", "ake@example.se", input="kanske\nnej\n", ok=False)
-    assert kept.exit_code == 1 and "answer y (j) or n" in kept.output
+    assert kept.exit_code == 1 and "svara j (y) eller n" in kept.output
     assert "ake@example.se" in site.cli("contacts", "list").stdout
     gone = site.cli("contacts", "forget", "ake@example.se", input="j\n")
     assert "Raderade" in gone.stdout
@@ -189,18 +189,18 @@ class Terminal:
 
 def test_on_a_terminal_init_asks_for_what_is_missing(tmp_path):
     term = Terminal("--root", str(tmp_path), "init", "--org", "Föreningen Småkommunerna")
-    term.expect("Sender address")
+    term.expect("Avsändaradress")
     term.type("inte-en-adress")
     term.expect("--sender")  # the error names the field, and the question comes again
-    term.expect("Sender address")
+    term.expect("Avsändaradress")
     term.type("nyhetsbrev@smakommuner.example")
-    term.expect("Reply-to address [nyhetsbrev@smakommuner.example]")
+    term.expect("Svarsadress (Reply-To) [nyhetsbrev@smakommuner.example]")
     term.type("")  # the sender is offered as the reply-to
-    term.expect("Postal address")
+    term.expect("Postadress")
     term.type("Storgatan 1, 111 22 Stockholm")
-    term.expect("Public address")
+    term.expect("Webbsidornas publika adress")
     term.type("https://nyhetsbrev.smakommuner.example")
-    term.expect("[Y/n]")
+    term.expect("[J/n]")
     term.type("j")
     assert term.wait() == 0
     org = tomllib.loads((tmp_path / "newsletter.toml").read_text(encoding="utf-8"))[
@@ -211,9 +211,9 @@ def test_on_a_terminal_init_asks_for_what_is_missing(tmp_path):
 
 def test_on_a_terminal_a_no_writes_nothing(tmp_path):
     term = Terminal("--root", str(tmp_path), "init", *flags()[:-2])  # all but --base-url
-    term.expect("Public address")
+    term.expect("Webbsidornas publika adress")
     term.type("https://nyhetsbrev.smakommuner.example")
-    term.expect("[Y/n]")
+    term.expect("[J/n]")
     term.type("nej")
     assert term.wait() == 1
     assert not (tmp_path / "newsletter.toml").exists()

@@ -58,7 +58,7 @@ def test_rss_and_atom_feeds_come_in_with_sanitised_text_and_a_suggested_area(sit
     server.fixture("/prop", "propositioner.atom", content_type="application/atom+xml")
     configure(site, server, {"sou": ("/sou", "utredning"), "propositioner": ("/prop", "nyhet")})
     result = site.cli("intake", "fetch", env=ca_env(certs))
-    assert "sou: 3 new" in result.stdout and "propositioner: 2 new" in result.stdout
+    assert "sou: 3 nya" in result.stdout and "propositioner: 2 nya" in result.stdout
     got = entries(site)
     assert len(got) == 5
     road = got["Effektivare organisering och genomförande av statlig väg och järnväg"]
@@ -80,7 +80,7 @@ def test_rss_and_atom_feeds_come_in_with_sanitised_text_and_a_suggested_area(sit
     seen = server.requests_to("/sou")[0].headers
     assert seen["user-agent"] == user_agent(site.settings) and "example.se" in seen["user-agent"]
     listing = site.cli("intake", "list", "--area", "okategoriserad").stdout
-    assert "Publiken i fokus" in listing and "2 entries" in listing  # and the health care bill
+    assert "Publiken i fokus" in listing and "2 poster." in listing  # and the health care bill
 
 
 def test_an_entry_is_kept_once_across_feeds_and_fetches(site, server, certs):
@@ -90,9 +90,9 @@ def test_an_entry_is_kept_once_across_feeds_and_fetches(site, server, certs):
     first = site.cli("intake", "fetch", env=ca_env(certs)).stdout
     # The same GUID, the same page by another link (http, upper case, tracking, fragment),
     # and one item twice in the same feed: each stored once.
-    assert "alla: 1 new, 3 already in the inbox" in first
+    assert "alla: 1 ny, 3 fanns redan i inkorgen" in first
     second = site.cli("intake", "fetch", env=ca_env(certs)).stdout
-    assert "sou: 0 new, 3 already" in second and "alla: 0 new, 4 already" in second
+    assert "sou: 0 nya, 3 fanns redan" in second and "alla: 0 nya, 4 fanns redan" in second
     with site.transaction() as s:
         assert s.scalar(select(func.count()).select_from(IntakeEntry)) == 4
 
@@ -103,7 +103,7 @@ def test_conditional_get_asks_with_the_validators_and_a_304_changes_nothing(site
     configure(site, server, {"sou": ("/sou", "utredning")})
     site.cli("intake", "fetch", env=ca_env(certs))
     again = site.cli("intake", "fetch", env=ca_env(certs)).stdout
-    assert "sou: unchanged since the last fetch" in again
+    assert "sou: oförändrat sedan förra hämtningen" in again
     first, second = server.requests_to("/sou")
     assert "if-none-match" not in first.headers
     assert second.headers["if-none-match"] == '"v1"'
@@ -134,12 +134,12 @@ def test_broken_feeds_fail_alone_in_one_line_each_and_lose_nothing(site, server,
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 7, result.stderr
     by_feed = {line.split(":")[0]: line for line in errors}
-    assert "not an RSS or Atom feed" in by_feed["sou"]
-    assert "malformed XML" in by_feed["trasig"]
+    assert "inte ett RSS- eller Atom-flöde" in by_feed["sou"]
+    assert "felaktig XML" in by_feed["trasig"]
     assert "HTTP 500" in by_feed["fel"]
-    assert "no answer within 1 s" in by_feed["hanger"]
-    assert "too large" in by_feed["enorm"]
-    assert "too slow" in by_feed["droppar"] or "stopped sending" in by_feed["droppar"]
+    assert "inget svar inom 1 s" in by_feed["hanger"]
+    assert "för stort" in by_feed["enorm"]
+    assert "för långsamt" in by_feed["droppar"] or "slutade skicka" in by_feed["droppar"]
     assert "HTTP 404" in by_feed["saknas"]
     assert "Traceback" not in result.output
     assert took < 20
@@ -172,7 +172,7 @@ def test_only_https_with_a_trusted_certificate(site, server, certs):
     assert entries(site) == {}
     downgrade = site.cli("intake", "fetch", "--feed", "nedgradering", ok=False,
                          env=ca_env(certs))
-    assert "only https:// addresses are fetched, not http://www.example.se/feed" in (
+    assert "bara https://-adresser hämtas, inte http://www.example.se/feed" in (
         downgrade.stderr)
     path = site.root / "newsletter.toml"
     path.write_text(path.read_text().replace(server.base, "http://www.example.se"))
@@ -187,8 +187,8 @@ def test_plain_http_only_to_a_loopback_address(site):
         plain.route("/away", status=301, location="https://www.example.se/feed")
         configure(site, plain, {"sou": ("/sou", "utredning"), "bort": ("/away", "nyhet")})
         result = site.cli("intake", "fetch", ok=False)
-    assert "sou: 3 new" in result.stdout
-    assert "bort: failed: a loopback address redirected elsewhere" in result.stderr
+    assert "sou: 3 nya" in result.stdout
+    assert "bort: misslyckades: en loopback-adress omdirigerade" in result.stderr
 
 
 def test_a_remiss_page_is_fetched_only_from_the_feeds_own_host(site, server,
@@ -234,12 +234,12 @@ def test_accepted_entries_become_items_that_issue_build_reads(site, server, cert
     result = site.cli("intake", "accept", str(housing.id), str(road.id), str(film.id), "9999",
                       "--issue", "2027-01", ok=False)
     assert result.exit_code == 1
-    assert f"{film.id}: entry {film.id} has no suggested area" in result.stderr
-    assert "9999: no intake entry 9999" in result.stderr
-    assert result.stdout.count("accepted as") == 2
+    assert f"{film.id}: posten {film.id} har inget föreslaget område" in result.stderr
+    assert "9999: ingen post 9999 i inflödet" in result.stderr
+    assert result.stdout.count("godtagen som") == 2
     site.cli("intake", "accept", str(film.id), "--issue", "2027-01", "--area", "omvarld")
     again = site.cli("intake", "accept", str(road.id), "--issue", "2027-01", ok=False)
-    assert "already accepted" in again.stderr
+    assert "redan status accepted" in again.stderr
     site.cli("issue", "build", "2027-01")
     issue = content.load_issue(site.settings, "2027-01")
     items = {i.title: i for i in issue.items}
@@ -277,8 +277,8 @@ def test_reject_and_the_lists(site, server, certs):
     site.cli("intake", "reject", str(film.id))
     assert "Publiken" not in site.cli("intake", "list").stdout
     rejected = site.cli("intake", "list", "--status", "rejected").stdout
-    assert "Publiken i fokus" in rejected and "1 entries" in rejected
-    assert "already rejected" in site.cli("intake", "reject", str(film.id), ok=False).stderr
+    assert "Publiken i fokus" in rejected and "1 post." in rejected
+    assert "redan status rejected" in site.cli("intake", "reject", str(film.id), ok=False).stderr
     shown = site.cli("intake", "show", str(film.id)).stdout
     assert "rejected" in shown and "Filmutredningen" in shown
 
@@ -304,7 +304,7 @@ def test_remisser_carry_their_answer_date_from_the_entry_the_page_or_by_hand(sit
     assert rows[labour] == (None, None)  # its page is not there: entered by hand
     listing = site.cli("remisser", "list").stdout.splitlines()
     assert "nationell plan" in listing[0] and "kostnadsutjämningen" in listing[1]
-    assert "no date yet" in listing[2]
+    assert "inget datum ännu" in listing[2]
     labour_id = entries(site)[labour].id
     site.cli("remisser", "set", str(labour_id), "--answer-by", "2026-01-12")
     assert "arbetsmarknadspolitiska" in site.cli("remisser", "list").stdout.splitlines()[0]
@@ -350,7 +350,7 @@ def test_a_call_for_input_goes_through_the_targeted_mailing_path(site, server,
 def test_the_answer_becomes_an_item_in_the_next_issue(site, server, certs):
     remiss = remiss_site(site, server, certs)[EQUALISATION]
     bad = site.cli("remisser", "answer", str(remiss.id), "--url", "javascript:alert(1)", ok=False)
-    assert bad.exit_code == 1 and "not a web address" in bad.stderr
+    assert bad.exit_code == 1 and "inte en webbadress" in bad.stderr
     result = site.cli("remisser", "answer", str(remiss.id), "--url",
                       "https://www.example.se/remissvar/kostnadsutjamning", "--issue", "2027-03")
     assert "2027-03" in result.stdout

@@ -39,7 +39,7 @@ def test_export_person_as_json_holds_everything(site, tmp_path):
     _ake(site)
     target = tmp_path / "ake.json"
     result = site.cli("contacts", "export-person", AKE.upper(), str(target))
-    assert f"Wrote {target}" in result.stderr
+    assert f"Skrev {target}" in result.stderr
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["ake.json", "site"]  # no temp file left
     data = json.loads(target.read_text(encoding="utf-8"))
@@ -62,10 +62,10 @@ def test_export_person_as_json_holds_everything(site, tmp_path):
 def test_export_person_as_text_to_stdout(site):
     _ake(site)
     out = site.cli("contacts", "export-person", AKE).stdout
-    assert out.startswith(f"Everything held about {AKE}")
+    assert out.startswith(f"Allt vi har sparat om {AKE}")
     assert "Kommunstyrelsens ordförande, Åsele (Västerbottens län): " in out
     assert f"{date.today()} – {date.today()}" in out
-    assert "Styrelsen, the association: " in out
+    assert "Styrelsen, förbundet: " in out
     assert "Bostadsförsörjning, Kapitalförsörjning" in out
     assert "Nyhetsbrev december 2026" in out and "(issue, sent)" in out
     assert "Bredband i glesbygd (registered" in out
@@ -76,13 +76,13 @@ def test_export_person_format_and_errors(site, tmp_path):
     _ake(site)
     text = tmp_path / "ake.txt"
     site.cli("contacts", "export-person", AKE, str(text))
-    assert text.read_text(encoding="utf-8").startswith("Everything held about")
+    assert text.read_text(encoding="utf-8").startswith("Allt vi har sparat om")
     forced = tmp_path / "ake.data"
     site.cli("contacts", "export-person", AKE, str(forced), "--format", "json")
     assert json.loads(forced.read_text(encoding="utf-8"))["email"] == AKE
     result = site.cli("contacts", "export-person", "nobody@example.se", str(tmp_path / "x"),
                       ok=False)
-    assert result.exit_code == 1 and "no contact nobody@example.se" in result.stderr
+    assert result.exit_code == 1 and "ingen kontakt med adressen nobody@example.se" in result.stderr
     assert not (tmp_path / "x").exists()
 
 

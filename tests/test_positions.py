@@ -53,9 +53,9 @@ def test_a_hand_over_moves_the_role_and_keeps_the_old_holder_a_subscriber(asele)
     assert _count(asele, "role:kommunchef and kommun:Åsele") == 1
     out = asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality", "Åsele",
                     "--to", EVA, "--name", "Eva Lind").stdout
-    assert f"Ends {TODAY}: kommunchef, Åsele: {ANNA} (Anna Berg)" in out
-    assert f"Starts {TODAY}: kommunchef, Åsele: {EVA} (Eva Lind)" in out
-    assert f"Starts {TODAY}: ovrig, Åsele: {ANNA}" in out
+    assert f"Slutar {TODAY}: kommunchef, Åsele: {ANNA} (Anna Berg)" in out
+    assert f"Börjar {TODAY}: kommunchef, Åsele: {EVA} (Eva Lind)" in out
+    assert f"Börjar {TODAY}: ovrig, Åsele: {ANNA}" in out
 
     # The case: the predecessor no longer counts, and still gets the newsletter.
     with asele.transaction() as session:
@@ -68,8 +68,8 @@ def test_a_hand_over_moves_the_role_and_keeps_the_old_holder_a_subscriber(asele)
     assert _positions(asele, ANNA) == [("Åsele", "kommunchef", date(2020, 1, 1), TODAY),
                                        ("Åsele", "ovrig", TODAY, None)]
     show = asele.cli("contacts", "show", ANNA).stdout
-    assert f"Earlier:     Kommunchef, Åsele (Västerbottens län), 2020-01-01 – {TODAY}" in show
-    assert f"Role:        Övrig, Åsele (Västerbottens län), since {TODAY}" in show
+    assert f"Tidigare:    Kommunchef, Åsele (Västerbottens län), 2020-01-01 – {TODAY}" in show
+    assert f"Roll:        Övrig, Åsele (Västerbottens län), sedan {TODAY}" in show
     listed = asele.cli("contacts", "list", "--role", "kommunchef").stdout
     assert EVA in listed and ANNA not in listed
     kinds = [k for k, _d in _events(asele, ANNA)]
@@ -90,7 +90,7 @@ def test_a_hand_over_dated_later_counts_from_that_day(asele):
             asele.settings, "kommunchefer", today=later))]
     assert (now, then) == ([ANNA], [EVA])
     assert _count(asele, "role:kommunchef", later - timedelta(days=1)) == 1
-    assert "Coming:      Kommunchef, Åsele" in asele.cli("contacts", "show", EVA).stdout
+    assert "Kommande:    Kommunchef, Åsele" in asele.cli("contacts", "show", EVA).stdout
 
 
 def test_a_position_starting_later_is_not_added_twice(asele, tmp_path):
@@ -106,7 +106,7 @@ def test_a_position_starting_later_is_not_added_twice(asele, tmp_path):
     assert _positions(asele, EVA) == [("Åsele", "kommunchef", later, None)]
     early = asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality",
                       "Åsele", "--to", EVA, ok=False)
-    assert early.exit_code != 0 and f"already holds kommunchef there from {later}" in \
+    assert early.exit_code != 0 and f"har redan rollen kommunchef där från {later}" in \
         early.stderr
     assert _positions(asele, ANNA)[0][3] == later  # unchanged by the refused hand-over
 
@@ -126,10 +126,10 @@ def test_a_hand_over_with_several_holders_names_the_one_who_leaves(asele):
 
     again = asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality",
                       "Åsele", "--to", EVA, "--from", ANNA, ok=False)
-    assert "already holds" in again.stderr
+    assert "har redan rollen" in again.stderr
     nobody = asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality",
                        "Åsele", "--to", "x@example.se", "--from", other, ok=False)
-    assert nobody.exit_code != 0 and "does not hold" in nobody.stderr
+    assert nobody.exit_code != 0 and "har inte rollen" in nobody.stderr
 
 
 def test_a_hand_over_to_a_suppressed_address_changes_nothing(asele):
@@ -144,9 +144,9 @@ def test_end_role_ends_one_position_and_keeps_the_rest(asele):
     asele.cli("contacts", "add", ANNA, "--role", "styrelse")
     out = asele.cli("contacts", "end-role", ANNA.upper(), "--role", "Kommunchef",
                     "--on", "2026-06-30").stdout
-    assert "Ends 2026-06-30: kommunchef, Åsele" in out
+    assert "Slutar 2026-06-30: kommunchef, Åsele" in out
     # On the board, but no longer of Åsele: she stays in `medlemmar` as ovrig there.
-    assert "Starts 2026-06-30: ovrig, Åsele" in out
+    assert "Börjar 2026-06-30: ovrig, Åsele" in out
     assert _positions(asele, ANNA) == [
         ("Åsele", "kommunchef", date(2020, 1, 1), date(2026, 6, 30)),
         ("Åsele", "ovrig", date(2026, 6, 30), None),
@@ -156,27 +156,27 @@ def test_end_role_ends_one_position_and_keeps_the_rest(asele):
 
     missing = asele.cli("contacts", "end-role", ANNA, "--role", "kommunchef", ok=False)
     assert missing.exit_code == 1
-    assert "holds no position kommunchef" in missing.stderr and "Styrelsen" in missing.stderr
+    assert "har inget uppdrag som kommunchef" in missing.stderr and "Styrelsen" in missing.stderr
     before = asele.cli("contacts", "end-role", ANNA, "--role", "styrelse", "--on",
                        (TODAY - timedelta(days=1)).isoformat(), ok=False)
-    assert before.exit_code != 0 and "holds no position styrelse" in before.stderr
+    assert before.exit_code != 0 and "har inget uppdrag som styrelse" in before.stderr
 
 
 def test_end_role_before_the_start_and_in_two_places_are_refused(asele):
     asele.cli("contacts", "add", ANNA, "--municipality", "Dorotea", "--role", "kommunchef")
     two = asele.cli("contacts", "end-role", ANNA, "--role", "kommunchef", ok=False)
-    assert "several places" in two.stderr and "--municipality" in two.stderr
+    assert "flera ställen" in two.stderr and "--municipality" in two.stderr
     early = asele.cli("contacts", "end-role", ANNA, "--role", "kommunchef", "--municipality",
                       "Åsele", "--on", "2019-12-31", ok=False)
-    assert early.exit_code != 0 and "holds no position" in early.stderr
+    assert early.exit_code != 0 and "har inget uppdrag" in early.stderr
     asele.cli("contacts", "end-role", ANNA, "--role", "kommunchef", "--municipality", "Dorotea")
     assert [p for p in _positions(asele, ANNA) if p[0] == "Dorotea"] == [
         ("Dorotea", "kommunchef", TODAY, TODAY), ("Dorotea", "ovrig", TODAY, None)]
     # Ending the ovrig leaves nothing in Dorotea, and keeps nobody as ovrig of ovrig.
     out = asele.cli("contacts", "end-role", ANNA, "--role", "ovrig").stdout
-    assert out.count("\n") == 1 and "Ends" in out
+    assert out.count("\n") == 1 and "Slutar" in out
     unknown = asele.cli("contacts", "end-role", "ghost@example.se", "--role", "kso", ok=False)
-    assert unknown.exit_code == 1 and "no contact ghost@example.se" in unknown.stderr
+    assert unknown.exit_code == 1 and "ingen kontakt med adressen ghost@" in unknown.stderr
 
 
 def test_a_role_held_again_later_is_a_new_position(asele):
@@ -224,7 +224,7 @@ def test_change_email_keeps_the_person(asele):
         before = session.scalar(select(Person).where(Person.email == ANNA))
         public_id, person_id = before.public_id, before.id
     out = asele.cli("contacts", "change-email", ANNA, "Anna.Berg@Kommun.Example.se").stdout
-    assert f"{ANNA} is now anna.berg@kommun.example.se (active)" in out
+    assert f"{ANNA} är nu anna.berg@kommun.example.se (active)" in out
     with asele.transaction() as session:
         after = session.scalar(select(Person).where(Person.email == "anna.berg@kommun.example.se"))
         assert (after.id, after.public_id) == (person_id, public_id)
@@ -238,15 +238,15 @@ def test_change_email_keeps_the_person(asele):
 def test_change_email_is_refused_when_the_new_address_is_taken_or_suppressed(asele):
     asele.cli("contacts", "add", EVA)
     taken = asele.cli("contacts", "change-email", ANNA, EVA, ok=False)
-    assert taken.exit_code != 0 and "already another contact's address" in taken.stderr
+    assert taken.exit_code != 0 and "redan en annan kontakts adress" in taken.stderr
     asele.cli("contacts", "forget", "gone@example.se", "--yes")
     erased = asele.cli("contacts", "change-email", ANNA, "gone@example.se", ok=False)
-    assert erased.exit_code == 1 and "suppression list (erased)" in erased.stderr
+    assert erased.exit_code == 1 and "spärrlistan (erased)" in erased.stderr
     assert len(erased.stderr.strip().splitlines()) == 1
     unknown = asele.cli("contacts", "change-email", "ghost@example.se", "x@example.se", ok=False)
     assert unknown.exit_code == 1
     bad = asele.cli("contacts", "change-email", ANNA, "not an address", ok=False)
-    assert bad.exit_code != 0 and "new: invalid email address" in bad.stderr
+    assert bad.exit_code != 0 and "new: ogiltig e-postadress" in bad.stderr
     assert _positions(asele, ANNA)[0][0] == "Åsele"
 
 

@@ -116,19 +116,19 @@ def test_the_mailing_report(scripted):
         mailing_id = s.scalar(select(Mailing.id))
     out = site.cli("report", str(mailing_id)).stdout
     rows = {r[0]: r[1:] for r in _lines(out) if len(r) > 1}
-    assert rows["Recipients"] == ["14"]
-    assert rows["Sent"] == ["13"]  # p003 refused at once
-    assert rows["Bounced"] == ["2"]  # p003 by SMTP, p004 by a report afterwards
-    assert rows["Deferred"] == ["1"]  # p005: a delay report
-    assert rows["Failed"] == ["0"]
-    assert rows["Unsubscribed within 7 days"] == ["2"]  # p008 left after ten days
-    assert rows["Clicks by readers"] == ["8"]
-    assert rows["Readers who clicked (estimate)"] == ["6"]
-    assert rows["Link scanner requests left out"] == [str(2 * PATTERNS["links"])]
+    assert rows["Mottagare"] == ["14"]
+    assert rows["Skickade"] == ["13"]  # p003 refused at once
+    assert rows["Studsade"] == ["2"]  # p003 by SMTP, p004 by a report afterwards
+    assert rows["Uppskjutna"] == ["1"]  # p005: a delay report
+    assert rows["Misslyckade"] == ["0"]
+    assert rows["Avregistrerade inom 7 dagar"] == ["2"]  # p008 left after ten days
+    assert rows["Klick av läsare"] == ["8"]
+    assert rows["Läsare som klickade (uppskattning)"] == ["6"]
+    assert rows["Anrop från länkskannrar som inte räknas"] == [str(2 * PATTERNS["links"])]
     assert rows["Bostadsförsörjning"] == ["6", "6"]
     assert rows["Bredbandsutbyggnad, mobiltäckning och digitalis…"] == ["<5", "<5"]
     assert rows["Infrastruktur"] == ["<5", "<5"]  # no click at all: <5 too
-    assert "Counts under 5 are shown as <5." in out
+    assert "Antal under 5 visas som <5." in out
 
 
 def test_the_month_and_its_list(scripted):
@@ -146,22 +146,22 @@ def test_the_month_and_its_list(scripted):
     assert health.by_role["politiker"].size == 5 and health.by_role["kommunchef"].size == 1
     assert health.by_county["Jämtlands län"].size == 2
     tables = {t.title: t for t in built.tables}
-    by_role = {r[0]: r[1:] for r in tables[f"The list by role, {month}"].rows}
+    by_role = {r[0]: r[1:] for r in tables[f"Listan per roll, {month}"].rows}
     assert by_role["Förtroendevald"] == ("5", "8", "<5", "<5")
     assert by_role["Kommunchef"] == ("<5", "<5", "<5", "<5")
-    by_county = {r[0]: r[1:] for r in tables[f"The list by county, {month}"].rows}
+    by_county = {r[0]: r[1:] for r in tables[f"Listan per län, {month}"].rows}
     assert by_county["Västerbottens län"] == ("6", "11", "<5", "<5")
     assert by_county["Jämtlands län"] == ("<5", "<5", "<5", "<5")
     # The CLI prints the same tables.
     out = site.cli("report", month).stdout
-    assert "The list by county" in out and "Västerbottens län" in out
+    assert "Listan per län" in out and "Västerbottens län" in out
 
 
 def test_the_year_as_csv_and_as_a_page_on_a_phone(scripted, tmp_path):
     site = scripted
     out_csv, out_html = tmp_path / "year.csv", tmp_path / "year.html"
     result = site.cli("report", "--year", "2026", "--csv", str(out_csv), "--html", str(out_html))
-    assert "The issues of 2026" in result.stdout
+    assert "Numren 2026" in result.stdout
     raw = out_csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))

@@ -49,14 +49,14 @@ def test_dry_run_lists_what_starts_and_ends_and_changes_nothing(register):
     before = _held(register)
     out = register.cli("contacts", "import", str(YEARLY), "--sync", "--dry-run").stdout
     lines = out.splitlines()
-    assert f"Ends {TODAY}: kommunchef, Åsele: anna.berg@asele.example.se (-)" in lines
-    assert f"Ends {TODAY}: kommunchef, Åsele: lars.ek@asele.example.se (-)" in lines
-    assert f"Starts {TODAY}: kommunchef, Åsele: eva.lind@asele.example.se (Eva Lind)" in lines
-    assert (f"Starts {TODAY}: kommunchef, Strömsund: olof.nord@stromsund.example.se "
+    assert f"Slutar {TODAY}: kommunchef, Åsele: anna.berg@asele.example.se (-)" in lines
+    assert f"Slutar {TODAY}: kommunchef, Åsele: lars.ek@asele.example.se (-)" in lines
+    assert f"Börjar {TODAY}: kommunchef, Åsele: eva.lind@asele.example.se (Eva Lind)" in lines
+    assert (f"Börjar {TODAY}: kommunchef, Strömsund: olof.nord@stromsund.example.se "
             "(Olof Nord)") in lines
     # Both stay subscribers of Åsele as ovrig (Anna's board seat is no Åsele position).
-    assert f"Starts {TODAY}: ovrig, Åsele: lars.ek@asele.example.se (-)" in lines
-    assert f"Starts {TODAY}: ovrig, Åsele: anna.berg@asele.example.se (-)" in lines
+    assert f"Börjar {TODAY}: ovrig, Åsele: lars.ek@asele.example.se (-)" in lines
+    assert f"Börjar {TODAY}: ovrig, Åsele: anna.berg@asele.example.se (-)" in lines
     assert not any("mia" in line or "bo.holm" in line or "per.ek" in line for line in lines)
     assert "--dry-run" in out
     assert _held(register) == before
@@ -85,7 +85,7 @@ def test_the_file_becomes_the_truth_for_its_pairs_only(register):
     assert register.cli("segments", "count", "medlemmar").stdout.startswith("7 ")
 
     again = register.cli("contacts", "import", str(YEARLY), "--sync").stdout
-    assert "Starts" not in again and "Ends" not in again
+    assert "Börjar" not in again and "Slutar" not in again
     assert "0 nya, 0 uppdaterade, 3 oförändrade" in again
 
 
@@ -93,9 +93,9 @@ def test_a_position_ended_earlier_and_listed_again_starts_anew(register):
     register.cli("contacts", "end-role", "mia.sjogren@dorotea.example.se", "--role",
                  "kommunchef", "--on", "2025-01-01")
     out = register.cli("contacts", "import", str(YEARLY), "--sync", "--on", "2027-01-01").stdout
-    assert ("Starts 2027-01-01: kommunchef, Dorotea: mia.sjogren@dorotea.example.se "
+    assert ("Börjar 2027-01-01: kommunchef, Dorotea: mia.sjogren@dorotea.example.se "
             "(Mia Sjögren)") in out
-    assert "Ends 2027-01-01: kommunchef, Åsele: anna.berg@asele.example.se (-)" in out
+    assert "Slutar 2027-01-01: kommunchef, Åsele: anna.berg@asele.example.se (-)" in out
     # Dated: today the old holders still hold it.
     assert ("anna.berg", "Åsele", "kommunchef") in _held(register)
     assert ("anna.berg", "Åsele", "kommunchef") not in _held(register, date(2027, 1, 1))
@@ -110,8 +110,8 @@ def test_a_file_with_rejected_rows_ends_nothing(register, tmp_path):
     result = register.cli("contacts", "import", str(bad), "--sync", ok=False)
     assert result.exit_code == 1
     assert f"{bad}:5: Avvisad" in result.stderr
-    assert "no position was ended" in result.stderr
-    assert "Ends" not in result.stdout
+    assert "inget uppdrag avslutades" in result.stderr
+    assert "Slutar" not in result.stdout
     held = _held(register)
     assert {("anna.berg", "Åsele", "kommunchef"), ("lars.ek", "Åsele", "kommunchef"),
             ("bo.holm", "Berg", "kommunchef"), ("eva.lind", "Åsele", "kommunchef")} <= held
@@ -126,7 +126,7 @@ def test_an_unsubscribed_holder_listed_in_the_file_keeps_the_position(register, 
                     encoding="utf-8")
     out = register.cli("contacts", "import", str(berg), "--sync").output
     assert "address is unsubscribed" in out
-    assert f"Ends {TODAY}: kommunchef, Berg: karl@berg.example.se (-)" in out
+    assert f"Slutar {TODAY}: kommunchef, Berg: karl@berg.example.se (-)" in out
     assert ("bo.holm", "Berg", "kommunchef") in _held(register)
     assert register.cli("segments", "count", "role:kommunchef and kommun:Berg").stdout \
         .startswith("0 ")

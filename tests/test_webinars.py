@@ -240,7 +240,7 @@ def test_web_page_registration_uses_the_same_core_function(site, smtp_server):
 
 @pytest.mark.parametrize("address, code, words", [
     ("nobody@example.se", 1, "no contact"),
-    ("inte-en-adress", 1, "invalid email address"),
+    ("inte-en-adress", 1, "ogiltig e-postadress"),
 ])
 def test_register_refuses_unknown_people_in_one_line(site, address, code, words):
     seed(site)
@@ -339,7 +339,7 @@ def test_new_list_show_and_a_description_file(site, tmp_path):
     (("--start", "2026-03-29 02:30"), "does not exist"),
     (("--start", "10/12 14:00"), "not a start time"),
     (("--area", "fiske"), "unknown area"),
-    (("--join-url", "teams"), "not an http(s) URL"),
+    (("--join-url", "teams"), "är inte en http(s)-URL"),
     (("--capacity", "0"), "at least 1"),
     (("--slug", "Bredband På"), "not a slug"),
 ])

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import db, i18n
 from ..errors import NewsletterError
 from ..i18n import _
-from ..settings import Settings, load_settings
+from ..settings import Settings, load_settings, site_language
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
@@ -28,6 +28,7 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
+        i18n.activate(site_language(self.root))  # an error in the file is told in its language
         settings = load_settings(self.root)
         i18n.activate(settings.organisation.language)
         return settings
@@ -72,7 +73,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.echo(f"Fel: {exc}", err=True)
+            click.echo(_("Error: {reason}").format(reason=exc), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             self._interrupted()
@@ -82,7 +83,8 @@ class Group(click.Group):
             self._interrupted()
         except SQLAlchemyError as exc:  # the database itself: unreachable, locked, damaged
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            click.echo(f"Fel: databasen ({self._database(ctx)}): {reason}", err=True)
+            click.echo(_("Error: the database ({url}): {reason}").format(
+                url=self._database(ctx), reason=reason), err=True)
             sys.exit(1)
 
     @staticmethod

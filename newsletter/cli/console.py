@@ -6,7 +6,7 @@ import click
 
 from .. import signin, staff
 from ..errors import NotFound
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import STAFF_ROLES
 from .app import App, pass_app
 
@@ -76,7 +76,8 @@ def staff_list(app: App) -> None:
             seen = (member.last_sign_in_at.strftime("%Y-%m-%d %H:%M UTC")
                     if member.last_sign_in_at else "-")
             click.echo(f"{member.email}\t{member.name}\t{member.role}\t{seen}")
-        click.echo(_("{n} staff members.").format(n=len(members)))
+        click.echo(ngettext("{n} staff member.", "{n} staff members.", len(members))
+                   .format(n=len(members)))
 
 
 @staff_group.command("remove")
@@ -104,7 +105,7 @@ def staff_login_link(app: App, email: str) -> None:
     with app.transaction() as session:
         member = staff.find_staff(session, email)
         if member is None:
-            raise NotFound(_("no staff member {email!r} (newsletter staff add)").format(
+            raise NotFound(_("no staff member {email} (newsletter staff add)").format(
                 email=email))
         token = signin.issue_link_token(session, settings, member)
     click.echo(signin.link_url(settings, token))

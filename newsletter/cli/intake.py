@@ -11,7 +11,7 @@ from .. import inbox, intake, remisser
 from ..classify import explain
 from ..content import check_month
 from ..errors import InputError
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import EntryStatus, RemissState, utcnow
 from .app import App, pass_app
 from .mailings import send_targeted
@@ -45,7 +45,8 @@ def fetch(app: App, names: tuple[str, ...]) -> None:
         if r.status == "not-modified":
             line = _("{name}: unchanged since the last fetch").format(name=r.name)
         else:
-            line = _("{name}: {new} new, {known} already in the inbox").format(
+            line = ngettext("{name}: {new} new, {known} already in the inbox",
+                            "{name}: {new} new, {known} already in the inbox", r.new).format(
                 name=r.name, new=r.new, known=r.duplicates)
             if r.skipped:
                 line += _(", {n} without a link or id left out").format(n=r.skipped)
@@ -55,7 +56,8 @@ def fetch(app: App, names: tuple[str, ...]) -> None:
                        err=True)
     new = sum(r.new for r in reports)
     if new:
-        click.echo(_("{n} new entries: newsletter intake list").format(n=new))
+        click.echo(ngettext("{n} new entry: newsletter intake list",
+                            "{n} new entries: newsletter intake list", new).format(n=new))
     failed = [r.name for r in reports if r.status == "error"]
     if failed:
         raise SystemExit(1)
@@ -74,7 +76,7 @@ def list_cmd(app: App, status: str, area: str | None) -> None:
     Example: newsletter intake list --area bostad
     """
     if area and area != AREA_NONE and area not in app.settings.area_slugs:
-        raise InputError(_("unknown area {area!r} (valid: {valid})").format(
+        raise InputError(_("unknown area “{area}” (valid: {valid})").format(
             area=area, valid=", ".join([*app.settings.area_slugs, AREA_NONE])), field="area")
     with app.transaction() as session:
         entries = inbox.list_entries(session, status=None if status == "all" else status,
@@ -86,7 +88,7 @@ def list_cmd(app: App, status: str, area: str | None) -> None:
         click.echo(f"{entry_id:>5}  {day}  {(slug or AREA_NONE):<15} {score:4.2f}  "
                    f"{kind:<9} {title}{mark}")
         click.echo(f"{'':>7}{explain(reason)}")
-    click.echo(_("{n} entries.").format(n=len(rows)))
+    click.echo(ngettext("{n} entry.", "{n} entries.", len(rows)).format(n=len(rows)))
 
 
 @intake_group.command("show")
@@ -183,13 +185,14 @@ def remisser_list(app: App, all_: bool) -> None:
     for entry_id, answer_by, state, title, status in rows:
         if answer_by:
             left = (answer_by - today).days
-            when = f"{answer_by.isoformat()} " + (_("({n} days left)").format(n=left) if left >= 0
-                                                  else _("(passed)"))
+            when = f"{answer_by.isoformat()} " + (
+                ngettext("({n} day left)", "({n} days left)", left).format(n=left) if left >= 0
+                else _("(passed)"))
         else:
             when = _("no date yet")
         mark = "" if status == EntryStatus.NEW else f" [{status}]"
         click.echo(f"{entry_id:>5}  {when:<26} {state:<10} {title}{mark}")
-    click.echo(_("{n} remisser.").format(n=len(rows)))
+    click.echo(ngettext("{n} remiss.", "{n} remisser.", len(rows)).format(n=len(rows)))
     if any(a is None for _i, a, *_rest in rows):
         click.echo(_("Set a missing date: newsletter remisser set ID --answer-by YYYY-MM-DD"))
 

@@ -17,7 +17,7 @@ from .. import coverage, outbox, sender, webinars
 from ..contacts import normalise_email
 from ..content import check_month
 from ..errors import InputError, SendError
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
 from ..models import MailingStatus, Municipality, OutboxStatus
@@ -241,8 +241,10 @@ def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
         click.echo(f"Varav {p.already_had_it} redan har fått det i ett annat utskick: de hoppas "
                    f"över, så {p.recipients - p.already_had_it} får det nu.")
     if unreached:
-        click.echo(_("Not reached: {count} member municipalities have no recipient in the "
-                     "roles the segment asks for: {names}").format(
+        click.echo(ngettext("Not reached: {count} member municipality has no recipient in the "
+                            "roles the segment asks for: {names}",
+                            "Not reached: {count} member municipalities have no recipient in "
+                            "the roles the segment asks for: {names}", len(unreached)).format(
             count=len(unreached), names=", ".join(m.name for m in unreached)))
     if p.existing is not None:
         click.echo(f"Utskicket finns redan (utskick {p.existing.id}, {p.existing.status}): "

@@ -60,7 +60,7 @@ def report(app: App, target: str | None, year: int | None, csv_file: Path | None
     newsletter report --year 2026 --html arsrapport-2026.html
     """
     if target is not None and year is not None:
-        raise click.UsageError(_("give a mailing, a month or --year, not both"))
+        raise click.UsageError(_("give a mailing or a month, or --year: not both"))
     if html_file is not None and target is not None:
         raise click.UsageError(_("--html makes the year page: use it with --year YYYY"))
     with db.transaction(app.sessions, dry_run=True) as session:  # only reads

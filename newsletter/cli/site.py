@@ -88,7 +88,7 @@ def init(app: App, **values: str | None) -> None:
         if changed:
             key = changed[0]
             raise NewsletterError(_(
-                "{file} already has organisation.{key} = {value!r}; init does not change an "
+                '{file} already has organisation.{key} = "{value}"; init does not change an '
                 "existing site: edit {file}").format(
                 file=CONFIG_NAME, key=key, value=getattr(app.settings.organisation, key)))
     else:

@@ -16,7 +16,7 @@ from flask import Flask, Response, current_app, g, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import HTTPException, NotFound
 
-from .. import db
+from .. import db, i18n
 from ..errors import ConfigError, NewsletterError
 from ..i18n import _
 from ..settings import Settings
@@ -145,7 +145,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         clock or utc_now, LinkMailer(settings),
         OidcClient(settings.console) if OidcClient.configured(settings.console) else None)
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
-    app.jinja_env.globals.update(_=_, csrf_token=access.csrf_token, csrf_field=access.CSRF_FIELD)
+    i18n.activate(settings.organisation.language)
+    i18n.install(app.jinja_env)
+    app.jinja_env.globals.update(csrf_token=access.csrf_token, csrf_field=access.CSRF_FIELD)
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month)
 

@@ -24,8 +24,13 @@ from . import context as ctx
 from .media_view import local_media
 
 blueprint = Blueprint("compose", __name__)
-NOTICES = {"sparat": _("Saved."), "ny": _("The issue was created."),
-           "raderad": _("The item was deleted."), "ordning": _("The order was saved.")}
+
+
+def _notice(key: str) -> str | None:
+    """The confirmation a redirect's ?meddelande=KEY asks for, in the site's language (looked up
+    here, per request: a dict built at import would speak the language active at import)."""
+    return {"sparat": _("Saved."), "ny": _("The issue was created."),
+            "raderad": _("The item was deleted."), "ordning": _("The order was saved.")}.get(key)
 
 
 def checked_month(month: str) -> str:
@@ -92,7 +97,7 @@ def issue_page(month: str, *, status: int = 200, form: dict | None = None,
         broken=_broken_items(month, load_errors), report=report,
         item_findings=findings_by_item(report),
         editorial_html=local_media(convert(form["body"]).html), kinds=content.KINDS,
-        notice=NOTICES.get(request.args.get("meddelande", "")))
+        notice=_notice(request.args.get("meddelande", "")))
 
 
 @blueprint.post("/nummer/")

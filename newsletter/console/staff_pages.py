@@ -13,14 +13,18 @@ from . import access
 from . import context as ctx
 
 blueprint = Blueprint("staff", __name__)
-NOTICES = {"sparad": _("Saved."), "borttagen": _("Removed.")}
+
+
+def _notice(key: str) -> str | None:
+    """The confirmation ?meddelande=KEY asks for, looked up per request (see compose._notice)."""
+    return {"sparad": _("Saved."), "borttagen": _("Removed.")}.get(key)
 
 
 def _page(status: int = 200, form: dict | None = None, error: str | None = None) -> Response:
     return ctx.page("staff.html", status=status, members=staff.list_staff(ctx.db()),
                     roles=[(r, staff.role_label(r)) for r in STAFF_ROLES],
                     form=form or {"email": "", "name": "", "role": staff.REDAKTOR},
-                    error=error, notice=NOTICES.get(request.args.get("meddelande", "")))
+                    error=error, notice=_notice(request.args.get("meddelande", "")))
 
 
 @blueprint.get("/personal")
