@@ -59,7 +59,8 @@ class Backoff:
     """Retry schedule of deferred messages: BASE * 2**(attempt-1) seconds, capped, +-50% jitter.
 
     A run waits for deferred rows that fall due within LINGER seconds; later ones are left for the
-    next run. After MAX_ATTEMPTS a message fails.
+    next run. After MAX_ATTEMPTS a message fails. `send_mailing` takes BASE from the setting
+    `[transport] retry_after`.
     """
 
     base: float = 60.0
@@ -369,7 +370,8 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
         report.reclaimed = outbox.reclaim(s, mailing_id)
     t = settings.transport
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
-               backoff=backoff or Backoff(), stop=stop or threading.Event(), test_to=test_to,
+               backoff=backoff or Backoff(base=t.retry_after), stop=stop or threading.Event(),
+               test_to=test_to,
                transactional=transactional,
                rate=_Limiter(t.rate if rate is None else rate),
                per_domain=_Limiter(t.per_domain_rate), dkim=DkimSigner.from_settings(settings),

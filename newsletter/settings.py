@@ -65,6 +65,10 @@ class TransportSettings:
     dkim_domain: str | None = None
     # `[transport] sending_host`: whose address the sender domain's SPF must cover (doctor).
     sending_host: str | None = None
+    # Seconds to wait for each reply of the SMTP server before the message is deferred.
+    timeout: float = 60.0
+    # Seconds before a deferred message's first retry; doubled for each later one (sender.Backoff).
+    retry_after: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -540,12 +544,17 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
                                 var="NEWSLETTER_DKIM_SELECTOR"),
         dkim_domain=src.value(tr, "dkim_domain", str, "transport", var="NEWSLETTER_DKIM_DOMAIN"),
         sending_host=_string(tr, "sending_host", "transport") or None,
+        timeout=src.value(tr, "timeout", float, "transport", 60.0, var="NEWSLETTER_SMTP_TIMEOUT"),
+        retry_after=src.value(tr, "retry_after", float, "transport", 60.0,
+                              var="NEWSLETTER_RETRY_AFTER"),
     )
     src.at_least(transport.connections, 1, "transport.connections")
     src.at_least(transport.rate, 0, "transport.rate")
     src.at_least(transport.per_domain_rate, 0, "transport.per_domain_rate")
     src.at_least(transport.max_consecutive_failures, 1, "transport.max_consecutive_failures")
     src.at_least(transport.confirm_above, 0, "transport.confirm_above")
+    src.at_least(transport.timeout, 0.1, "transport.timeout")
+    src.at_least(transport.retry_after, 0.1, "transport.retry_after")
 
     areas = []
     raw_areas = data.get("areas", [])

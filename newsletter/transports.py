@@ -386,5 +386,5 @@ def from_settings(settings: Settings, url: str | None = None) -> Transport:
     context, ca_file = _ssl_context(settings)
     return SMTPTransport(parts.scheme, parts.hostname, port, user=settings.transport.smtp_user,
                          password=settings.transport.smtp_password, ssl_context=context,
-                         ca_file=ca_file)
+                         ca_file=ca_file, timeout=settings.transport.timeout)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,13 @@ from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
 from newsletter import db, i18n, staff
+from newsletter.background import THREAD_NAME
 from newsletter.cli import main
 from newsletter.console import create_app as create_console_app
 from newsletter.models import Person
 from newsletter.settings import Settings, load_settings
 from newsletter.web import create_app
+from newsletter.web.pages import background_of
 
 from .certs import Certs, make_certs
 from .console_support import STAFF, Clock, Console
@@ -135,13 +138,24 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 @pytest.fixture
 def web(site):
-    """(app test client, site) with two active contacts, ANNA and BERTIL (helpers.py)."""
+    """(app test client, site) with two active contacts, ANNA and BERTIL (helpers.py); the
+    app's background sender is stopped after the test (helpers.sent_in_background waits)."""
     with site.transaction() as session:
         session.add_all([Person(email=ANNA, name="Anna Andersson"),
                          Person(email=BERTIL, name="Bertil Berg")])
     app = create_app(site.settings)
     app.testing = True
-    return app.test_client(), site
+    yield app.test_client(), site
+    assert background_of(app).stop(), "the background sender did not stop"
+
+
+@pytest.fixture(autouse=True)
+def _no_background_sender_left() -> Iterator[None]:
+    """A test that starts an app's background sender stops it (`background_of(app).stop()`):
+    a thread left running would go on sweeping a database the next test no longer has."""
+    yield
+    left = [t for t in threading.enumerate() if t.name == THREAD_NAME]
+    assert not left, "a background sender was left running: stop it at the end of the test"
 @pytest.fixture(autouse=True)
 def _default_language() -> Iterator[None]:
     """Each test starts in the default language: the CLI and the apps activate a site's own."""

@@ -34,6 +34,7 @@ from newsletter.models import (
 )
 from newsletter.signing import make_token
 from newsletter.sources import Content
+from newsletter.web.pages import background_of
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -317,3 +318,10 @@ def rsa_key(folder: Path, name: str) -> tuple[Path, str]:
     der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
                          check=True, capture_output=True, timeout=60).stdout
     return key, base64.b64encode(der).decode()
+
+
+# --- the web app's background sender -----------------------------------------------------------
+
+def sent_in_background(client, timeout: float = 20.0) -> None:
+    """Wait until the background sender of CLIENT's app has sent what the requests recorded."""
+    assert background_of(client.application).idle(timeout), "the background sender is stuck"

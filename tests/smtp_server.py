@@ -8,7 +8,8 @@ Use the pytest fixture `smtp_server` (conftest.py):
         assert smtp_server.copies()["anna@example.se"] == 1
 
 or start one yourself: `with RecordingSMTPServer() as server: ...` (port found by binding a
-socket first: aiosmtpd cannot use port 0, issue 388).
+socket first: aiosmtpd cannot use port 0, issue 388; `port=` takes over a given one, e.g. the
+port of a `SilentRelay` that stopped).
 
 What it records (thread-safe to read while it runs):
 - `server.messages`: a list of `Received(mail_from, rcpt_tos, data, session)`, in arrival order;
@@ -45,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import socket
 import ssl
 import threading
 import time
@@ -109,8 +111,9 @@ class RecordingSMTPServer:
     """See the module docstring."""
 
     def __init__(self, *, users: dict[str, str] | None = None, delay: float = 0.0,
-                 tls: ssl.SSLContext | None = None, implicit_tls: bool = False) -> None:
-        self.port = free_port()
+                 tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
         self.host = "127.0.0.1"
         scheme = "smtps" if implicit_tls else "smtp+starttls" if tls else "smtp"
         self.url = f"{scheme}://{self.host}:{self.port}"
@@ -264,3 +267,53 @@ def _tls_version(smtp) -> str:
     transport = smtp.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     return (ssl_object.version() or "") if ssl_object is not None else ""
+
+
+class SilentRelay:
+    """A mail relay that is down in the worst way: it accepts TCP connections on 127.0.0.1 and
+    never says a word (no greeting), so that a client waits for its own timeout.
+
+    `with SilentRelay() as relay:` ... `relay.port`, `relay.url`, `relay.accepted` (connections
+    taken). Stopping it closes every connection it holds; a RecordingSMTPServer(port=relay.port)
+    can then take the port over (the relay "comes back").
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="silent-relay", daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():  # bounded: stop() ends it within 0.2 s
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(conn)
+            self.accepted += 1
+
+    def start(self) -> SilentRelay:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in [*self._held, self._listener]:
+            conn.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

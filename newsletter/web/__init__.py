@@ -12,6 +12,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from .. import db, i18n
+from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
 from . import archive, clicks, media, personal, webinar
@@ -115,8 +116,14 @@ def _stylesheet() -> Response:
     raise NotFound()
 
 
-def create_app(settings: Settings) -> Flask:
-    """The public pages of the site SETTINGS describes, on its (already initialised) database."""
+def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask:
+    """The public pages of the site SETTINGS describes, on its (already initialised) database.
+
+    The app owns a background sender (background.py; SCHEDULE: when it works), started by the
+    first request that records mail or by `newsletter serve`; `pages.background_of(app)`.
+    A transport that is misconfigured does not stop the pages: those that would record mail
+    answer 500 (`pages.check_sending`), unsubscribes and the archive go on working.
+    """
     if not settings.secret_key:
         raise ConfigError("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
                           "run `newsletter init` or set NEWSLETTER_SECRET_KEY")
@@ -126,8 +133,10 @@ def create_app(settings: Settings) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024,
                       TRAP_HTTP_EXCEPTIONS=False)
-    app.extensions["newsletter"] = WebContext(settings, db.session_factory(engine),
-                                              db.session_factory(db.writer(engine)))
+    sessions, writers = db.session_factory(engine), db.session_factory(db.writer(engine))
+    background = BackgroundSender(settings, sessions, writers, schedule=schedule,
+                                  logger=app.logger)
+    app.extensions["newsletter"] = WebContext(settings, sessions, writers, background)
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
     i18n.activate(settings.organisation.language)
     i18n.install(app.jinja_env)

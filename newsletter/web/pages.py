@@ -1,5 +1,6 @@
 """What every page shares: the request's settings and database session, the page frame,
-the error page, and the Swedish date filters the templates use."""
+the error page, the Swedish date filters the templates use, and the app's background sender
+(`send_later`: a request never sends mail itself)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from flask import Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..background import BackgroundSender
 from ..settings import Settings
 
 LOCALE = "sv_SE"
@@ -39,10 +41,28 @@ class WebContext:
     settings: Settings
     sessions: sessionmaker[Session]
     writers: sessionmaker[Session]  # for POSTs: they read, then write (see db.writer)
+    background: BackgroundSender  # sends what the requests recorded
 
 
 def web_context() -> WebContext:
     return current_app.extensions["newsletter"]
+
+
+def background_of(app: Flask) -> BackgroundSender:
+    """APP's background sender: `newsletter serve` starts and stops it, tests wait for it."""
+    return app.extensions["newsletter"].background
+
+
+def check_sending() -> None:
+    """Raise the configuration error that keeps this site from sending mail, if any: a page
+    about to record mail calls it first, so that it answers 500 and records nothing."""
+    web_context().background.check()
+
+
+def send_later(mailing_ids: list[int] | tuple[int, ...] = ()) -> None:
+    """Send MAILING_IDS (created and committed by this request) in the background; with none,
+    wake the background tasks (e.g. a sign-up was recorded). Returns at once, never raises."""
+    web_context().background.submit(mailing_ids)
 
 
 def session() -> Session:

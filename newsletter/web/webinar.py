@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from .. import sender, webinars
+from .. import webinars
 from ..contacts import find_person
-from ..errors import ConfigError, InvalidAddress, NewsletterError
+from ..errors import InvalidAddress
 from ..events import is_suppressed
 from ..markdown import to_html
 from ..models import Webinar
 from .csrf import FIELD, make_form_token, require_form_token
-from .pages import page, session, web_context
+from .pages import check_sending, page, send_later, session, web_context
 
 blueprint = Blueprint("webinar", __name__)
 
@@ -59,17 +59,6 @@ def _page(webinar: Webinar, *, status: int = 200, error: str | None = None,
     return response
 
 
-def _deliver(mailing_ids: list[int]) -> None:
-    """Send the confirmation now; if that fails it stays queued and the next send resumes it."""
-    context = web_context()
-    try:
-        sender.deliver(context.settings, context.sessions, mailing_ids)
-    except ConfigError:
-        raise  # the site's to fix, not the visitor's: a 500, logged once by the error handler
-    except (NewsletterError, OSError):
-        current_app.logger.exception("webinar confirmation %s not sent yet", mailing_ids)
-
-
 @blueprint.get("/webinar/<slug>")
 def registration_page(slug: str) -> Response:
     return _page(_webinar(slug))
@@ -82,6 +71,7 @@ def register(slug: str) -> Response:
     require_form_token(settings.secret_key, f"w:{slug}", settings.organisation.base_url)
     if _state(webinar) not in ("open", "full"):
         return _page(webinar, status=409)
+    check_sending()  # a site that cannot send: 500 before anything is recorded
     raw = request.form.get("email", "")
     try:
         person = find_person(session(), raw)
@@ -92,5 +82,5 @@ def register(slug: str) -> Response:
             and not is_suppressed(session(), settings.secret_key, person.email)):
         outcome = webinars.register(session(), settings, webinar, person)
         session().commit()
-        _deliver(outcome.mailings)
+        send_later(outcome.mailings)
     return redirect(url_for(".registration_page", slug=slug, anmald="1"), code=303)
