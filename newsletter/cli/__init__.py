@@ -23,10 +23,12 @@ from . import (
     municipalities,
     report,
     retention,
+    review,
     segments,
     serve,
     site,
     webinars,
+    worker,
 )
 from .app import App, Group
 
@@ -45,5 +47,5 @@ def main(ctx: click.Context, root: Path | None) -> None:
 
 
 for _module in (site, doctor, backup, bounces, console, contacts, demo, intake, issues, mailings,
-                municipalities, report, retention, segments, serve, webinars):
+                municipalities, report, retention, review, segments, serve, webinars, worker):
     _module.register(main)
