@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import db, schedule, siteconfig, transports, webinars
+from .. import db, review, schedule, siteconfig, transports, webinars
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
 from ..i18n import _
 from ..issue_build import build_issue
@@ -54,6 +54,11 @@ def demo(ctx: click.Context) -> None:
     click.echo(f"Byggde numret {DEMO_MONTH}: {build.folder}/issue.html "
                f"({len(build.content.html.encode()) / 1024:.0f} KB HTML)")
 
+    if review.approval_required(settings):
+        click.echo(_("Not sent: this is a real site, where an issue goes out only once a "
+                     "reviewer approved it (newsletter issue submit, issue approve); the demo "
+                     "sends only on a site with the demo's settings."))
+        return
     with db.transaction(app.sessions) as session:
         source = issue_kind.IssueSource(settings, DEMO_MONTH, upcoming)
         mailing_id = schedule.send_now(session, settings, source, DEMO_SEGMENT).mailing.id

@@ -90,8 +90,8 @@ def issue_submit(app: App, month: str, segment: str | None, by: str | None) -> N
         review.submit(s, app.settings, source, segment, by=by)
     click.echo(_("Issue {month} is submitted for review ({segment}).").format(
         month=month, segment=segment))
-    click.echo(_("A reviewer approves it with: newsletter issue approve {month} --by EMAIL")
-               .format(month=month))
+    click.echo(_("A reviewer approves it with: {command}").format(
+        command=review.approve_hint(ref)))
 
 
 def _approve(app: App, ref: review.Ref, by: str) -> None:
