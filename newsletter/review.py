@@ -413,7 +413,7 @@ def check_approved(session: Session, settings: Settings, source: Source, segment
         raise Refused(_("{ref} is in review and not yet approved ({command})").format(
             ref=ref, command=approve_hint(ref)))
     snap = snapshot(settings, source, segment)
-    if snap.segment_expr != found.segment_expr:
+    if snap.segment_expr != found.segment_expr and segment != found.segment:
         raise Refused(_("{ref} was approved for the segment {approved} ({expr}), not {segment} "
                         "({now}): submit it again for this segment").format(
             ref=ref, approved=found.segment, expr=found.segment_expr, segment=segment,
