@@ -38,8 +38,8 @@ def worker(app: App, once: bool, interval: float | None) -> None:
     runner = Worker(app.settings, app.sessions, app.writers, stop=stop, log=_log)
     try:
         if not once:
-            _log(_("Worker {id} started; a round every {s} s.").format(
-                id=runner.worker_id, s=interval or app.settings.worker.interval))
+            _log(_("Worker {id} started: {seconds} s between rounds.").format(
+                id=runner.worker_id, seconds=f"{interval or app.settings.worker.interval:g}"))
         runner.run(once=once, interval=interval)
     finally:
         for sig, old in previous.items():
