@@ -337,6 +337,6 @@ def require_approval(site, required: bool = True) -> None:
 
 def add_staff(site) -> None:
     """A redaktör, two granskare and an admin (REDAKTOR, GRANSKARE, GRANSKARE2, ADMIN)."""
-    for email, role in ((REDAKTOR, "redaktor"), (GRANSKARE, "granskare"),
-                        (GRANSKARE2, "granskare"), (ADMIN, "admin")):
-        site.cli("staff", "add", email, "--name", email.partition("@")[0], "--role", role)
+    for address, role in ((REDAKTOR, "redaktor"), (GRANSKARE, "granskare"),
+                          (GRANSKARE2, "granskare"), (ADMIN, "admin")):
+        site.cli("staff", "add", address, "--name", address.partition("@")[0], "--role", role)
