@@ -177,8 +177,8 @@ def review_list(app: App) -> None:
     with app.transaction() as s:
         rows = list(s.scalars(select(Review).order_by(Review.updated_at.desc(), Review.id)))
         for r in rows:
-            click.echo(f"{r.kind + ':' + r.key:<48} {r.state:<10} {r.segment[:20]:<20} "
-                       f"{r.subject[:50]}")
+            click.echo(f"{r.kind + ':' + r.key:<48} {review.state_label(r.state):<14} "
+                       f"{r.segment[:20]:<20} {r.subject[:50]}")
     if not rows:
         click.echo(_("Nothing has been submitted for review."))
 
