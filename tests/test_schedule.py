@@ -321,3 +321,26 @@ def test_the_periodic_tasks_run_once_per_period_across_workers(site, smtp_server
     assert second.round().retention is None  # the other worker took it today
     clock.advance(days=1, seconds=1)
     assert second.round().retention is not None
+
+
+@pytest.mark.parametrize("old, new, named", [
+    ('reminders = ["1d", "1h"]', 'reminders = ["1d", "tomorrow"]', "webinars.reminders"),
+    ('reminders = ["1d", "1h"]', 'reminders = ["1h", "60m"]', "webinars.reminders"),
+    ("interval = 5\n", "interval = 0\n", "worker.interval"),
+    ('issue_segment = "medlemmar"', 'issue_segmnet = "medlemmar"', "workflow.issue_segmnet"),
+])
+def test_the_workflow_settings_are_checked(site, old, new, named):
+    path = site.root / "newsletter.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    result = site.cli("worker", "--once", ok=False)
+    assert result.exit_code == 78 and named in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_worker_once_from_the_command_line(site):
+    result = site.cli("worker", "--once")
+    assert result.exit_code == 0
+    with site.transaction() as s:
+        assert len(heartbeat.beats(s)) == 1
