@@ -90,6 +90,17 @@ class Issue:
         return [i for i in self.items if i.area == area]
 
 
+def has_scaffold(body: Converted) -> bool:
+    """Whether BODY still holds the placeholder text `issue new` / `items new` wrote."""
+    return EDITORIAL_PLACEHOLDER in body.text or ITEM_PLACEHOLDER in body.text
+
+
+def scaffold_sources(issue: Issue) -> list[str]:
+    """The files of ISSUE (issue.md, items) whose text is still the scaffold's placeholder."""
+    found = [f"{issue.source}/issue.md"] if has_scaffold(issue.editorial) else []
+    return found + [item.source for item in issue.items if has_scaffold(item.body)]
+
+
 def check_month(month: str) -> str:
     """MONTH if it is YYYY-MM, else an InputError."""
     if not _MONTH.fullmatch(month or ""):

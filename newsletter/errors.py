@@ -66,6 +66,21 @@ class SegmentSyntaxError(InputError):
     """A segment expression does not parse; the message names the column and what was expected."""
 
 
+class Refused(NewsletterError):
+    """The workflow does not allow it now: a send of an unapproved or unfinished issue, an
+    approval of what changed since it was submitted, a schedule in the past (review.py,
+    preflight.py, schedule.py). The message names the reason and what to do."""
+
+    http_status = 409
+
+
+class NotPermitted(Refused):
+    """The staff member named (--by, or signed in) may not do it: a redaktör approving or
+    sending, the author of the last change approving it, an address that is no staff member."""
+
+    http_status = 403
+
+
 class SendError(NewsletterError):
     """Sending cannot go on (the mailing is paused, the transport refuses us)."""
 

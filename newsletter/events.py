@@ -60,6 +60,14 @@ class EventKind(StrEnum):
     CONSOLE_ITEMS_REORDERED = "console-items-reordered"
     CONSOLE_STAFF_SAVED = "console-staff-saved"
     CONSOLE_STAFF_REMOVED = "console-staff-removed"
+    # The workflow (review.py, schedule.py, archive.py; no person): who did what to which mail.
+    REVIEW_SUBMITTED = "review-submitted"
+    REVIEW_APPROVED = "review-approved"
+    REVIEW_SENT_BACK = "review-sent-back"
+    MAILING_SCHEDULED = "mailing-scheduled"
+    MAILING_CANCELLED = "mailing-cancelled"
+    ARCHIVE_WITHDRAWN = "archive-withdrawn"
+    ARCHIVE_RESTORED = "archive-restored"
 
 
 class SuppressionReason(StrEnum):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import db, links
 from .contacts import find_person
-from .content import EDITORIAL_PLACEHOLDER, ITEM_PLACEHOLDER, issue_dir, scan_issue
+from .content import has_scaffold, issue_dir, scan_issue
 from .errors import InputError, NotFound
 from .files import PRIVATE, atomic_write
 from .i18n import _
@@ -121,7 +121,7 @@ class Report:
 
 
 def _check_text(settings: Settings, report: Report, source: str, body: Converted) -> None:
-    if EDITORIAL_PLACEHOLDER in body.text or ITEM_PLACEHOLDER in body.text:
+    if has_scaffold(body):
         report.warnings.append(Finding("still has the scaffold's placeholder text", source))
     if body.images_without_alt:
         report.warnings.append(Finding(

@@ -258,6 +258,8 @@ class Mailing(Base):
     paused_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a scheduled mailing is due: a worker starts it then (schedule.py). NULL: sent at once.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # Frozen extras (e.g. an iCalendar attachment, headers, manifest), as JSON.
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
 
@@ -349,6 +351,52 @@ class ArchivedIssue(Base):
     text: Mapped[str] = mapped_column(Text)
     manifest: Mapped[dict] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Withdrawn from the public archive and the feed (`newsletter archive remove`); what was
+    # sent is untouched, and a later mailing of the month does not publish it again.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- review and approval --------------------------------------------------------------------
+
+class ReviewState(StrEnum):
+    """Where a mail's review stands (review.py). What comes after approval (scheduled, sending,
+    sent) is the state of its mailing, not of the review."""
+
+    DRAFT = "draft"  # never submitted, or sent back with a comment
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+
+
+class Review(Base):
+    """The review of one mail, keyed like its mailings by kind and source key ("issue",
+    "2026-12"; "targeted", "sha256:..."; "webinar", "SLUG:announce"): who submitted what, who
+    approved it, and the fingerprint (sources.fingerprint) of what the approval covers."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default=ReviewState.DRAFT)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    segment: Mapped[str] = mapped_column(Text, default="")  # as given: a name or an expression
+    segment_expr: Mapped[str] = mapped_column(Text, default="")  # what it meant then
+    # What is needed to render it again without its files (a targeted mailing's subject and
+    # Markdown body); {} for an issue or a webinar, which are read from their files and rows.
+    source_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    submitted_by: Mapped[str | None] = mapped_column(String(320))  # a staff address, or NULL
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The approved version as review text (review.review_text), for the diff since approval.
+    approved_text: Mapped[str | None] = mapped_column(Text)
+    returned_by: Mapped[str | None] = mapped_column(String(320))
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)  # the send-back comment
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 # --- webinars -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import socket
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session, selectinload
 from . import segments, tracking
 from .errors import NotFound, SendError
 from .events import is_suppressed
+from .i18n import _
 from .messages import MessageTemplate, message_id
 from .models import (
     CLAIMABLE,
@@ -130,12 +131,13 @@ def create_mailing(session: Session, settings: Settings, source: Source, segment
 
 def open_mailing(session: Session, settings: Settings, source: Source, segment: str, *,
                  label: bool = False, status: MailingStatus = MailingStatus.SENDING,
-                 meta: dict[str, Any] | None = None) -> Mailing:
+                 meta: dict[str, Any] | None = None,
+                 scheduled_at: datetime | None = None) -> Mailing:
     """A new mailing of SOURCE to SEGMENT (a name or expression, checked now; with LABEL only
-    a label), with no content or recipients yet."""
+    a label), with no content or recipients yet; SCHEDULED_AT for a scheduled one."""
     expr = segment if label else segments.resolve_segment(settings, segment)
     mailing = Mailing(kind=source.kind, source=source.key, segment=segment,
-                      subject=source.subject, status=status,
+                      subject=source.subject, status=status, scheduled_at=scheduled_at,
                       meta={**(meta or {}), "segment_expr": expr,
                             "transactional": source.transactional})
     session.add(mailing)
@@ -162,6 +164,12 @@ def frozen(session: Session, mailing_id: int, key: str) -> Content:
                    attachments=tuple(v.attachments or ()), key=v.key)
 
 
+def frozen_keys(session: Session, mailing_id: int) -> set[str]:
+    """The keys of MAILING_ID's frozen variants."""
+    return set(session.scalars(select(MailingVariant.key).where(
+        MailingVariant.mailing_id == mailing_id)))
+
+
 def frozen_contents(session: Session, mailing_id: int) -> list[Content]:
     """Every frozen variant of MAILING_ID (e.g. for sources.fingerprint)."""
     keys = session.scalars(select(MailingVariant.key).where(
@@ -170,13 +178,15 @@ def frozen_contents(session: Session, mailing_id: int) -> list[Content]:
 
 
 def _people(session: Session, settings: Settings, segment: str, *, transactional: bool,
-            only: Sequence[Person] | None) -> Iterator[list[Person]]:
-    """The segment's persons (or ONLY these) in batches of BATCH, areas and positions loaded."""
+            only: Sequence[Person] | None, today: date | None = None) -> Iterator[list[Person]]:
+    """The segment's persons on TODAY (or ONLY these) in batches of BATCH, areas and positions
+    loaded."""
     if only is not None:
         ids = [p.id for p in only if p.status == "active"]
     else:
         ids = session.scalars(segments.recipients_query(
-            settings, segment, include_paused=transactional).with_only_columns(Person.id)).all()
+            settings, segment, today=today, include_paused=transactional)
+            .with_only_columns(Person.id)).all()
     for start in range(0, len(ids), BATCH):
         yield list(session.scalars(
             select(Person).where(Person.id.in_(ids[start:start + BATCH])).order_by(Person.id)
@@ -191,16 +201,21 @@ def _had_it(kind: str, key: str) -> Select[tuple[int | None]]:
 
 
 def add_recipients(session: Session, settings: Settings, mailing: Mailing, source: Source, *,
-                   persons: Sequence[Person] | None = None) -> Created:
+                   persons: Sequence[Person] | None = None, today: date | None = None
+                   ) -> Created:
     """Fix MAILING's recipients: the persons of its segment now (or PERSONS), one pending row
     each, leaving out the suppressed and those who got this source in another mailing; each
-    variant they need is frozen on first use. A mailing left with nobody is done at once."""
+    variant they need is frozen on first use. A mailing left with nobody is done at once.
+
+    The segment is the expression it meant when the mailing was opened (what was approved);
+    positions count when held on TODAY (default: today)."""
     already = set(session.scalars(_had_it(mailing.kind, mailing.source)
                                   .where(Mailing.id != mailing.id)))
     done = set(session.scalars(select(MailingVariant.key).where(
         MailingVariant.mailing_id == mailing.id)))
     total = skipped = 0
-    for people in _people(session, settings, mailing.segment, only=persons,
+    segment = (mailing.meta or {}).get("segment_expr") or mailing.segment
+    for people in _people(session, settings, segment, only=persons, today=today,
                           transactional=source.transactional):
         rows = []
         for person in people:
@@ -579,6 +594,85 @@ def finish_if_done(db: Executor, mailing_id: int) -> None:
                                      Mailing.status == MailingStatus.SENDING, ~left.exists())
                .values(status=MailingStatus.DONE, finished_at=datetime.now(UTC))
                .execution_options(synchronize_session=False))
+
+
+# --- scheduled mailings, work that is due, one-address messages (schedule.py, worker.py) ------
+
+def due_scheduled(session: Session, now: datetime) -> list[int]:
+    """Ids of the scheduled mailings whose time has come at NOW, earliest first."""
+    return list(session.scalars(select(Mailing.id).where(
+        Mailing.status == MailingStatus.SCHEDULED, Mailing.scheduled_at <= now)
+        .order_by(Mailing.scheduled_at, Mailing.id)))
+
+
+def start_scheduled(session: Session, mailing_id: int) -> bool:
+    """Take the start of scheduled MAILING_ID (compare-and-set: scheduled -> sending); False
+    when another worker took it, or it was cancelled. The caller fixes its recipients in the
+    same transaction, so nobody sees it sending without them."""
+    taken = session.execute(update(Mailing).where(Mailing.id == mailing_id,
+                                                  Mailing.status == MailingStatus.SCHEDULED)
+                            .values(status=MailingStatus.SENDING)
+                            .execution_options(synchronize_session=False)).rowcount
+    session.expire_all()
+    return taken == 1
+
+
+def cancel(session: Session, mailing_id: int, reason: str) -> Mailing:
+    """Cancel scheduled MAILING_ID (compare-and-set, so a worker cannot have started it
+    meanwhile). Its label becomes "cancelled:ID:SEGMENT", so the same mail can be scheduled
+    to that segment again; SendError if it is not scheduled (any more)."""
+    mailing = get_mailing(session, mailing_id)
+    taken = session.execute(update(Mailing).where(Mailing.id == mailing_id,
+                                                  Mailing.status == MailingStatus.SCHEDULED)
+                            .values(status=MailingStatus.CANCELLED, paused_reason=reason,
+                                    finished_at=datetime.now(UTC),
+                                    segment=f"cancelled:{mailing_id}:{mailing.segment}")
+                            .execution_options(synchronize_session=False)).rowcount
+    session.refresh(mailing)
+    if taken != 1:
+        raise SendError(_("mailing {id} is {status}, not scheduled: it cannot be cancelled "
+                          "(pause a mailing under way with `newsletter send pause {id}`)")
+                        .format(id=mailing_id, status=mailing.status))
+    return mailing
+
+
+def with_work_due(session: Session, now: datetime) -> list[int]:
+    """Ids of the sending mailings with a row to send at NOW: pending, deferred and due, or
+    left claimed by a dead sender (claim_is_dead); oldest first."""
+    due = set(session.scalars(select(OutboxRow.mailing_id).join(
+        Mailing, Mailing.id == OutboxRow.mailing_id).where(
+        Mailing.status == MailingStatus.SENDING, OutboxRow.status.in_(CLAIMABLE),
+        or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now))
+        .distinct()))
+    claims = session.execute(select(OutboxRow.mailing_id, OutboxRow.claimed_by,
+                                    func.min(OutboxRow.claimed_at)).join(
+        Mailing, Mailing.id == OutboxRow.mailing_id).where(
+        Mailing.status == MailingStatus.SENDING, OutboxRow.status == OutboxStatus.SENDING)
+        .group_by(OutboxRow.mailing_id, OutboxRow.claimed_by))
+    due |= {mailing_id for mailing_id, by, at in claims if claim_is_dead(by, at, now)}
+    return sorted(due)
+
+
+def create_message_to(session: Session, settings: Settings, source: Source, address: str, *,
+                      label: str) -> Mailing:
+    """A one-off mailing of SOURCE to ADDRESS, who need not be a contact (a staff member: a
+    remiss reminder), labelled LABEL; the same as a test copy without the [TEST] mark."""
+    key = source.variant_of(Person(email=address, name="", public_id="staff", areas=[],
+                                   positions=[]))
+    content = replace(source.render(key), key=key)
+    token = secrets.token_hex(6)
+    mailing = Mailing(kind=source.kind, source=f"{label}:{source.key}:{token}",
+                      segment=f"{label}:{address}", subject=content.subject,
+                      status=MailingStatus.SENDING,
+                      meta={"test_to": address, "transactional": True})
+    session.add(mailing)
+    session.flush()
+    freeze(session, mailing, content)
+    session.add(OutboxRow(mailing_id=mailing.id, person_id=None, variant_key=key,
+                          message_id=message_id(settings, mailing.id, token),
+                          status=OutboxStatus.PENDING, attempts=0))
+    session.flush()
+    return mailing
 
 
 # --- what the ledger forgets: erasure, retention; what it tells about a person -----------------

@@ -157,6 +157,7 @@ class _Run:
     pause_reason: str | None = None
     error: BaseException | None = None
     finished: bool = False  # the mailing is no longer sending (done, cancelled ...)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # "now"
 
     # --- shared state
     def halted(self) -> bool:
@@ -220,7 +221,7 @@ class _Run:
 
     def claim(self, w: _Worker) -> list[outbox.Claimed]:
         with w.db.begin():
-            rows = outbox.claim(w.db, self.mailing_id, w.me, datetime.now(UTC))
+            rows = outbox.claim(w.db, self.mailing_id, w.me, self.clock())
             if not rows:
                 status, reason = outbox.mailing_state(w.db, self.mailing_id)
                 with self.lock:
@@ -241,7 +242,7 @@ class _Run:
             return None
         if earliest is None:
             return 0.0
-        return (earliest - datetime.now(UTC)).total_seconds()
+        return (earliest - self.clock()).total_seconds()
 
     def release(self, w: _Worker, ids: list[int], *, due: datetime | None = None) -> None:
         """Put claimed rows back, untouched: they were never handed to the transport."""
@@ -276,7 +277,7 @@ class _Run:
         if person.status != "active":
             return None, f"person is {person.status}"
         if (not self.transactional and person.paused_until
-                and person.paused_until > datetime.now(UTC).date()):
+                and person.paused_until > self.clock().date()):
             return None, f"paused until {person.paused_until.isoformat()}"
         if person.suppressed:
             return None, "on the suppression list"
@@ -292,7 +293,7 @@ class _Run:
         domain = recipient.email.rpartition("@")[2].lower()
         wait = self.per_domain.reserve(domain, DOMAIN_MAX_WAIT)
         if wait is None:
-            later = datetime.now(UTC) + timedelta(seconds=self.per_domain.free_in(domain))
+            later = self.clock() + timedelta(seconds=self.per_domain.free_in(domain))
             self.release(w, [row.id], due=later)
             return
         wait += self.rate.reserve() or 0.0
@@ -316,7 +317,7 @@ class _Run:
                             f"gave up after {attempts} attempts: {result}", attempt=True)
                 self.count("failed", True, result)
             else:
-                due = datetime.now(UTC) + timedelta(seconds=self.backoff.delay(attempts))
+                due = self.clock() + timedelta(seconds=self.backoff.delay(attempts))
                 self.record(w, row, OutboxStatus.DEFERRED, str(result), attempt=True, due=due)
                 self.count("deferred", True, result)
         elif result.outcome == Outcome.BOUNCED:
@@ -350,12 +351,14 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
                  transport: Transport | None = None, rate: float | None = None,
                  progress: Callable[[SendReport], None] | None = None,
                  stop: threading.Event | None = None, backoff: Backoff | None = None,
-                 connections: int | None = None) -> SendReport:
+                 connections: int | None = None,
+                 clock: Callable[[], datetime] | None = None) -> SendReport:
     """Send what is left of MAILING_ID; returns when it is done, paused, stopped or only has
     deferred rows due later than backoff.linger. Safe to run again at any time (it resumes).
 
     PROGRESS(report) is called from this thread about twice a second; setting STOP makes the
-    workers finish the messages in flight and put the rest back.
+    workers finish the messages in flight and put the rest back. CLOCK() is "now" for what is
+    due (the worker's clock, so that tests of retries need no sleeping).
     """
     with db.transaction(sessions) as s:
         mailing = outbox.get_mailing(s, mailing_id)
@@ -367,7 +370,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     transport = transport or from_settings(settings)
     report = SendReport(mailing_id, transport=transport.description)
     with db.transaction(sessions) as s:
-        report.reclaimed = outbox.reclaim(s, mailing_id)
+        report.reclaimed = outbox.reclaim(s, mailing_id, clock() if clock else None)
     t = settings.transport
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
                backoff=backoff or Backoff(base=t.retry_after), stop=stop or threading.Event(),
@@ -375,7 +378,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
                transactional=transactional,
                rate=_Limiter(t.rate if rate is None else rate),
                per_domain=_Limiter(t.per_domain_rate), dkim=DkimSigner.from_settings(settings),
-               report=report)
+               report=report, **({"clock": clock} if clock else {}))
     _fill(sessions, report)
     workers = [threading.Thread(target=run.work, args=(i,), name=f"sender-{i}", daemon=True)
                for i in range(max(1, connections or t.connections))]

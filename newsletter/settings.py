@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -141,6 +142,36 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class WorkflowSettings:
+    """`[workflow]`: review and approval before a mail goes to a segment (review.py)."""
+
+    # None (not set): required unless [organisation] still holds the demo's values
+    # (review.approval_required); `newsletter init` writes true, `newsletter demo` false.
+    require_approval: bool | None = None
+    # The segment `issue submit` binds an approval to when no --to is given.
+    issue_segment: str = "medlemmar"
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A webinar reminder's lead time: TEXT as written ("1d", "1h", "30m") and its length."""
+
+    text: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """`[worker]`, `[webinars]` and `[bounces] mailbox`: what `newsletter worker` does."""
+
+    interval: float = 5.0  # seconds between rounds
+    # Webinar reminders to those registered, this long before the start, longest first.
+    reminders: tuple[Lead, ...] = (Lead("1d", 86400), Lead("1h", 3600))
+    # A Maildir or mbox of delivery reports, processed every round (None: none).
+    bounce_mailbox: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -158,6 +189,8 @@ class Settings:
     # `[register] vacancy_roles`: the roles each member municipality should have one holder of.
     vacancy_roles: tuple[str, ...] = ("kommunchef", "kso")
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
 
     @property
     def area_slugs(self) -> list[str]:
@@ -597,6 +630,8 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         intake=_intake(data, site, env, {a.slug for a in areas}),
         tracking=tracking_settings,
         vacancy_roles=_vacancy_roles(data.get("register", {}), data.get("roles", {})),
+        workflow=_workflow(src, src.table(data, "workflow")),
+        worker=_worker(src, data, root),
         retention=RetentionSettings(
             events_days=_whole_number(data.get("retention", {}), "events_days", "retention",
                                       730),
@@ -622,3 +657,65 @@ def _tracking(src: _Source, table: Mapping) -> TrackingSettings:
     proxy = src.value(table, "trusted_proxy", str, "tracking", "")
     return TrackingSettings(clicks=clicks, scanner_links=links, scanner_seconds=seconds,
                             trusted_proxy=proxy.strip())
+
+
+def _known(src: _Source, table: Mapping, where: str, known: Iterable[str]) -> None:
+    """A key of TABLE that is not in KNOWN is a ConfigError naming it (a typo would be ignored)."""
+    known = list(known)
+    for key in table:
+        if key not in known:
+            raise ConfigError(_("{file}: {where}.{key} is not a setting (known: {known})")
+                              .format(file=src.file, where=where, key=key,
+                                      known=", ".join(known)))
+
+
+def _workflow(src: _Source, table: Mapping) -> WorkflowSettings:
+    """`[workflow]`, each value checked."""
+    _known(src, table, "workflow", WorkflowSettings.__dataclass_fields__)
+    require = src.value(table, "require_approval", bool, "workflow", None)
+    segment = src.value(table, "issue_segment", str, "workflow", "medlemmar").strip()
+    if not segment:
+        raise ConfigError(_("{file}: workflow.issue_segment must not be empty").format(
+            file=src.file))
+    return WorkflowSettings(require_approval=require, issue_segment=segment)
+
+
+_LEAD = re.compile(r"([1-9][0-9]{0,3})([dhm])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def parse_lead(text: str) -> Lead | None:
+    """'1d', '2h', '30m' as a Lead; None if TEXT is not one."""
+    match = _LEAD.fullmatch(text.strip())
+    if not match:
+        return None
+    return Lead(match.group(0), int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _worker(src: _Source, data: Mapping, root: Path) -> WorkerSettings:
+    """`[worker]`, `[webinars]` and `[bounces] mailbox`, each value checked."""
+    table = src.table(data, "worker")
+    _known(src, table, "worker", ("interval",))
+    interval = src.value(table, "interval", float, "worker", 5.0, var="NEWSLETTER_WORKER_INTERVAL")
+    if not 0 < interval <= 3600:
+        raise ConfigError(_("{file}: worker.interval must be a number of seconds above 0 and "
+                            "at most 3600").format(file=src.file))
+    webinars = src.table(data, "webinars")
+    _known(src, webinars, "webinars", ("reminders",))
+    raw = src.value(webinars, "reminders", list, "webinars", ["1d", "1h"])
+    leads = []
+    for value in raw:
+        lead = parse_lead(value) if isinstance(value, str) else None
+        if lead is None:
+            raise ConfigError(_("{file}: webinars.reminders must be a list of lead times such "
+                                "as \"1d\", \"1h\" or \"30m\", not {value}").format(
+                                    file=src.file, value=_show(value)))
+        leads.append(lead)
+    if len({lead.seconds for lead in leads}) != len(leads):
+        raise ConfigError(_("{file}: webinars.reminders has the same lead time twice").format(
+            file=src.file))
+    mailbox = src.value(src.table(data, "bounces"), "mailbox", str, "bounces", "",
+                        var="NEWSLETTER_BOUNCE_MAILBOX").strip()
+    return WorkerSettings(
+        interval=interval, reminders=tuple(sorted(leads, key=lambda lead: -lead.seconds)),
+        bounce_mailbox=(root / mailbox) if mailbox else None)

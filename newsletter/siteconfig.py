@@ -138,8 +138,9 @@ def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def config_text(org: Mapping[str, str]) -> str:
-    """The embedded defaults with ORG as the [organisation] table, comments kept."""
+def config_text(org: Mapping[str, str], *, require_approval: bool = True) -> str:
+    """The embedded defaults with ORG as the [organisation] table and `[workflow]
+    require_approval` set (true for a real site, false for the demo), comments kept."""
     lines = default_config_text().splitlines(keepends=True)
     out: list[str] = []
     section = None
@@ -151,20 +152,26 @@ def config_text(org: Mapping[str, str]) -> str:
             key = stripped.partition("=")[0].strip()
             if "=" in stripped and not stripped.startswith("#") and key in org:
                 line = f"{key} = {_toml_string(org[key])}\n"
+        if section == "[workflow]" and stripped.startswith("# require_approval ="):
+            line = f"require_approval = {'true' if require_approval else 'false'}\n"
         out.append(line)
     text = "".join(out)
-    written = tomllib.loads(text)["organisation"]
+    data = tomllib.loads(text)
+    written = data["organisation"]
     if any(written.get(key) != value for key, value in org.items()):
         raise AssertionError(f"defaults.toml's [organisation] lacks a key of {sorted(org)}")
+    if data.get("workflow", {}).get("require_approval") is not require_approval:
+        raise AssertionError("defaults.toml's [workflow] lacks '# require_approval = true'")
     return text
 
 
-def write_config(root: Path, org: Mapping[str, str]) -> Path:
-    """Write ROOT/newsletter.toml with ORG (see `organisation`); never replaces one."""
+def write_config(root: Path, org: Mapping[str, str], *, require_approval: bool = True) -> Path:
+    """Write ROOT/newsletter.toml with ORG (see `organisation`); never replaces one. A real
+    site requires approval before sending; the demo (REQUIRE_APPROVAL false) does not."""
     path = root / CONFIG_NAME
     if path.exists():
         raise FileExistsError(path)
-    text = config_text(org)
+    text = config_text(org, require_approval=require_approval)
     with atomic_write(path) as fh:
         fh.write(text)
     return path
@@ -177,7 +184,8 @@ def differences(org: Organisation, values: Mapping[str, str]) -> list[str]:
             if raw is not None and validate(key, raw) != getattr(org, key)]
 
 
-def _demo_domain(address: str) -> bool:
+def is_demo_address(address: str) -> bool:
+    """Whether ADDRESS is at example.se or a subdomain of it (demo and test data)."""
     domain = address.rpartition("@")[2].lower()
     return domain == DEMO_DOMAIN or domain.endswith("." + DEMO_DOMAIN)
 
@@ -190,13 +198,13 @@ def demo_fields(org: Organisation) -> list[str]:
     if "(demo)" in org.name or org.name == demo["name"]:
         found.append("name")
     for key in ("sender", "reply_to", "unsubscribe_mailto"):
-        if _demo_domain(getattr(org, key)):
+        if is_demo_address(getattr(org, key)):
             found.append(key)
     if org.postal_address == demo["postal_address"]:
         found.append("postal_address")
     host = urlsplit(org.base_url).hostname or ""
-    if _demo_domain("@" + host):
+    if is_demo_address("@" + host):
         found.append("base_url")
-    if _demo_domain("@" + org.list_id):
+    if is_demo_address("@" + org.list_id):
         found.append("list_id")
     return found

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -50,6 +50,7 @@ _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_SLUG = 60
 _MAX_TITLE: int = Webinar.__table__.c.title.type.length
 REMINDERS = ("day", "hour")
+REMIND_AHEAD = timedelta(days=2)  # `webinar remind` by hand refuses earlier (unless --force)
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a webinar may start in
 
 
@@ -434,12 +435,20 @@ def announce(session: Session, settings: Settings, slug: str, segment: str, *,
 
 
 def remind(session: Session, settings: Settings, slug: str, when: str = "day", *,
-           now: datetime | None = None) -> Outcome:
-    """A reminder to everyone registered; each reminder (day, hour) reaches a person once."""
+           now: datetime | None = None, force: bool = False) -> Outcome:
+    """A reminder to everyone registered; each reminder (day, hour) reaches a person once.
+    More than REMIND_AHEAD before the start it is refused unless FORCE (the worker sends the
+    reminders by themselves: reminders.py)."""
     if when not in REMINDERS:
         raise InputError(f"{when!r} is not one of {', '.join(REMINDERS)}", field="--when")
     webinar = get_webinar(session, slug)
-    _open(webinar, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    _open(webinar, now)
+    if not force and webinar.starts_at - now > REMIND_AHEAD:
+        raise InputError(_("webinar {slug} starts in {days} days: a reminder now would come "
+                           "too early (the worker sends them by itself, [webinars] "
+                           "reminders); --force sends it all the same").format(
+            slug=slug, days=(webinar.starts_at - now).days), field="--when")
     return Outcome(webinar, "reminded",
                    [_to_registered(session, settings, webinar, f"remind-{when}")])
 

@@ -325,3 +325,26 @@ def rsa_key(folder: Path, name: str) -> tuple[Path, str]:
 def sent_in_background(client, timeout: float = 20.0) -> None:
     """Wait until the background sender of CLIENT's app has sent what the requests recorded."""
     assert background_of(client.application).idle(timeout), "the background sender is stuck"
+
+
+# --- the workflow: review and approval ---------------------------------------------------------
+
+REDAKTOR, GRANSKARE, GRANSKARE2, ADMIN = ("redaktor@example.se", "granskare@example.se",
+                                          "granskare2@example.se", "admin@example.se")
+
+
+def require_approval(site, required: bool = True) -> None:
+    """Set `[workflow] require_approval` in SITE's newsletter.toml (the test site has the demo's
+    settings, where approval is off unless set)."""
+    path = site.root / "newsletter.toml"
+    text = path.read_text(encoding="utf-8")
+    line = f"require_approval = {'true' if required else 'false'}\n"
+    text = re.sub(r"^#? ?require_approval = \w+\n", line, text, flags=re.MULTILINE)
+    path.write_text(text, encoding="utf-8")
+
+
+def add_staff(site) -> None:
+    """A redaktör, two granskare and an admin (REDAKTOR, GRANSKARE, GRANSKARE2, ADMIN)."""
+    for address, role in ((REDAKTOR, "redaktor"), (GRANSKARE, "granskare"),
+                          (GRANSKARE2, "granskare"), (ADMIN, "admin")):
+        site.cli("staff", "add", address, "--name", address.partition("@")[0], "--role", role)

@@ -125,7 +125,11 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
         "console_rate_counters.key",
         "intake_entries.kind",  # one of content.KINDS (intake.configured_feeds checks)
         "intake_entries.guid_key", "intake_entries.url_key", "intake_entries.status",
-        "intake_entries.issue", "remisser.answer_by_source", "remisser.state"}
+        "intake_entries.issue", "remisser.answer_by_source", "remisser.state",
+        # reviews: keyed like mailings; staff addresses (validated); SHA-256 hex digests
+        "reviews.kind", "reviews.key", "reviews.state", "reviews.submitted_by",
+        "reviews.approved_by", "reviews.returned_by", "reviews.submitted_fingerprint",
+        "reviews.approved_fingerprint"}
     assert set(lengths) == set(user_written) | program_written
 
 

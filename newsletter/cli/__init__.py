@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import (
+    archive,
     backup,
     bounces,
     console,
@@ -23,10 +24,12 @@ from . import (
     municipalities,
     report,
     retention,
+    review,
     segments,
     serve,
     site,
     webinars,
+    worker,
 )
 from .app import App, Group
 
@@ -44,6 +47,7 @@ def main(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = App(root)
 
 
-for _module in (site, doctor, backup, bounces, console, contacts, demo, intake, issues, mailings,
-                municipalities, report, retention, segments, serve, webinars):
+for _module in (site, doctor, archive, backup, bounces, console, contacts, demo, intake, issues,
+                mailings, municipalities, report, retention, review, segments, serve, webinars,
+                worker):
     _module.register(main)

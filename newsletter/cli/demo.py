@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import db, outbox, siteconfig, transports, webinars
+from .. import db, review, schedule, siteconfig, transports, webinars
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
 from ..i18n import _
 from ..issue_build import build_issue
@@ -32,7 +32,8 @@ def demo(ctx: click.Context) -> None:
     app: App = ctx.obj
     root = app.settings.root
     if not (root / CONFIG_NAME).exists():
-        path = siteconfig.write_config(root, siteconfig.demo_organisation())
+        path = siteconfig.write_config(root, siteconfig.demo_organisation(),
+                                          require_approval=False)
         click.echo(_("Created {path} with the demo's settings (example.se addresses: not for "
                      "real mail; `newsletter init` in an empty folder makes a real site)").format(
                      path=path))
@@ -53,12 +54,14 @@ def demo(ctx: click.Context) -> None:
     click.echo(f"Byggde numret {DEMO_MONTH}: {build.folder}/issue.html "
                f"({len(build.content.html.encode()) / 1024:.0f} KB HTML)")
 
+    if review.approval_required(settings):
+        click.echo(_("Not sent: this is a real site, where an issue goes out only once a "
+                     "reviewer approved it (newsletter issue submit, issue approve); the demo "
+                     "sends only on a site with the demo's settings."))
+        return
     with db.transaction(app.sessions) as session:
         source = issue_kind.IssueSource(settings, DEMO_MONTH, upcoming)
-        created = outbox.create_mailing(session, settings, source, DEMO_SEGMENT)
-        if created.new:
-            issue_kind.publish(session, settings, source)
-        mailing_id = created.mailing.id
+        mailing_id = schedule.send_now(session, settings, source, DEMO_SEGMENT).mailing.id
     send_and_report(app, mailing_id, None, f"utskick {mailing_id}")
 
     click.echo("")

@@ -12,9 +12,10 @@ from ..classify import explain
 from ..content import check_month
 from ..errors import InputError
 from ..i18n import _, ngettext
+from ..kinds.targeted import TargetedSource
 from ..models import EntryStatus, RemissState, utcnow
 from .app import App, pass_app
-from .mailings import send_targeted
+from .mailings import send_targeted, submit_for_review
 
 AREA_NONE = "okategoriserad"
 
@@ -227,11 +228,16 @@ def remisser_set(app: App, entry_id: int, answer_by: datetime | None, state: str
               help="Send one test copy to EMAIL only (repeat for several addresses).")
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second (0: no limit).")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to many.")
+@click.option("--submit", is_flag=True,
+              help=_("Submit it for review instead of sending (as `newsletter mail --submit`)."))
+@click.option("--by", "by", metavar="EMAIL",
+              help=_("The staff member who submits or sends it."))
 @pass_app
 def remisser_call(app: App, entry_id: int, segment: str, dry_run: bool, test_to: tuple[str, ...],
-                  rate: float | None, yes: bool) -> None:
+                  rate: float | None, yes: bool, submit: bool, by: str | None) -> None:
     """Ask a segment for input on a remiss: a targeted mailing (as `newsletter mail`) whose
-    text comes from templates/intake/remiss_call.md; the same command again resumes it.
+    text comes from templates/intake/remiss_call.md; the same command again resumes it. Where
+    approval is required, --submit it first and have a reviewer approve it.
 
     Example: newsletter remisser call 12 --to kommunchefer --dry-run
     """
@@ -239,8 +245,12 @@ def remisser_call(app: App, entry_id: int, segment: str, dry_run: bool, test_to:
         message = remisser.call_for_input(session, app.settings, entry_id)
     if dry_run:
         click.echo(message.body)
+    if submit:
+        submit_for_review(app, TargetedSource(app.settings, message.subject, message.body),
+                          segment, by)
+        return
     send_targeted(app, message.subject, message.body, segment, test_to=test_to,
-                  dry_run=dry_run, rate=rate, yes=yes)
+                  dry_run=dry_run, rate=rate, yes=yes, by=by)
 
 
 @remisser_group.command("answer")

@@ -6,17 +6,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from sqlalchemy.orm import Session
 
-from .. import coverage, outbox, sender, webinars
+from .. import coverage, heartbeat, outbox, preflight, review, schedule, segments, sender, webinars
 from ..contacts import normalise_email
 from ..content import check_month
-from ..errors import InputError, SendError
+from ..errors import InputError, Refused, SendError
 from ..i18n import _, ngettext
 from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
@@ -42,6 +42,11 @@ def _common(f):
         click.option("--test-to", "test_to", metavar="EMAIL", multiple=True,
                      help=_("Send one test copy to EMAIL only (subject marked [TEST]; repeat "
                             "for several addresses). Publishes nothing.")),
+        click.option("--at", "at", metavar='"YYYY-MM-DD HH:MM"',
+                     help=_("Schedule it for this time (Europe/Stockholm) instead of sending "
+                            "now: the content is frozen now, the worker sends it then.")),
+        click.option("--by", "by", metavar="EMAIL",
+                     help=_("The staff member who sends it (a reviewer or an administrator).")),
         click.option("--dry-run", is_flag=True,
                      help="Print the recipients, a sample and the message size; send nothing."),
         click.option("--rate", type=click.FloatRange(min=0),
@@ -56,20 +61,22 @@ def _common(f):
 @click.argument("month")
 @_common
 @pass_app
-def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], dry_run: bool,
-          rate: float | None, yes: bool) -> None:
-    """Send issue YYYY-MM to a segment; the same command again resumes it.
+def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], at: str | None,
+          by: str | None, dry_run: bool, rate: float | None, yes: bool) -> None:
+    """Send issue YYYY-MM to a segment, now or --at a time; the same command again resumes it.
 
     The mailing is created once (content frozen, recipients fixed) and nobody gets it twice.
+    It is refused while the issue does not pass `issue check`, still holds scaffold text, or
+    is not approved where approval is required (newsletter issue submit / approve).
 
-    Example: newsletter send issue 2026-12 --to medlemmar
+    Example: newsletter send issue 2026-12 --to medlemmar --at "2026-12-08 08:00"
     """
     month = check_month(month)
     with app.sessions() as s:
         upcoming = webinars.upcoming(s, app.settings)
     source = issue_kind.IssueSource(app.settings, month, upcoming)
-    _run(app, source, segment, test_to=test_to, dry_run=dry_run, rate=rate, yes=yes,
-         publish=lambda s: issue_kind.publish(s, app.settings, source))
+    _run(app, source, segment, test_to=test_to, dry_run=dry_run, rate=rate, yes=yes, by=by,
+         at=at)
 
 
 @click.command("mail")
@@ -78,10 +85,17 @@ def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], dry_run:
 @click.option("--body", "body", required=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The message in Markdown (UTF-8).")
+@click.option("--submit", is_flag=True,
+              help=_("Submit it for review instead of sending (a reviewer then approves it "
+                     "with `newsletter review approve`)."))
 @pass_app
-def mail(app: App, segment: str, test_to: tuple[str, ...], dry_run: bool, rate: float | None,
-         yes: bool, subject: str, body: Path) -> None:
+def mail(app: App, segment: str, test_to: tuple[str, ...], at: str | None, by: str | None,
+         dry_run: bool, rate: float | None, yes: bool, subject: str, body: Path,
+         submit: bool) -> None:
     """A targeted mailing to a segment, in the newsletter's frame; the same command resumes it.
+
+    Where approval is required, submit it first (--submit), have a reviewer approve it
+    (newsletter review approve targeted:sha256:... --by EMAIL), then run it again to send.
 
     Example: newsletter mail --to kommunchefer --subject "Enkät om bredband" --body enkat.md
     """
@@ -91,64 +105,109 @@ def mail(app: App, segment: str, test_to: tuple[str, ...], dry_run: bool, rate: 
         raise InputError("not UTF-8 text", source=str(body)) from None
     if not text.strip():
         raise InputError("the message is empty", source=str(body))
+    source = TargetedSource(app.settings, subject, text)
+    if submit:
+        submit_for_review(app, source, segment, by)
+        return
     send_targeted(app, subject, text, segment, test_to=test_to, dry_run=dry_run, rate=rate,
-                  yes=yes)
+                  yes=yes, by=by, at=at)
+
+
+def submit_for_review(app: App, source: Source, segment: str, by: str | None) -> None:
+    """Submit SOURCE to SEGMENT for review and say how it is approved."""
+    with app.transaction() as s:
+        found = review.submit(s, app.settings, source, segment, by=by)
+        ref = review.Ref(found.kind, found.key)
+    click.echo(_("Submitted for review: {ref} ({subject}) to {segment}.").format(
+        ref=ref, subject=found.subject, segment=segment))
+    click.echo(_("A reviewer approves it with: {command}").format(
+        command=review.approve_hint(ref)))
 
 
 def send_targeted(app: App, subject: str, body_markdown: str, segment: str, *,
                   test_to: tuple[str, ...] = (), dry_run: bool = False,
-                  rate: float | None = None, yes: bool = False) -> None:
+                  rate: float | None = None, yes: bool = False, by: str | None = None,
+                  at: str | None = None) -> None:
     """The targeted-mailing path of `newsletter mail`, for other commands that make the text
     (e.g. `remisser call`): create the mailing once, then send or resume it."""
     _run(app, TargetedSource(app.settings, subject, body_markdown), segment,
-         test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
+         test_to=test_to, dry_run=dry_run, rate=rate, yes=yes, by=by, at=at)
 
 
 def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dry_run: bool,
-         rate: float | None, yes: bool, publish: Callable[[Session], object] | None = None
-         ) -> None:
-    """Create (or find) the mailing of SOURCE to SEGMENT, PUBLISH what a new one makes public,
-    and send it; or only plan it, or send test copies (which never publish anything)."""
+         rate: float | None, yes: bool, by: str | None = None, at: str | None = None) -> None:
+    """Create (or find) the mailing of SOURCE to SEGMENT and send it (schedule.send_now: the
+    refusals of preflight.py, the archive for a new issue mailing), or schedule it, or only
+    plan it, or send test copies (which never publish anything)."""
     settings = app.settings
     if dry_run:
         with app.transaction(dry_run=True) as s:
-            _print_plan(outbox.plan(s, settings, source, segment),
-                        coverage.unreached(s, settings, segment))
+            p = outbox.plan(s, settings, source, segment)
+            _print_plan(p, coverage.unreached(s, settings, segment))
+            if p.existing is None:
+                try:
+                    preflight.check_send(s, settings, source, segment, by=by)
+                except Refused as exc:
+                    click.echo(_("Sent for real, it would be refused: {reason}").format(
+                        reason=exc))
         return
     if test_to:
+        addresses = [normalise_email(a, field="--test-to") for a in test_to]
         with app.transaction() as s:
+            preflight.check_test_copies(s, settings, addresses, by=by)
             tests = [(m.id, m.meta["test_to"])
-                     for m in outbox.create_test_mailings(
-                         s, settings, source, [normalise_email(a, field="--test-to")
-                                               for a in test_to])]
+                     for m in outbox.create_test_mailings(s, settings, source, addresses)]
         for mailing_id, address in tests:
             send_and_report(app, mailing_id, rate, f"testutskick till {address}")
         return
+    if at:
+        _schedule(app, source, segment, at, by)
+        return
+
+    def ask() -> None:
+        p = outbox.plan(s, settings, source, segment)
+        if p.recipients > settings.transport.confirm_above:
+            confirm(_("Send “{subject}” to {n} recipients ({segment})?").format(
+                subject=p.subject, n=p.recipients, segment=segment), abort=True)
+
     with app.transaction() as s:
-        existing = outbox.find_mailing(s, source.kind, source.key, segment)
-        if existing is None and not yes:
-            p = outbox.plan(s, settings, source, segment)
-            if p.recipients > settings.transport.confirm_above:
-                confirm(f"Skicka ”{p.subject}” till {p.recipients} mottagare "
-                        f"({segment})?", abort=True)
-        created = outbox.create_mailing(s, settings, source, segment)
-        if created.new and publish is not None:
-            publish(s)
+        created = schedule.send_now(s, settings, source, segment, by=by,
+                                    before_create=None if yes else ask)
         mailing = created.mailing
-        mailing_id, status = mailing.id, mailing.status
+        mailing_id, status, subject = mailing.id, mailing.status, mailing.subject
     if created.new:
-        click.echo(f"Utskick {mailing_id} skapat: ”{mailing.subject}” till {created.recipients} "
-                   f"mottagare ({segment}).")
+        click.echo(_("Mailing {id} created: “{subject}” to {n} recipients ({segment}).").format(
+            id=mailing_id, subject=subject, n=created.recipients, segment=segment))
         if created.already_had_it:
-            click.echo(f"{created.already_had_it} i segmentet har redan fått det i ett annat "
-                       "utskick och hoppas över.")
+            click.echo(ngettext(
+                "{n} in the segment already got it in another mailing and is skipped.",
+                "{n} in the segment already got it in another mailing and are skipped.",
+                created.already_had_it).format(n=created.already_had_it))
     elif status == MailingStatus.DONE:
-        click.echo(f"Utskick {mailing_id} är redan klart; ingen får det två gånger. "
-                   f"Se `newsletter send status {mailing_id}`.")
+        click.echo(_("Mailing {id} is already done; nobody gets it twice. See `newsletter send "
+                     "status {id}`.").format(id=mailing_id))
         return
     else:
-        click.echo(f"Återupptar utskick {mailing_id} ({created.recipients} mottagare).")
+        click.echo(_("Resuming mailing {id} ({n} recipients).").format(
+            id=mailing_id, n=created.recipients))
     send_and_report(app, mailing_id, rate, f"utskick {mailing_id}")
+
+
+def _schedule(app: App, source: Source, segment: str, at: str, by: str | None) -> None:
+    settings = app.settings
+    when = schedule.parse_at(settings, at)
+    with app.transaction() as s:
+        mailing = schedule.schedule(s, settings, source, segment, when, by=by)
+        n = segments.count(s, settings, segment)
+        seen = heartbeat.last_seen(s)
+    click.echo(_("Mailing {id} scheduled for {at} ({zone}): “{subject}” to {segment}, {n} "
+                 "recipients today. The content is frozen; `newsletter send cancel {id}` "
+                 "cancels it.").format(
+        id=mailing.id, at=schedule.scheduled_at_local(settings, mailing),
+        zone=settings.organisation.timezone, subject=mailing.subject, segment=segment, n=n))
+    if heartbeat.is_stale(seen, datetime.now(UTC)):
+        click.echo(_("No worker is running (none seen for two minutes): start `newsletter "
+                     "worker` (or its systemd unit), which sends it at that time."), err=True)
 
 
 @contextmanager
@@ -275,6 +334,10 @@ def status(app: App, mailing_id: int | None) -> None:
     click.echo(f"Utskick {m.id}: {m.kind} {m.source} till {m.segment}")
     click.echo(f"Ämne: {m.subject}")
     click.echo(f"Status: {m.status}" + (f" ({m.paused_reason})" if m.paused_reason else ""))
+    if m.scheduled_at is not None:
+        click.echo(_("Scheduled for: {at} ({zone})").format(
+            at=schedule.scheduled_at_local(app.settings, m),
+            zone=app.settings.organisation.timezone))
     click.echo(f"Mottagare: {st.total}")
     for state in (OutboxStatus.SENT, OutboxStatus.PENDING, OutboxStatus.SENDING,
                   OutboxStatus.DEFERRED, OutboxStatus.FAILED, OutboxStatus.SUPPRESSED):
@@ -303,6 +366,24 @@ def pause(app: App, mailing_id: int) -> None:
     with app.transaction() as s:
         outbox.pause(s, mailing_id, "pausat med newsletter send pause")
     click.echo(f"Utskick {mailing_id} pausat. Fortsätt med `newsletter send resume {mailing_id}`.")
+
+
+@group.command("cancel")
+@click.argument("mailing_id", type=int)
+@click.option("--by", "by", metavar="EMAIL",
+              help=_("The staff member who cancels it (a reviewer or an administrator)."))
+@pass_app
+def cancel(app: App, mailing_id: int, by: str | None) -> None:
+    """Cancel a scheduled mailing before the worker starts it (its approval stays: it can be
+    scheduled again).
+
+    Example: newsletter send cancel 7
+    """
+    with app.transaction() as s:
+        mailing = schedule.cancel(s, mailing_id, by=by)
+        subject = mailing.subject
+    click.echo(_("Mailing {id} (“{subject}”) is cancelled; nothing was sent.").format(
+        id=mailing_id, subject=subject))
 
 
 @group.command("resume")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .. import links, sender, webinars
+from .. import links, outbox, preflight, sender, webinars
+from ..i18n import _
+from ..kinds import webinar as messages
 from ..kinds.webinar import person_label, when
 from ..segments import count, resolve_segment
 from .app import App, pass_app
+from .mailings import submit_for_review
 from .prompts import confirm
 
 _FIELD_NAMES = {"title": "titel", "starts_at": "start", "duration_minutes": "längd",
@@ -177,15 +180,27 @@ def cancel(app: App, slug: str, dry_run: bool) -> None:
 @click.option("--to", "segment", required=True,
               help="A named segment (kommunchefer) or an expression.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to many.")
+@click.option("--submit", is_flag=True,
+              help=_("Submit the invitation for review instead of sending it."))
+@click.option("--by", "by", metavar="EMAIL",
+              help=_("The staff member who submits or sends it."))
 @_DRY_RUN
 @pass_app
-def announce(app: App, slug: str, segment: str, yes: bool, dry_run: bool) -> None:
+def announce(app: App, slug: str, segment: str, yes: bool, submit: bool, by: str | None,
+             dry_run: bool) -> None:
     """Send the invitation to a segment: registration link and an add-to-calendar file.
 
-    Running it again resumes the same mailing; nobody gets it twice.
+    Running it again resumes the same mailing; nobody gets it twice. Where approval is
+    required, submit it first (--submit) and have a reviewer approve it (newsletter review
+    approve webinar:SLUG --by EMAIL).
     Example: newsletter webinar announce bredband-pa-landsbygden --to kommunchefer
     """
     settings = app.settings
+    if submit:
+        with app.transaction() as session:
+            source = messages.announcement(settings, webinars.get_webinar(session, slug))
+        submit_for_review(app, source, segment, by)
+        return
     with app.transaction() as session:
         expr = resolve_segment(settings, segment)
         n = count(session, settings, expr)
@@ -195,6 +210,9 @@ def announce(app: App, slug: str, segment: str, yes: bool, dry_run: bool) -> Non
     if n > settings.transport.confirm_above and not yes:
         confirm(f"Skicka inbjudan till {n} mottagare ({expr})?", abort=True)
     with app.transaction() as session:
+        source = messages.announcement(settings, webinars.get_webinar(session, slug))
+        if outbox.find_mailing(session, source.kind, source.key, segment) is None:
+            preflight.check_send(session, settings, source, segment, by=by)
         outcome = webinars.announce(session, settings, slug, segment)
     _deliver(app, outcome, dry_run)
 
@@ -248,16 +266,19 @@ def unregister(app: App, slug: str, email: str, dry_run: bool) -> None:
 @click.argument("slug")
 @click.option("--when", "what", type=click.Choice(webinars.REMINDERS), default="day",
               show_default=True, help="Which reminder: the day before, or an hour before.")
+@click.option("--force", is_flag=True,
+              help=_("Send it even though the webinar is more than two days away."))
 @_DRY_RUN
 @pass_app
-def remind(app: App, slug: str, what: str, dry_run: bool) -> None:
+def remind(app: App, slug: str, what: str, force: bool, dry_run: bool) -> None:
     """Remind those registered (not the waiting list). Each reminder reaches a person once;
-    running it again only resumes it.
+    running it again only resumes it. The worker sends the reminders by itself ([webinars]
+    reminders); by hand, more than two days before the start needs --force.
 
     Example: newsletter webinar remind bredband-pa-landsbygden --when hour
     """
     with app.transaction(dry_run=dry_run) as session:
-        outcome = webinars.remind(session, app.settings, slug, what)
+        outcome = webinars.remind(session, app.settings, slug, what, force=force)
         n = webinars.counts(session, outcome.webinar).registered
     if dry_run:
         click.echo(f"Skulle påminna {n} anmälda.")

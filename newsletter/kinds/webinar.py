@@ -221,12 +221,15 @@ def announcement(settings: Settings, webinar: Webinar) -> WebinarMessage:
                           variant="announce", transactional=False)
 
 
-def to_registered(settings: Settings, webinar: Webinar, what: str) -> WebinarMessage:
+def to_registered(settings: Settings, webinar: Webinar, what: str, *,
+                  now: datetime | None = None) -> WebinarMessage:
     """SLUG:WHAT to those registered: update and cancel (SLUG:WHAT:SEQUENCE) carry a personal
-    invite; the reminders (remind-day, remind-hour) and the follow-up are one variant for all."""
+    invite; the reminders (remind-day, remind-hour) and the follow-up are one variant for all.
+    NOW is when a reminder goes ("I dag", "I morgon")."""
     frozen = snapshot(webinar)
     texts = {"update": update_text, "cancel": cancellation_text, "followup": followup_text}
-    text = texts[what](settings, frozen) if what in texts else reminder_text(settings, frozen)
+    text = (texts[what](settings, frozen) if what in texts
+            else reminder_text(settings, frozen, now))
     method = {"update": "REQUEST", "cancel": "CANCEL"}.get(what)
     key = f"{frozen.slug}:{what}" + (f":{frozen.sequence}" if method else "")
     return WebinarMessage(settings, frozen, key, text, method=method, variant=what)

@@ -1,7 +1,8 @@
 """The archive of sent issues: /arkiv/, each issue's web version /arkiv/YYYY-MM, an Atom feed.
 
 The send engine stores each issue's public web version in `archived_issues`; nothing here is
-personal, so these pages may be cached.
+personal, so these pages may be cached. An issue withdrawn from the archive (archive.py) is
+left out of all three.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from .. import links
+from ..archive import visible
 from ..models import ArchivedIssue
 from ..sources import ANY_PLACEHOLDER
 from .pages import page, session, web_context
@@ -32,7 +34,7 @@ _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits: \d also matche
 
 def _issues() -> list[ArchivedIssue]:
     return list(session().scalars(
-        select(ArchivedIssue).order_by(ArchivedIssue.month.desc())))
+        select(ArchivedIssue).where(visible()).order_by(ArchivedIssue.month.desc())))
 
 
 def index() -> Response:
@@ -48,7 +50,8 @@ blueprint.add_url_rule("/arkiv/", "index", index)
 def issue(month: str) -> Response:
     if not _MONTH.fullmatch(month):
         raise NotFound()
-    archived = session().scalar(select(ArchivedIssue).where(ArchivedIssue.month == month))
+    archived = session().scalar(select(ArchivedIssue).where(ArchivedIssue.month == month,
+                                                            visible()))
     if archived is None:
         raise NotFound()
     # Personal placeholders never reach a public page, even if one slipped into a web version.
