@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from .. import coverage, outbox, sender, webinars
+from .. import coverage, outbox, sender, testcopies, webinars
 from ..contacts import normalise_email
 from ..content import check_month
 from ..errors import InputError, SendError
@@ -118,7 +118,7 @@ def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dr
     if test_to:
         with app.transaction() as s:
             tests = [(m.id, m.meta["test_to"])
-                     for m in outbox.create_test_mailings(
+                     for m in testcopies.create(
                          s, settings, source, [normalise_email(a, field="--test-to")
                                                for a in test_to])]
         for mailing_id, address in tests:
