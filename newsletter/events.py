@@ -60,6 +60,11 @@ class EventKind(StrEnum):
     CONSOLE_ITEMS_REORDERED = "console-items-reordered"
     CONSOLE_STAFF_SAVED = "console-staff-saved"
     CONSOLE_STAFF_REMOVED = "console-staff-removed"
+    CONSOLE_TEST_SENT = "console-test-sent"  # test copies recorded (their ids, no address)
+    CONSOLE_INTAKE_ACCEPTED = "console-intake-accepted"
+    CONSOLE_INTAKE_REJECTED = "console-intake-rejected"
+    CONSOLE_REMISS_SAVED = "console-remiss-saved"
+    CONSOLE_FETCH_REQUESTED = "console-fetch-requested"
 
 
 class SuppressionReason(StrEnum):
