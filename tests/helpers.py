@@ -325,3 +325,23 @@ def rsa_key(folder: Path, name: str) -> tuple[Path, str]:
 def sent_in_background(client, timeout: float = 20.0) -> None:
     """Wait until the background sender of CLIENT's app has sent what the requests recorded."""
     assert background_of(client.application).idle(timeout), "the background sender is stuck"
+
+
+# --- intake: feeds served from 127.0.0.1 (feed_server.py) -------------------------------------
+
+def configure(site, server, feeds: dict[str, tuple[str, str]], *,
+              timeout: float = 1, max_bytes: int = 5_000_000, extra: str = "") -> None:
+    """Point the site's [[intake.feeds]] at SERVER: name -> (path, kind)."""
+    path = site.root / "newsletter.toml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("timeout = 20\n", f"timeout = {timeout}\n")
+    text = text.replace("max_bytes = 5000000\n", f"max_bytes = {max_bytes}\n")
+    text = text.replace("remind_to = []\n", extra or "remind_to = []\n")
+    for name, (feed_path, kind) in feeds.items():
+        text += (f'\n[[intake.feeds]]\nname = "{name}"\nurl = "{server.url(feed_path)}"\n'
+                 f'kind = "{kind}"\n')
+    path.write_text(text, encoding="utf-8")
+
+
+def ca_env(certs) -> dict[str, str]:
+    return {"NEWSLETTER_INTAKE_CA_FILE": str(certs.ca_file)}

@@ -36,6 +36,8 @@ EXPECTED = {
     "items.update": "redaktor", "items.delete": "redaktor",
     "preview.show": "redaktor", "preview.email_html": "redaktor", "preview.web_html": "redaktor",
     "preview.test_send": "redaktor",
+    "inbox.index": "redaktor", "inbox.decide": "redaktor", "inbox.remiss": "redaktor",
+    "inbox.fetch": "redaktor",
     "media.image": "redaktor",
     "staff.index": "admin", "staff.save": "admin", "staff.remove": "admin",
 }

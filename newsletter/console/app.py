@@ -29,6 +29,7 @@ from . import (
     access,
     compose,
     dashboard,
+    inbox_pages,
     items,
     media_view,
     preview,
@@ -158,7 +159,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                       CONSOLE_SECURE=settings.console.base_url.startswith("https://"))
     sessions, writers = db.session_factory(engine), db.session_factory(db.writer(engine))
     background = BackgroundSender(settings, sessions, writers,
-                                  schedule=schedule,
+                                  tasks=(inbox_pages.FetchTask(sessions),), schedule=schedule,
                                   logger=app.logger)
     app.extensions["newsletter-console"] = ConsoleContext(
         settings, sessions, writers, clock or utc_now, LinkMailer(settings),
@@ -172,6 +173,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                                  swedish_month=swedish_month)
 
     for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages):
+        app.register_blueprint(module.blueprint)
+    for module in (inbox_pages,):
         app.register_blueprint(module.blueprint)
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)
