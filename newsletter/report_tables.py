@@ -120,6 +120,20 @@ def mailings_table(title: str, reports: Sequence[MailingReport]) -> Table:
                   (True, False, False, True, True, True, True, True, True))
 
 
+def delivery_table(title: str, reports: Sequence[MailingReport]) -> Table:
+    """Each mailing's delivery: what became of its messages (totals per mailing, shown as
+    they are)."""
+    return _table(title, ("ID", _("Kind"), _("Subject"), _("To"), _("Recipients"), _("Sent"),
+                          _("Deferred"), _("Bounced"), _("Failed"),
+                          _("Left out at sending time"), _("Still to send"),
+                          _("Unsubscribed within 7 days")),
+                  [(r.id, _kind(r.kind), r.subject, r.segment, r.delivery.recipients,
+                    r.delivery.sent, r.delivery.deferred, r.delivery.bounced, r.delivery.failed,
+                    r.delivery.suppressed, r.delivery.pending, r.delivery.unsubscribed)
+                   for r in reports],
+                  (True, False, False, False) + (True,) * 8)
+
+
 def _flow_row(f: Flow, shown=str) -> tuple[str, ...]:
     return (shown(f.size), shown(f.new), shown(f.unsubscribed), shown(f.bounced))
 

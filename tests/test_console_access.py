@@ -38,6 +38,8 @@ EXPECTED = {
     "preview.test_send": "redaktor",
     "inbox.index": "redaktor", "inbox.decide": "redaktor", "inbox.remiss": "redaktor",
     "inbox.fetch": "redaktor",
+    "statistics.index": "redaktor", "statistics.mailing": "redaktor",
+    "statistics.year_document": "redaktor",
     "media.image": "redaktor",
     "staff.index": "admin", "staff.save": "admin", "staff.remove": "admin",
 }

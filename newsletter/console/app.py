@@ -35,6 +35,7 @@ from . import (
     preview,
     signin_pages,
     staff_pages,
+    statistics_pages,
 )
 from .context import ConsoleContext, swedish_date, swedish_datetime, swedish_month, utc_now
 from .context import page as render_page
@@ -174,7 +175,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
 
     for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages):
         app.register_blueprint(module.blueprint)
-    for module in (inbox_pages,):
+    for module in (inbox_pages, statistics_pages):
         app.register_blueprint(module.blueprint)
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)
