@@ -34,6 +34,8 @@ from newsletter.models import (
 )
 from newsletter.signing import make_token
 from newsletter.sources import Content
+from newsletter.web import clicks
+from newsletter.web import create_app as create_web_app
 from newsletter.web.pages import background_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,6 +295,27 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+READER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+
+def read_tracked_issue(site, message: bytes) -> None:
+    """Readers follow the links of MESSAGE (one recipient's copy of a tracked issue) through the
+    public pages: six open link 2 (an item of bostad), two of them link 10 as well."""
+    app = create_web_app(site.settings)
+    clock = Clock()
+    clicks.install(app, now=clock)
+    client = app.test_client()
+    paths = {int(t.split(".")[0].split("-")[1]): f"/l/{t}"
+             for t in CLICK.findall(message.decode("ascii", "replace"))}
+    for i in range(6):
+        reader = {"headers": {"User-Agent": READER_AGENT},
+                  "environ_base": {"REMOTE_ADDR": f"192.0.2.{i}"}}
+        assert client.get(paths[2], **reader).status_code == 302
+        if i < 2:
+            clock.now += timedelta(seconds=30)
+            assert client.get(paths[10], **reader).status_code == 302
 
 
 def replay(client, paths, requests, clock: Clock) -> list:

@@ -7,26 +7,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import timedelta
 from html import unescape
 
 import pytest
 from sqlalchemy import select
 
 from newsletter.models import Mailing
-from newsletter.web import clicks, create_app
 
 from .console_support import start_console, stop_console
-from .helpers import CLICK, Clock, enable_tracking, seed
+from .helpers import enable_tracking, read_tracked_issue, seed
 
 YEAR = 2026
-HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
 
 @pytest.fixture
 def sent(site, smtp_server):
-    """Issue 2026-12 sent with tracking to twelve contacts (one refused by the server); six
-    readers click a bostad link, two of them a second link."""
+    """Issue 2026-12 sent with tracking to twelve contacts (one refused by the server), read
+    (helpers.read_tracked_issue: six readers of a bostad item)."""
     enable_tracking(site)
     seed(site, 12)
     smtp_server.reject(["p003@example.se"])
@@ -34,18 +31,7 @@ def sent(site, smtp_server):
              env={"NEWSLETTER_TRANSPORT": smtp_server.url})
     site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--test-to", "red@example.se",
              env={"NEWSLETTER_TRANSPORT": smtp_server.url})  # a test copy: in no report
-    app = create_app(site.settings)
-    clock = Clock()
-    clicks.install(app, now=clock)
-    client = app.test_client()
-    paths = {int(t.split(".")[0].split("-")[1]): f"/l/{t}"
-             for t in CLICK.findall(smtp_server.messages[0].data.decode("ascii", "replace"))}
-    for i in range(6):
-        reader = {"headers": {"User-Agent": HUMAN}, "environ_base": {"REMOTE_ADDR": f"192.0.2.{i}"}}
-        assert client.get(paths[2], **reader).status_code == 302
-        if i < 2:
-            clock.now += timedelta(seconds=30)
-            client.get(paths[10], **reader)
+    read_tracked_issue(site, smtp_server.messages[0].data)
     console = start_console(site)
     yield console
     stop_console(console)
