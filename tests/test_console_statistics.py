@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from newsletter.models import Mailing
 
 from .console_support import start_console, stop_console
-from .helpers import enable_tracking, read_tracked_issue, seed
+from .helpers import enable_tracking, future_start, new_webinar, read_tracked_issue, seed
 
 YEAR = 2026
 
@@ -82,6 +83,19 @@ def test_each_mailing_with_its_delivery_and_a_page_of_its_own(sent):
     assert "Bostadsförsörjning" in mailing.text and "&lt;5" in mailing.text
     assert client.get("/statistik/utskick/9999").status_code == 404
     assert client.get("/statistik?ar=1900").status_code == 400
+
+
+def test_messages_to_one_person_each_are_one_row_together(sent):
+    new_webinar(sent.site, future_start())
+    for who in ("p001@example.se", "p002@example.se"):
+        sent.site.cli("webinar", "register", "bredband", who)  # a confirmation each
+    this_year = datetime.now(UTC).year  # such mailings count in the year they were made
+    html = sent.signed_in("redaktor").get(f"/statistik?ar={this_year}").text
+    delivery = _table(html, "delivery")
+    together = [cells for first, cells in delivery.items() if first == "–"]
+    assert len(together) == 1 and "2 meddelanden" in together[0][1]
+    assert together[0][3:5] == ["2", "2"]  # recipients, sent
+    assert "person:" not in html  # no row, no label, names anyone
 
 
 def test_the_list_health_of_the_year(sent):
