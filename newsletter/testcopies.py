@@ -28,7 +28,7 @@ from .contacts import normalise_email
 from .errors import InputError, SuppressedAddress
 from .events import SuppressionReason, suppression_reason
 from .i18n import _
-from .models import Mailing, MailingStatus, OutboxStatus, Person
+from .models import Mailing, MailingKind, MailingStatus, OutboxStatus, Person
 from .settings import Settings
 from .sources import Content, Source
 
@@ -83,7 +83,7 @@ class OneVariant:
     variant: str
 
     @property
-    def kind(self):
+    def kind(self) -> MailingKind:
         return self.source.kind
 
     @property
@@ -109,6 +109,8 @@ class OneVariant:
 class TestCopy:
     """One test copy and where it stands: STATE is an OutboxStatus value, or "paused" for a
     mailing the engine paused (DETAIL says why: the relay's answer, the reason it failed)."""
+
+    __test__ = False  # not a test class, whatever pytest makes of the name
 
     mailing_id: int
     address: str  # "" once the address was erased
