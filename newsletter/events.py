@@ -68,6 +68,11 @@ class EventKind(StrEnum):
     MAILING_CANCELLED = "mailing-cancelled"
     ARCHIVE_WITHDRAWN = "archive-withdrawn"
     ARCHIVE_RESTORED = "archive-restored"
+    CONSOLE_TEST_SENT = "console-test-sent"  # test copies recorded (their ids, no address)
+    CONSOLE_INTAKE_ACCEPTED = "console-intake-accepted"
+    CONSOLE_INTAKE_REJECTED = "console-intake-rejected"
+    CONSOLE_REMISS_SAVED = "console-remiss-saved"
+    CONSOLE_FETCH_REQUESTED = "console-fetch-requested"
 
 
 class SuppressionReason(StrEnum):

@@ -5,7 +5,10 @@ fetcher.fetch, keeps every entry once (by its GUID and by its canonical URL, acr
 fetches), with its title and summary as sanitised plain text, a suggested area
 (classify.Classifier) and, for a feed of kind remiss, a Remiss row with the answer date when the
 entry states it (remisser.py looks for it on the remiss page otherwise). `fetch_due` is what the
-worker calls each round: the feeds whose `[intake] interval` has passed.
+worker calls each round: the feeds whose `[intake] interval` has passed, or every feed when
+someone asked for a fetch (`request_fetch`: the console's "fetch now", which records the wish
+in `site_meta` and answers at once; the console's background thread takes it with
+`fetch_if_requested`, whichever of the two comes first).
 
 Failure modes: a feed that cannot be fetched (see fetcher.py) or is not a feed at all fails
 alone with a one-line reason in its FeedReport and in `intake_feeds.last_error`; its validators
@@ -25,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,9 +37,10 @@ from .content import KINDS, plain_text
 from .errors import ConfigError, NewsletterError, NotFound
 from .i18n import _, ngettext
 from .markdown import safe_url
-from .models import IntakeEntry, IntakeFeed, Remiss, utcnow
+from .models import IntakeEntry, IntakeFeed, Remiss, SiteMeta, utcnow
 from .settings import CONFIG_NAME, Feed, Settings
 
+FETCH_REQUEST = "intake:fetch-requested"  # site_meta key: someone asked for a fetch, and when
 MAX_SUMMARY = 2000  # characters of a summary kept
 MAX_TITLE = 500
 _MOJIBAKE = ("Ã¥", "Ã¤", "Ã¶", "Ã…", "Ã„", "Ã–", "Ã©", "â€")
@@ -136,14 +140,54 @@ def fetch_due(session: Session, settings: Settings, now: datetime) -> list[FeedR
     """Fetch the feeds not tried for `[intake] interval` minutes (for the worker, each round).
     A failed feed is tried again after the interval too, not at every round."""
     interval = timedelta(minutes=settings.intake.interval_minutes)
+    asked = _take_request(session)
     due = []
     for feed in configured_feeds(settings):
         state = session.scalar(select(IntakeFeed).where(IntakeFeed.name == feed.name))
-        if state is None or state.checked_at is None or now - state.checked_at >= interval \
-                or state.url != feed.url:
+        if asked or state is None or state.checked_at is None \
+                or now - state.checked_at >= interval or state.url != feed.url:
             due.append(feed.name)
     session.commit()
     return fetch_feeds(session, settings, due, now=now) if due else []
+
+
+def request_fetch(session: Session, now: datetime | None = None) -> None:
+    """Ask for every feed to be fetched soon, in the caller's transaction (a request that must
+    not wait on the feeds records this and answers; see the module's text)."""
+    stamp = (now or utcnow()).astimezone(UTC).isoformat()
+    row = session.get(SiteMeta, FETCH_REQUEST)
+    if row is None:
+        session.add(SiteMeta(key=FETCH_REQUEST, value=stamp))
+    # An earlier wish not taken yet stands: its time says how long it has waited.
+
+
+def fetch_requested(session: Session) -> datetime | None:
+    """When a fetch was asked for that nobody has taken yet, or None."""
+    value = session.scalar(select(SiteMeta.value).where(SiteMeta.key == FETCH_REQUEST))
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def fetch_if_requested(session: Session, settings: Settings, *,
+                       now: datetime | None = None) -> list[FeedReport] | None:
+    """Fetch every feed if someone asked for it (and take the wish, so that only one process
+    acts on it); None if nobody asked. Commits SESSION, as fetch_feeds does."""
+    asked = _take_request(session)
+    session.commit()
+    return fetch_feeds(session, settings, now=now) if asked else None
+
+
+def feed_states(session: Session, settings: Settings) -> list[tuple[Feed, IntakeFeed | None]]:
+    """Each configured feed with how its last fetch went (None: never fetched)."""
+    states = {f.name: f for f in session.scalars(select(IntakeFeed))}
+    return [(feed, states.get(feed.name)) for feed in settings.intake.feeds]
+
+
+def _take_request(session: Session) -> bool:
+    return session.execute(delete(SiteMeta).where(SiteMeta.key == FETCH_REQUEST)
+                           .execution_options(synchronize_session=False)).rowcount > 0
 
 
 def _state(session: Session, feed: Feed) -> IntakeFeed:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .csvfiles import neutralise
 from .files import atomic_write
-from .i18n import _
+from .i18n import _, ngettext
 from .list_health import Flow, Health, drop_empty, no_county
 from .reports import (
     Count,
@@ -33,6 +33,8 @@ from .reports import (
     year_report,
 )
 from .settings import Settings
+
+ONE_PERSON = "person:"  # the label of a mailing to one person (outbox.create_mailing's persons)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,33 @@ def mailings_table(title: str, reports: Sequence[MailingReport]) -> Table:
                     r.engagement.clicks if r.engagement.tracked else "–",
                     r.engagement.readers if r.engagement.tracked else "–") for r in reports],
                   (True, False, False, True, True, True, True, True, True))
+
+
+def delivery_table(title: str, reports: Sequence[MailingReport]) -> Table:
+    """Each mailing's delivery: what became of its messages (totals per mailing, shown as
+    they are). Messages to one person each (a webinar confirmation: the segment is the label
+    "person:PUBLIC_ID") are one row together: a row each would be one person's delivery."""
+    group = [r for r in reports if not r.segment.startswith(ONE_PERSON)]
+    alone = [r for r in reports if r.segment.startswith(ONE_PERSON)]
+    rows: list[tuple[object, ...]] = [
+        (r.id, _kind(r.kind), r.subject, r.segment, *_delivery_cells(r.delivery))
+        for r in group]
+    if alone:
+        rows.append(("–", _kind(alone[0].kind) if len({r.kind for r in alone}) == 1 else "–",
+                     ngettext("{n} message to one person (confirmations and the like)",
+                              "{n} messages to one person each (confirmations and the like)",
+                              len(alone)).format(n=len(alone)), "–",
+                     *_delivery_cells(sum((r.delivery for r in alone), Delivery()))))
+    return _table(title, ("ID", _("Kind"), _("Subject"), _("To"), _("Recipients"), _("Sent"),
+                          _("Deferred"), _("Bounced"), _("Failed"),
+                          _("Left out at sending time"), _("Still to send"),
+                          _("Unsubscribed within 7 days")),
+                  rows, (True, False, False, False) + (True,) * 8)
+
+
+def _delivery_cells(d: Delivery) -> tuple[int, ...]:
+    return (d.recipients, d.sent, d.deferred, d.bounced, d.failed, d.suppressed, d.pending,
+            d.unsubscribed)
 
 
 def _flow_row(f: Flow, shown=str) -> tuple[str, ...]:

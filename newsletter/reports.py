@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -333,6 +334,28 @@ def year_report(session: Session, settings: Settings, year: int,
     return YearReport(year, names, issue_rows,
                       _mailing_reports(session, settings, others, detail=False),
                       top, months, whole)
+
+
+def _year_of(settings: Settings, mailing: Mailing) -> int:
+    """The year a mailing counts in: an issue's by its month, the others' by their creation."""
+    if mailing.kind == "issue" and mailing.source[:4].isdigit():
+        return int(mailing.source[:4])
+    return mailing.created_at.astimezone(ZoneInfo(settings.organisation.timezone)).year
+
+
+def year_mailings(session: Session, settings: Settings, year: int) -> list[MailingReport]:
+    """Delivery and engagement of each mailing of YEAR (issues by their month, the others by
+    when they were created), oldest first; test copies left out."""
+    mailings = [m for m in session.scalars(select(Mailing).where(_not_test())
+                                           .order_by(Mailing.id))
+                if _year_of(settings, m) == year]
+    return _mailing_reports(session, settings, mailings, detail=False)
+
+
+def report_years(session: Session, settings: Settings) -> list[int]:
+    """The years that have mailings (test copies aside), newest first."""
+    return sorted({_year_of(settings, m) for m in session.scalars(
+        select(Mailing).where(_not_test()))}, reverse=True)
 
 
 def parse_target(text: str) -> tuple[str, str]:

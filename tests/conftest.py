@@ -22,17 +22,16 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from newsletter import db, i18n, staff
+from newsletter import db, i18n
 from newsletter.background import THREAD_NAME
 from newsletter.cli import main
-from newsletter.console import create_app as create_console_app
 from newsletter.models import Person
 from newsletter.settings import Settings, load_settings
 from newsletter.web import create_app
 from newsletter.web.pages import background_of
 
 from .certs import Certs, make_certs
-from .console_support import STAFF, Clock, Console
+from .console_support import Console, start_console, stop_console
 from .helpers import ANNA, BERTIL, PG_URL, REPO, TEST_ENV
 from .postfix import PostfixRelay, in_ci, skip_reason
 from .smtp_server import RecordingSMTPServer
@@ -164,17 +163,25 @@ def _default_language() -> Iterator[None]:
     i18n.activate(i18n.DEFAULT_LANGUAGE)
 
 
+def _console(site) -> Iterator[Console]:
+    console = start_console(site)
+    yield console
+    stop_console(console)
+
+
 @pytest.fixture
-def console(site) -> Console:
+def console(site) -> Iterator[Console]:
     """The console app of the test site (console_support.py), with one staff member of each
-    role and a clock the test moves."""
-    with site.transaction() as session:
-        for role, email in STAFF.items():
-            staff.add_staff(session, email, name=f"Test {role}", role=role)
-    clock = Clock()
-    app = create_console_app(site.settings, clock=clock)
-    app.testing = True
-    return Console(site, app, clock)
+    role and a clock the test moves; its background sender is stopped after the test."""
+    yield from _console(site)
+
+
+@pytest.fixture
+def mailing_console(site, smtp_server, monkeypatch) -> Iterator[Console]:
+    """`console`, with the site's transport the recording SMTP server `smtp_server`: what the
+    console's background sender sends arrives there."""
+    monkeypatch.setenv("NEWSLETTER_TRANSPORT", smtp_server.url)
+    yield from _console(site)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from flask.testing import FlaskClient
 
 from newsletter import signin, staff
+from newsletter.console import create_app
+from newsletter.console.context import background_of
 
 ROLES = ("redaktor", "granskare", "admin")
 STAFF = {role: f"{role}@example.se" for role in ROLES}
@@ -50,6 +52,22 @@ class Console:
         client = self.client()
         sign_in_with_link(client, self.link_token(STAFF[role]))
         return client
+
+
+def start_console(site) -> Console:
+    """The console app of SITE (its settings as they are now) with one staff member of each
+    role; `stop_console` afterwards stops its background sender."""
+    with site.transaction() as session:
+        for role, email in STAFF.items():
+            staff.add_staff(session, email, name=f"Test {role}", role=role)
+    clock = Clock()
+    app = create_app(site.settings, clock=clock)
+    app.testing = True
+    return Console(site, app, clock)
+
+
+def stop_console(console: Console) -> None:
+    assert background_of(console.app).stop(), "the console's background sender did not stop"
 
 
 def csrf_of(html: str) -> str:

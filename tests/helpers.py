@@ -34,6 +34,8 @@ from newsletter.models import (
 )
 from newsletter.signing import make_token
 from newsletter.sources import Content
+from newsletter.web import clicks
+from newsletter.web import create_app as create_web_app
 from newsletter.web.pages import background_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -295,6 +297,27 @@ class Clock:
         return self.now
 
 
+READER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+
+def read_tracked_issue(site, message: bytes) -> None:
+    """Readers follow the links of MESSAGE (one recipient's copy of a tracked issue) through the
+    public pages: six open link 2 (an item of bostad), two of them link 10 as well."""
+    app = create_web_app(site.settings)
+    clock = Clock()
+    clicks.install(app, now=clock)
+    client = app.test_client()
+    paths = {int(t.split(".")[0].split("-")[1]): f"/l/{t}"
+             for t in CLICK.findall(message.decode("ascii", "replace"))}
+    for i in range(6):
+        reader = {"headers": {"User-Agent": READER_AGENT},
+                  "environ_base": {"REMOTE_ADDR": f"192.0.2.{i}"}}
+        assert client.get(paths[2], **reader).status_code == 302
+        if i < 2:
+            clock.now += timedelta(seconds=30)
+            assert client.get(paths[10], **reader).status_code == 302
+
+
 def replay(client, paths, requests, clock: Clock) -> list:
     """Send the recorded REQUESTS to the links PATHS (number -> /l/ path) at their times."""
     responses = []
@@ -348,3 +371,21 @@ def add_staff(site) -> None:
     for address, role in ((REDAKTOR, "redaktor"), (GRANSKARE, "granskare"),
                           (GRANSKARE2, "granskare"), (ADMIN, "admin")):
         site.cli("staff", "add", address, "--name", address.partition("@")[0], "--role", role)
+# --- intake: feeds served from 127.0.0.1 (feed_server.py) -------------------------------------
+
+def configure(site, server, feeds: dict[str, tuple[str, str]], *,
+              timeout: float = 1, max_bytes: int = 5_000_000, extra: str = "") -> None:
+    """Point the site's [[intake.feeds]] at SERVER: name -> (path, kind)."""
+    path = site.root / "newsletter.toml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("timeout = 20\n", f"timeout = {timeout}\n")
+    text = text.replace("max_bytes = 5000000\n", f"max_bytes = {max_bytes}\n")
+    text = text.replace("remind_to = []\n", extra or "remind_to = []\n")
+    for name, (feed_path, kind) in feeds.items():
+        text += (f'\n[[intake.feeds]]\nname = "{name}"\nurl = "{server.url(feed_path)}"\n'
+                 f'kind = "{kind}"\n')
+    path.write_text(text, encoding="utf-8")
+
+
+def ca_env(certs) -> dict[str, str]:
+    return {"NEWSLETTER_INTAKE_CA_FILE": str(certs.ca_file)}

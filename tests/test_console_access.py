@@ -35,10 +35,16 @@ EXPECTED = {
     "items.new": "redaktor", "items.edit": "redaktor", "items.create": "redaktor",
     "items.update": "redaktor", "items.delete": "redaktor",
     "preview.show": "redaktor", "preview.email_html": "redaktor", "preview.web_html": "redaktor",
+    "preview.test_send": "redaktor",
+    "inbox.index": "redaktor", "inbox.decide": "redaktor", "inbox.remiss": "redaktor",
+    "inbox.fetch": "redaktor",
+    "statistics.index": "redaktor", "statistics.mailing": "redaktor",
+    "statistics.year_document": "redaktor",
     "media.image": "redaktor",
     "staff.index": "admin", "staff.save": "admin", "staff.remove": "admin",
 }
-ARGS = {"month": "2026-12", "item_id": ITEM, "token": "x" * 43, "name": "console.css"}
+ARGS = {"month": "2026-12", "item_id": ITEM, "token": "x" * 43, "name": "console.css",
+        "entry_id": 1, "mailing_id": 1, "year": 2026}
 RANK = {role: i for i, role in enumerate(ROLES)}
 
 
@@ -112,6 +118,11 @@ def test_a_cross_site_post_is_refused_even_with_the_token(console):
         "csrf": token, "item": ITEM, "direction": "up"},
         headers={"Origin": "https://evil.example.org", "Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 403
+    for endpoint, method, url in _routes(console.app):  # every other form too
+        if method == "POST" and EXPECTED[endpoint] != "public":
+            response = client.post(url, data={"csrf": token}, headers={
+                "Origin": "https://evil.example.org", "Sec-Fetch-Site": "cross-site"})
+            assert response.status_code == 403, url
 
 
 def test_sign_in_forms_need_the_browsers_pre_sign_in_token(console):

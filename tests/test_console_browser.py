@@ -1,5 +1,7 @@
 """`newsletter console` for real, in headless Chromium: the main path at phone width and on a
-desktop, and an axe-core accessibility scan of every page.
+desktop (sign in with a mailed link, an item with an image, reordering, the preview as a
+kommunchef and as a KSO, a test send into a recording SMTP server), and an axe-core
+accessibility scan of every page the console has, checked against its URL map.
 
 Screenshots are kept in test-output/ (console-*.png).
 """
@@ -20,9 +22,20 @@ import pytest
 from PIL import Image
 
 from newsletter import content
+from newsletter.console import create_app
+from newsletter.console.context import background_of
 
 from .browser import chromium, require_chromium, screenshot_path
-from .helpers import TEST_ENV
+from .feed_server import FeedServer
+from .helpers import (
+    TEST_ENV,
+    ca_env,
+    configure,
+    enable_tracking,
+    maildir,
+    read_tracked_issue,
+    seed,
+)
 from .smtp_server import RecordingSMTPServer
 
 pytestmark = pytest.mark.browser
@@ -31,6 +44,10 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 PHONE = {"width": 375, "height": 800}
 DESKTOP = {"width": 1280, "height": 900}
 EDITOR = "eva.ek@example.se"
+YEAR = 2026
+# GET pages the scan leaves out, and why: each other GET route of the console must be scanned.
+NOT_PAGES = {"asset": "the stylesheet and the script", "media.image": "an image",
+             "signin.oidc_begin": "a redirect to the identity provider"}
 
 
 def _free_port() -> int:
@@ -44,11 +61,15 @@ def running(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
     """`newsletter console` on a free loopback port, mailing into a recording SMTP server."""
     require_chromium()
     site.cli("staff", "add", EDITOR, "--name", "Eva Ek", "--role", "admin")
+    config = site.root / "newsletter.toml"  # an identity provider (never asked in these tests)
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'oidc_issuer = ""', 'oidc_issuer = "https://idp.example.se"'), encoding="utf-8")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with RecordingSMTPServer() as smtp:
         env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root),
-               "NEWSLETTER_CONSOLE_URL": base, "NEWSLETTER_TRANSPORT": smtp.url}
+               "NEWSLETTER_CONSOLE_URL": base, "NEWSLETTER_TRANSPORT": smtp.url,
+               "NEWSLETTER_OIDC_CLIENT_ID": "konsolen"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "console", "--host", "127.0.0.1", "--port",
              str(port), "--threads", "2"], env=env, stdout=subprocess.PIPE,
@@ -74,16 +95,23 @@ def running(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
                 proc.wait()
 
 
-def _sign_in(page, base: str, smtp: RecordingSMTPServer) -> None:
+def _sign_in(page, base: str, smtp: RecordingSMTPServer, found: dict | None = None) -> None:
+    """Sign in with a mailed link; with FOUND, scan each page on the way (path -> violations)."""
     page.goto(f"{base}/nummer/{MONTH}")
     assert "/logga-in" in page.url
+    if found is not None:
+        found["/logga-in"] = _axe(page)
     page.fill("#email", EDITOR)
     page.click("#skicka-lank")
     page.wait_for_selector("p.notice")
+    if found is not None:
+        found["/logga-in (link sent)"] = _axe(page)
     assert smtp.wait_for(1, timeout=15)
     body = smtp.parsed()[-1].get_body(("plain",)).get_content()
     link = re.search(r"https?://\S+/logga-in/lank/[\w-]+", body).group(0)
     page.goto(link)
+    if found is not None:
+        found["/logga-in/lank/TOKEN"] = _axe(page)
     page.click("#logga-in")
     page.wait_for_url(f"{base}/")
 
@@ -159,6 +187,31 @@ def test_main_path_on_a_phone_and_a_desktop(site, running):
         page.goto(f"{base}/nummer/{MONTH}/forhandsgranska?roll=kso")
         _fits(page, PHONE["width"])
 
+        # Test send, on the phone: the kommunchef variant to the editor's own address.
+        page.goto(f"{base}/nummer/{MONTH}/forhandsgranska?roll=kommunchef")
+        assert page.input_value("#test-adresser") == EDITOR
+        page.click("#skicka-test")
+        page.wait_for_url(re.compile(r".*meddelande=test.*"))
+        assert smtp.wait_for(2, timeout=20)  # the sign-in link, then the test copy
+        copy = smtp.parsed()[-1]
+        assert copy["To"].endswith(f"<{EDITOR}>") or copy["To"] == EDITOR
+        assert copy["Subject"].startswith("[TEST] ")
+        text = copy.get_body(("plain",)).get_content()
+        assert "Kommuninvest: nya villkor för gröna lån" in text
+        assert "Kommunchefsnätverket träffas" in text
+        for _attempt in range(40):  # the page says what became of it once it is shown again
+            page.reload()
+            if page.locator("#testkopior .badge.good").count():
+                break
+            page.wait_for_timeout(250)
+        assert EDITOR in page.inner_text("#testkopior")
+        assert page.locator("#testkopior .badge.good").count() == 1
+        _fits(page, PHONE["width"])
+        page.screenshot(path=str(screenshot_path("console-test-send-375.png")), full_page=True)
+        desktop.goto(f"{base}/nummer/{MONTH}/forhandsgranska?roll=kommunchef#testutskick")
+        assert desktop.locator("#testkopior .badge.good").count() == 1
+        desktop.screenshot(path=str(screenshot_path("console-test-send.png")), full_page=True)
+
 
 def _axe(page) -> list[dict]:
     page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
@@ -170,30 +223,85 @@ def _axe(page) -> list[dict]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-def test_every_console_page_passes_axe(site, running):
+@pytest.fixture
+def filled(site, certs) -> Iterator[None]:
+    """Something on every page: intake entries (fetched over HTTPS from 127.0.0.1), a tracked
+    issue sent to twelve contacts (into the site's Maildir) and read, a test copy."""
+    with FeedServer(certs.server) as feeds:
+        feeds.fixture("/sou", "sou.rss")
+        feeds.fixture("/remisser", "remisser.rss")
+        configure(site, feeds, {"sou": ("/sou", "utredning"), "remisser": ("/remisser", "remiss")})
+        site.cli("intake", "fetch", env=ca_env(certs))
+    enable_tracking(site)
+    seed(site, 12)
+    site.cli("send", "issue", MONTH, "--to", "medlemmar", "--yes")
+    first = next(iter(maildir(site).values()))
+    read_tracked_issue(site, first.as_bytes())
+    site.cli("send", "issue", MONTH, "--to", "medlemmar", "--test-to", "red@example.se")
+    yield
+
+
+def _conflict(page, base: str, site) -> None:
+    """An item saved over a version that changed on disk meanwhile: the 409 page."""
+    item = "07-kommuninvest-rantebesked"
+    page.goto(f"{base}/nummer/{MONTH}/nyhet/{item}")
+    path = content.item_path(site.settings, MONTH, item)
+    path.write_text(path.read_text(encoding="utf-8") + "\nÄndrat i en textredigerare.\n",
+                    encoding="utf-8")
+    page.click("#spara")
+    page.wait_for_selector("#konflikt-rubrik")
+
+
+def test_every_console_page_passes_axe(site, filled, running):
     base, smtp = running
     item = "07-kommuninvest-rantebesked"
     pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/ny", f"/nummer/{MONTH}/nyhet/{item}",
              f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef",
-             f"/nummer/{MONTH}/forhandsgranska?sok=example", "/personal", "/nummer/2031-01",
-             "/finns-inte"]
-    found = {}
+             f"/nummer/{MONTH}/forhandsgranska?sok=example",
+             f"/nummer/{MONTH}/forhandsgranska/epost?roll=kso",
+             f"/nummer/{MONTH}/forhandsgranska/webb", "/personal",
+             "/nummer/2031-01", "/finns-inte", "/inkorg", f"/statistik?ar={YEAR}",
+             "/statistik/utskick/1", f"/statistik/ar/{YEAR}", "/statistik?ar=1900"]
+    phone_pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}",
+                   f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef", "/inkorg",
+                   f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}"]
+    found: dict[str, list] = {}
     with chromium() as browser:
         # bypass_csp: only so that the test can inject axe; the pages' own CSP is tested apart.
         context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
         page = context.new_page()
-        for path in ("/logga-in",):
-            page.goto(base + path)
+        for path in ("/logga-in/lank/" + "x" * 43, "/logga-in/oidc/svar?state=x&code=y"):
+            page.goto(base + path)  # a used or forged link; an answer from nobody's sign-in
             found[path] = _axe(page)
-        _sign_in(page, base, smtp)
+        _sign_in(page, base, smtp, found)
         for path in pages:
             page.goto(base + path)
             found[path] = _axe(page)
-        page.goto(f"{base}/nummer/{MONTH}/forhandsgranska/webb")
+        _conflict(page, base, site)
+        found["item saved over a changed file (409)"] = _axe(page)
         phone = context.new_page()
         phone.set_viewport_size(PHONE)
-        for path in ("/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}"):
+        for path in phone_pages:
             phone.goto(base + path)
             found[f"{path} (375 px)"] = _axe(phone)
             _fits(phone, PHONE["width"])
+        phone.goto(f"{base}/statistik?ar={YEAR}")
+        phone.screenshot(path=str(screenshot_path("console-statistics-375.png")), full_page=True)
+        phone.goto(f"{base}/inkorg")
+        phone.screenshot(path=str(screenshot_path("console-inbox-375.png")), full_page=True)
+        page.goto(f"{base}/inkorg")
+        page.screenshot(path=str(screenshot_path("console-inbox.png")), full_page=True)
+        page.goto(f"{base}/statistik?ar={YEAR}")
+        page.screenshot(path=str(screenshot_path("console-statistics.png")), full_page=True)
     assert {path: v for path, v in found.items() if v} == {}
+    # Every page the console has was scanned: its URL map, less what is not a page.
+    app = create_app(site.settings)
+    try:
+        adapter = app.url_map.bind("127.0.0.1")
+        scanned = {adapter.match(path.split("?")[0], method="GET")[0]
+                   for path in pages + ["/logga-in", "/logga-in/lank/x", "/logga-in/oidc/svar"]
+                   if path != "/finns-inte"}
+    finally:
+        background_of(app).stop()
+    pages_of_app = {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
+    assert pages_of_app - scanned - set(NOT_PAGES) == set()

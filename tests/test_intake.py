@@ -16,7 +16,7 @@ from newsletter.fetcher import user_agent
 from newsletter.models import EntryStatus, IntakeEntry, IntakeFeed, Remiss
 
 from .feed_server import FEEDS, FeedServer
-from .helpers import maildir, seed
+from .helpers import ca_env, configure, maildir, seed
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -25,24 +25,6 @@ NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 def server(certs) -> Iterator[FeedServer]:
     with FeedServer(certs.server) as s:
         yield s
-
-
-def configure(site, server: FeedServer, feeds: dict[str, tuple[str, str]], *,
-              timeout: float = 1, max_bytes: int = 5_000_000, extra: str = "") -> None:
-    """Point the site's [[intake.feeds]] at SERVER: name -> (path, kind)."""
-    path = site.root / "newsletter.toml"
-    text = path.read_text(encoding="utf-8")
-    text = text.replace("timeout = 20\n", f"timeout = {timeout}\n")
-    text = text.replace("max_bytes = 5000000\n", f"max_bytes = {max_bytes}\n")
-    text = text.replace("remind_to = []\n", extra or "remind_to = []\n")
-    for name, (feed_path, kind) in feeds.items():
-        text += (f'\n[[intake.feeds]]\nname = "{name}"\nurl = "{server.url(feed_path)}"\n'
-                 f'kind = "{kind}"\n')
-    path.write_text(text, encoding="utf-8")
-
-
-def ca_env(certs) -> dict[str, str]:
-    return {"NEWSLETTER_INTAKE_CA_FILE": str(certs.ca_file)}
 
 
 def entries(site) -> dict[str, IntakeEntry]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from .. import signin, staff
@@ -9,6 +11,12 @@ from ..errors import NotFound
 from ..i18n import _, ngettext
 from ..models import STAFF_ROLES
 from .app import App, pass_app
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # systemd stops a service with SIGTERM: leave waitress's loop as Ctrl-C does, so that the
+    # background sender gets to finish the messages in flight.
+    raise SystemExit(0)
 
 
 @click.command("console")
@@ -25,19 +33,35 @@ def console(app: App, host: str, port: int, threads: int) -> None:
     A separate app from `newsletter serve`, with its own port, cookie and sessions, so that the
     public pages can face the internet while the console stays inside. Staff sign in with the
     identity provider ([console] oidc_issuer) or a one-time link by email. Set console.base_url
-    (or NEWSLETTER_CONSOLE_URL) to the address staff use.
+    (or NEWSLETTER_CONSOLE_URL) to the address staff use. A background thread sends the test
+    copies staff ask for and fetches the feeds when they ask; at exit it finishes the messages
+    in flight (at most 10 seconds).
 
     Example: newsletter console --host 127.0.0.1 --port 8001
     """
     import waitress  # only this command serves
 
     from ..console import create_app  # flask: only for this command
+    from ..console.context import background_of  # the same: it imports flask
 
     wsgi = create_app(app.settings)
+    background = background_of(wsgi)
+    if background.config_error is not None:
+        click.echo(_("Warning: no mail can be sent until this is fixed, and test sends are "
+                     "refused meanwhile: {reason}").format(reason=background.config_error),
+                   err=True)
     click.echo(_("Staff console {url} on http://{host}:{port}/ (stop with Ctrl-C)").format(
         url=app.settings.console.base_url, host=host, port=port))
-    waitress.serve(wsgi, host=host, port=port, threads=threads, ident="newsletter-console",
-                   clear_untrusted_proxy_headers=True)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    background.start()
+    try:
+        waitress.serve(wsgi, host=host, port=port, threads=threads, ident="newsletter-console",
+                       clear_untrusted_proxy_headers=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if not background.stop():
+            click.echo(_("The background sender did not finish in time: the messages it was "
+                         "sending are sent again by the next sender."), err=True)
 
 
 @click.group("staff")

@@ -13,7 +13,18 @@ from pathlib import Path
 
 import click
 
-from .. import coverage, heartbeat, outbox, preflight, review, schedule, segments, sender, webinars
+from .. import (
+    coverage,
+    heartbeat,
+    outbox,
+    preflight,
+    review,
+    schedule,
+    segments,
+    sender,
+    testcopies,
+    webinars,
+)
 from ..contacts import normalise_email
 from ..content import check_month
 from ..errors import InputError, Refused, SendError
@@ -156,7 +167,7 @@ def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dr
         with app.transaction() as s:
             preflight.check_test_copies(s, settings, addresses, by=by)
             tests = [(m.id, m.meta["test_to"])
-                     for m in outbox.create_test_mailings(s, settings, source, addresses)]
+                     for m in testcopies.create(s, settings, source, addresses)]
         for mailing_id, address in tests:
             send_and_report(app, mailing_id, rate, f"testutskick till {address}")
         return

@@ -5,6 +5,10 @@ operator can publish the public pages and keep the console on the internal netwo
 as if that network were hostile all the same: every route declares who may use it (access.py),
 sessions are server-side, every POST carries a CSRF token tied to its session, and the pages run
 no script but our own (a strict Content-Security-Policy). One blueprint per page.
+
+No request waits on another server: what must be mailed (test copies) or fetched (the feeds)
+is recorded and left to the app's background sender (background.py), one thread per process,
+started by the first request that needs it or by `newsletter console`.
 """
 
 from __future__ import annotations
@@ -17,10 +21,22 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import HTTPException, NotFound
 
 from .. import db, i18n
+from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..i18n import _
 from ..settings import Settings
-from . import access, compose, dashboard, items, media_view, preview, signin_pages, staff_pages
+from . import (
+    access,
+    compose,
+    dashboard,
+    inbox_pages,
+    items,
+    media_view,
+    preview,
+    signin_pages,
+    staff_pages,
+    statistics_pages,
+)
 from .context import ConsoleContext, swedish_date, swedish_datetime, swedish_month, utc_now
 from .context import page as render_page
 from .mailer import LinkMailer
@@ -124,10 +140,12 @@ def asset(name: str) -> Response:
     raise NotFound()
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Flask:
+def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None,
+               schedule: Schedule | None = None) -> Flask:
     """The staff console of the site SETTINGS describes, on its (already initialised) database.
 
     CLOCK: the time source for sessions, links and rate limits (tests pass their own).
+    SCHEDULE: when the background sender works (`context.background_of(app)`).
     """
     if not settings.secret_key:
         raise ConfigError("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
@@ -140,10 +158,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.config.update(MAX_CONTENT_LENGTH=limit + 256 * 1024, MAX_FORM_MEMORY_SIZE=1024 * 1024,
                       TRAP_HTTP_EXCEPTIONS=False,
                       CONSOLE_SECURE=settings.console.base_url.startswith("https://"))
+    sessions, writers = db.session_factory(engine), db.session_factory(db.writer(engine))
+    background = BackgroundSender(settings, sessions, writers,
+                                  tasks=(inbox_pages.FetchTask(sessions),), schedule=schedule,
+                                  logger=app.logger)
     app.extensions["newsletter-console"] = ConsoleContext(
-        settings, db.session_factory(engine), db.session_factory(db.writer(engine)),
-        clock or utc_now, LinkMailer(settings),
-        OidcClient(settings.console) if OidcClient.configured(settings.console) else None)
+        settings, sessions, writers, clock or utc_now, LinkMailer(settings),
+        OidcClient(settings.console) if OidcClient.configured(settings.console) else None,
+        background)
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
     i18n.activate(settings.organisation.language)
     i18n.install(app.jinja_env)
@@ -152,6 +174,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                                  swedish_month=swedish_month)
 
     for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages):
+        app.register_blueprint(module.blueprint)
+    for module in (inbox_pages, statistics_pages):
         app.register_blueprint(module.blueprint)
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)

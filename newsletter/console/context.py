@@ -1,5 +1,6 @@
-"""What every console request shares: settings, database sessions, the clock, the mail thread;
-and the small helpers views use (the request's database session, rendering, the audit log)."""
+"""What every console request shares: settings, database sessions, the clock, the mail thread,
+the background sender; and the small helpers views use (the request's database session,
+rendering, the audit log, `send_later`: a request never sends mail itself)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from flask import Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..background import BackgroundSender
 from ..events import EventKind, log_event
 from ..settings import Settings
 from .mailer import LinkMailer
@@ -29,10 +31,22 @@ class ConsoleContext:
     clock: Callable[[], datetime]
     mailer: LinkMailer
     oidc: OidcClient | None  # None: no [console] oidc_issuer, or no client id
+    background: BackgroundSender  # sends what requests recorded (test copies), fetches feeds
 
 
 def context() -> ConsoleContext:
     return current_app.extensions["newsletter-console"]
+
+
+def background_of(app: Flask) -> BackgroundSender:
+    """APP's background sender: `newsletter console` starts and stops it, tests wait for it."""
+    return app.extensions["newsletter-console"].background
+
+
+def send_later(mailing_ids: list[int] | tuple[int, ...] = ()) -> None:
+    """Send MAILING_IDS (created by this request, which commits first) in the background; with
+    none, wake the background tasks (e.g. a fetch of the feeds was asked for). Returns at once."""
+    context().background.submit(mailing_ids)
 
 
 def settings() -> Settings:
@@ -107,3 +121,8 @@ def swedish_month(month: str) -> str:
 
 def this_month() -> str:
     return now().astimezone(_zone()).strftime("%Y-%m")
+
+
+def today() -> date:
+    """The console's date in the organisation's time zone."""
+    return now().astimezone(_zone()).date()
