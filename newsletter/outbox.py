@@ -113,6 +113,15 @@ def mailing_ids_like(session: Session, kind: str, prefix: str) -> list[int]:
         .order_by(Mailing.id)))
 
 
+def unfinished_like(session: Session, kind: str, prefix: str, *,
+                    statuses: Iterable[MailingStatus] = (MailingStatus.SENDING,)) -> list[int]:
+    """Ids of the KIND mailings whose source key starts with PREFIX, in one of STATUSES (by
+    default: sending, i.e. created and not finished: interrupted, or still going), oldest first."""
+    ids = mailing_ids_like(session, kind, prefix)
+    return list(session.scalars(select(Mailing.id).where(
+        Mailing.id.in_(ids), Mailing.status.in_(tuple(statuses))).order_by(Mailing.id)))
+
+
 def create_mailing(session: Session, settings: Settings, source: Source, segment: str, *,
                    persons: Sequence[Person] | None = None) -> Created:
     """The mailing of SOURCE to SEGMENT: the existing one (to resume, as frozen), or a new one
