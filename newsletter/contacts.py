@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import outbox
+from .addresses import needs_smtputf8
 from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, merge_contact
 from .csvfiles import write_csv
 from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
@@ -72,6 +73,16 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
         raise InvalidAddress(_("invalid email address “{address}”: {reason}").format(
             address=shown, reason=exc), field=field) from None
     return result.normalized.lower()
+
+
+def smtputf8_warning(address: str) -> str | None:
+    """The warning for an address that only a server offering SMTPUTF8 can deliver (its local
+    part is not ASCII, addresses.py), or None. Such an address is kept, not rejected."""
+    if not needs_smtputf8(address):
+        return None
+    return _("{address} has non-ASCII letters before the @: only a mail server that offers "
+             "SMTPUTF8 can deliver to it; through one that does not, its messages fail").format(
+        address=address)
 
 
 def unsubscribe(session: Session, secret: bytes, person: Person, *, source: str) -> bool:

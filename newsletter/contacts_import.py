@@ -25,7 +25,7 @@ from .contact_fields import (
     contact_name,
     merge_contact,
 )
-from .contacts import normalise_email
+from .contacts import normalise_email, smtputf8_warning
 from .errors import InputError
 from .events import EventKind
 from .models import (
@@ -138,6 +138,9 @@ def _read_row(fields: FieldReader, cells: dict[str, str], line: int,
         if not fields.county_matches(county, muni):
             warnings.append(RowProblem(line, f"county {county!r} does not match {muni.name} "
                                              f"({muni.county}); kept the municipality's"))
+    warning = smtputf8_warning(email)
+    if warning:
+        warnings.append(RowProblem(line, warning))
     contact = _Contact(email=email, line=line, name=name, areas=areas)
     if position:
         contact.positions.add(position)

@@ -12,6 +12,9 @@ The structure is multipart/alternative (text/plain, text/html, then any attachme
 `alternative`, e.g. an iTIP `text/calendar; method=REQUEST` part), wrapped in multipart/mixed
 when there are ordinary attachments. Every header line is ASCII: display names and the subject
 are RFC 2047 encoded words; List-Unsubscribe is written by hand so its URL never becomes one.
+The one exception: the To: line of a recipient whose local part is not ASCII is UTF-8 (RFC 6532),
+for that message only; it can only go over SMTPUTF8 (addresses.py, transports.py). A domain is
+always written as its IDNA A-label.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .addresses import needs_smtputf8, wire_form
 from .errors import ConfigError
 from .settings import Settings
 from .sources import PLACEHOLDERS, Content, Recipient
@@ -146,8 +150,10 @@ def _foldable(words: list[str]) -> bool:
     return all(len(word) <= _MAX_WORD for word in words)
 
 
-def _header(name: str, words: Iterable[str]) -> bytes:
-    """NAME: WORDS folded at spaces so that lines stay under 78 characters where possible."""
+def _header(name: str, words: Iterable[str], *, utf8: bool = False) -> bytes:
+    """NAME: WORDS folded at spaces so that lines stay under 78 characters where possible.
+
+    ASCII, except with UTF8 (a message that goes over SMTPUTF8 only, RFC 6532)."""
     lines, line = [], f"{name}:"
     for word in words:
         if len(line) + 1 + len(word) > 76 and line != f"{name}:":
@@ -156,19 +162,12 @@ def _header(name: str, words: Iterable[str]) -> bytes:
         else:
             line += " " + word
     lines.append(line)
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _address(addr: str) -> str:
-    local, _, domain = addr.rpartition("@")
-    if not domain.isascii():
-        domain = domain.encode("idna").decode("ascii")
-    return f"{local}@{domain}"
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8" if utf8 else "ascii")
 
 
 def _mailbox(name: str, addr: str) -> list[str]:
     words = _phrase(name)
-    return [*words, f"<{_address(addr)}>"] if words else [_address(addr)]
+    return [*words, f"<{wire_form(addr)}>"] if words else [wire_form(addr)]
 
 
 def _boundary(kind: str, seed: str) -> str:
@@ -292,8 +291,8 @@ class MessageTemplate:
             data = _TOKEN.sub(lambda m: _raw_value(values[PLACEHOLDERS[m.group(1)]]),
                               self._mixed[int(field)]["data"])
             return _b64(data.encode("utf-8"))
-        if field == "to":
-            return _header("To", _mailbox(r.name, r.email))
+        if field == "to":  # in UTF-8 for an address only SMTPUTF8 can carry (addresses.py)
+            return _header("To", _mailbox(r.name, r.email), utf8=needs_smtputf8(r.email))
         if field == "date":
             return _header("Date", [format_datetime(date or datetime.now(self.tz))])
         if field == "message-id":
@@ -329,7 +328,11 @@ class DkimSigner:
         # dnspython costs every other send ~4 MB and 0.1 s of start-up.
         import dkim
 
-        signature = dkim.sign(message, self.selector, self.domain, self.key,
-                              canonicalize=(b"relaxed", b"relaxed"),
-                              include_headers=list(DKIM_HEADERS))
+        try:
+            signature = dkim.sign(message, self.selector, self.domain, self.key,
+                                  canonicalize=(b"relaxed", b"relaxed"),
+                                  include_headers=list(DKIM_HEADERS))
+        except dkim.KeyFormatError as exc:
+            raise ConfigError(f"NEWSLETTER_DKIM_KEY_FILE: not a usable private key: {exc}"
+                              ) from None
         return signature + message

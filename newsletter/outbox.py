@@ -49,8 +49,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from . import segments, tracking
-from .errors import NotFound, SendError
-from .events import is_suppressed
+from .errors import NotFound, SendError, SuppressedAddress
+from .events import SuppressionReason, is_suppressed, suppression_reason
 from .i18n import _
 from .messages import MessageTemplate, message_id
 from .models import (
@@ -111,6 +111,15 @@ def mailing_ids_like(session: Session, kind: str, prefix: str) -> list[int]:
     return list(session.scalars(select(Mailing.id).where(
         Mailing.kind == kind, Mailing.source.like(escaped + "%", escape="\\"))
         .order_by(Mailing.id)))
+
+
+def unfinished_like(session: Session, kind: str, prefix: str, *,
+                    statuses: Iterable[MailingStatus] = (MailingStatus.SENDING,)) -> list[int]:
+    """Ids of the KIND mailings whose source key starts with PREFIX, in one of STATUSES (by
+    default: sending, i.e. created and not finished: interrupted, or still going), oldest first."""
+    ids = mailing_ids_like(session, kind, prefix)
+    return list(session.scalars(select(Mailing.id).where(
+        Mailing.id.in_(ids), Mailing.status.in_(tuple(statuses))).order_by(Mailing.id)))
 
 
 def create_mailing(session: Session, settings: Settings, source: Source, segment: str, *,
@@ -252,8 +261,12 @@ def create_test_mailings(session: Session, settings: Settings, source: Source,
     contacts or not), subject marked [TEST]: the variant the address's contact would get, or
     the plain one.
 
-    Each is a new mailing: it never touches, and is never mistaken for, the real one.
+    Each is a new mailing: it never touches, and is never mistaken for, the real one. An
+    address on the suppression list is refused (SuppressedAddress), before any is made.
     """
+    addresses = list(addresses)
+    for address in addresses:
+        _refuse_suppressed(session, settings, address)
     return [_test_mailing(session, settings, source, address) for address in addresses]
 
 
@@ -271,6 +284,21 @@ def _track(session: Session, settings: Settings, mailing: Mailing) -> None:
         variant.html, variant.text = html, text
     mailing.meta = {**(mailing.meta or {}), "tracked_links": numbered}
     session.flush()
+
+
+def _refuse_suppressed(session: Session, settings: Settings, address: str) -> None:
+    """A test copy goes nowhere the suppression list forbids: an address that bounced, was
+    erased, reported spam or unsubscribed is refused with one line naming it."""
+    reason = suppression_reason(session, settings.secret_key, address)
+    if reason is None:
+        return
+    why = {SuppressionReason.BOUNCED: _("it bounced"),
+           SuppressionReason.ERASED: _("it was erased"),
+           SuppressionReason.COMPLAINT: _("it reported spam"),
+           SuppressionReason.UNSUBSCRIBED: _("it unsubscribed")}.get(reason, reason)
+    raise SuppressedAddress(_("--test-to {address}: the address is on the suppression list "
+                              "({why}); no test copy is sent to it").format(address=address,
+                                                                           why=why))
 
 
 def _test_mailing(session: Session, settings: Settings, source: Source, address: str) -> Mailing:

@@ -21,6 +21,12 @@ before the commit. Each connection has at most one message in that state, so a c
 most `connections` duplicates. `send status` counts such rows as "possibly sent" while they wait,
 and as "sent after a crash" once re-sent.
 
+One recipient never stops the others: a message that cannot be built (a frozen variant gone,
+an address with no wire form) or whose send raises fails alone, with a one-line reason naming
+the address, counted like any failure (`max_consecutive_failures` of them in a row pause the
+mailing: then the cause is not one recipient). An address only SMTPUTF8 can carry fails the
+same way where the server does not offer it (transports.py).
+
 SMTP replies (classified in transports.py): 4xx or a lost connection -> deferred with exponential
 backoff and jitter (Backoff); 5.1.x -> failed, and the hard-bounce policy (events.hard_bounce)
 suppresses the address; other 5xx -> failed; 5.7.x, a refused sender or failed authentication ->
@@ -43,7 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, events, outbox
-from .errors import SendError
+from .errors import ConfigError, SendError
 from .messages import DkimSigner, MessageTemplate
 from .models import MailingStatus, OutboxStatus, Person
 from .settings import Settings
@@ -300,10 +306,27 @@ class _Run:
         if wait and self.stop.wait(wait):
             self.release(w, [row.id])
             return
-        data = self.template(row.variant_key).build(recipient)
-        result = w.conn.send(self.settings.organisation.sender, recipient.email, data,
-                             ready=True)
+        try:
+            data = self.template(row.variant_key).build(recipient)
+        except ConfigError:
+            raise  # the site's to fix (e.g. the DKIM key): it stops the run, never one row
+        except Exception as exc:  # noqa: BLE001 - this recipient's message fails, not the run
+            self.fail_alone(w, row, f"{recipient.email}: the message could not be built: "
+                                    f"{_one_line(exc)}")
+            return
+        try:
+            result = w.conn.send(self.settings.organisation.sender, recipient.email, data,
+                                 ready=True)
+        except Exception as exc:  # noqa: BLE001 - this recipient's message fails, not the run
+            w.conn.close()  # its state is unknown: the next message opens a new connection
+            self.fail_alone(w, row, f"{recipient.email}: sending failed: {_one_line(exc)}")
+            return
         self.outcome(row, w, result)
+
+    def fail_alone(self, w: _Worker, row: outbox.Claimed, reason: str) -> None:
+        """ROW fails with REASON (one line, naming the address); the others go on."""
+        self.record(w, row, OutboxStatus.FAILED, reason, attempt=True)
+        self.count("failed", True, Result(Outcome.FAILED, None, reason))
 
     def outcome(self, row: outbox.Claimed, w: _Worker, result: Result) -> None:
         if result.outcome == Outcome.SENT:
@@ -407,6 +430,11 @@ def deliver(settings: Settings, sessions: sessionmaker[Session], mailing_ids: li
     messages a webinar command created."""
     return [send_mailing(settings, sessions, mailing_id, transport=transport)
             for mailing_id in mailing_ids]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _fill(sessions: sessionmaker[Session], report: SendReport) -> None:

@@ -15,6 +15,11 @@ it without scanning it.
 - `failed`: another permanent (5xx) refusal of this one message;
 - `pause`: 5.7.x, a refused sender or failed authentication: the mailing stops, nobody is blamed.
 
+Addresses: the domain always goes as its IDNA A-label. An address whose local part is not ASCII
+(`åsa.lindström@...`) goes with `MAIL FROM:<...> SMTPUTF8` (RFC 6531) when the server offers
+SMTPUTF8; when it does not, that one message fails with the reason (no other spelling of such an
+address exists) and the mailing goes on. Maildir takes any address.
+
 TLS: `smtp+starttls://` and `smtps://` verify the server's certificate and host name, always,
 against the system's CAs or only those in `transport.smtp_ca_file` (NEWSLETTER_SMTP_CA_FILE); an
 untrusted certificate or a server that does not offer STARTTLS pauses the mailing, never a
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from .addresses import AddressError, needs_smtputf8, wire_form
 from .errors import TransportConfigError
 from .files import PRIVATE
 from .netloc import is_loopback
@@ -127,7 +133,7 @@ class MaildirTransport:
             return self._box
 
     def deliver(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
-        head = f"Return-Path: <{envelope_from}>\nDelivered-To: {rcpt}\n".encode("ascii", "replace")
+        head = f"Return-Path: <{envelope_from}>\nDelivered-To: {rcpt}\n".encode()  # UTF-8
         local = head + data.replace(b"\r\n", b"\n")
         box = self.box()
         with self._lock:  # mailbox.Maildir's unique names are per instance: one writer at a time
@@ -260,7 +266,19 @@ class SMTPConnection:
     def _transaction(self, envelope_from: str, rcpt: str, data: bytes, ready: bool) -> Result:
         smtp = self.smtp
         assert smtp is not None
-        code, msg = _command(smtp, "mail", "FROM", envelope_from)
+        try:
+            envelope_from, rcpt = wire_form(envelope_from), wire_form(rcpt)
+        except AddressError as exc:
+            return Result(Outcome.FAILED, None, str(exc))
+        options: tuple[str, ...] = ()
+        if needs_smtputf8(rcpt) or needs_smtputf8(envelope_from):
+            if not smtp.has_extn("smtputf8"):
+                return Result(Outcome.FAILED, None, (
+                    f"{rcpt}: the address can only be sent over SMTPUTF8 (RFC 6531), which "
+                    f"{self.t.description} does not offer"))
+            options = ("SMTPUTF8",)
+            smtp.command_encoding = "utf-8"  # for RCPT TO, as smtplib's mail() sets it too
+        code, msg = _command(smtp, "mail", "FROM", envelope_from, options)
         if code != 250:
             self._rset()
             return classify(code, _decode(msg), sender=True)
@@ -292,11 +310,13 @@ class SMTPConnection:
             self.smtp = None
 
 
-def _command(smtp: smtplib.SMTP, verb: str, key: str, address: str) -> tuple[int, bytes]:
-    """MAIL FROM or RCPT TO ADDRESS, as smtp.mail()/smtp.rcpt() would send it."""
+def _command(smtp: smtplib.SMTP, verb: str, key: str, address: str,
+             options: tuple[str, ...] = ()) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO ADDRESS (with OPTIONS: MAIL FROM's parameters), as
+    smtp.mail()/smtp.rcpt() would send it."""
     if not _PLAIN_ADDRESS.fullmatch(address):
-        return smtp.mail(address) if verb == "mail" else smtp.rcpt(address)
-    smtp.putcmd(verb, f"{key}:<{address}>")
+        return smtp.mail(address, options) if verb == "mail" else smtp.rcpt(address)
+    smtp.putcmd(verb, f"{key}:<{address}>" + "".join(f" {o}" for o in options))
     return smtp.getreply()
 
 

@@ -20,7 +20,12 @@ again gets a new confirmation, and nobody gets the same one twice.
 
 The state change and the mailings it causes (kinds/webinar.py says what they say) are made in the
 caller's transaction; each command returns the ids of those mailings in `Outcome.mailings`, and
-the caller sends them after its commit (`sender.deliver`), or resumes them if a send was cut off.
+the caller sends them after its commit (`sender.deliver`). Run again after a crash (kill -9 in
+the middle of a send), a command completes what it had created: the repeatable ones (announce,
+remind, follow-up, register) find their mailing again, and those whose change is already made
+(edit, cancel, unregister) return the unfinished mailings of their kind in `Outcome.resumed`
+(updates and confirmations; cancellations; the withdrawal and the promoted's confirmation),
+which the caller sends too. `unfinished(session, webinar)` lists what is not done.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from .events import EventKind, log_event
 from .i18n import _
 from .kinds import webinar as messages
 from .markdown import safe_url
-from .models import MailingKind, Person, Registration, Webinar
+from .models import MailingKind, MailingStatus, Person, Registration, Webinar
 from .render import WebinarInfo
 from .settings import Settings
 
@@ -72,6 +77,9 @@ class Outcome:
     promoted: list[Person] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     position: int | None = None
+    # Mailings of the same kind that an earlier run created and did not finish (it was killed,
+    # say): the caller sends them with MAILINGS, so that the same command again completes them.
+    resumed: list[int] = field(default_factory=list)
 
 
 # --- webinars -------------------------------------------------------------------------------
@@ -235,6 +243,23 @@ def _earlier(session: Session, prefix: str) -> list[int]:
     return outbox.mailing_ids_like(session, MailingKind.WEBINAR, prefix)
 
 
+def _resume(session: Session, outcome: Outcome, *prefixes: str) -> Outcome:
+    """Add to OUTCOME.resumed the unfinished mailings whose keys start with PREFIXES."""
+    for prefix in prefixes:
+        for mailing_id in outbox.unfinished_like(session, MailingKind.WEBINAR, prefix):
+            if mailing_id not in outcome.mailings and mailing_id not in outcome.resumed:
+                outcome.resumed.append(mailing_id)
+    return outcome
+
+
+def unfinished(session: Session, webinar: Webinar) -> list[int]:
+    """WEBINAR's mailings that are not done: still sending (or interrupted), paused or
+    scheduled, oldest first (`webinar show` lists them)."""
+    return outbox.unfinished_like(
+        session, MailingKind.WEBINAR, f"{webinar.slug}:",
+        statuses=(MailingStatus.SENDING, MailingStatus.PAUSED, MailingStatus.SCHEDULED))
+
+
 def _to_registered(session: Session, settings: Settings, webinar: Webinar, what: str) -> int:
     """The mailing of message WHAT to everyone registered for WEBINAR."""
     source = messages.to_registered(settings, webinar, what)
@@ -319,8 +344,9 @@ def unregister(session: Session, settings: Settings, webinar: Webinar | str,
             raise NotFound(f"no contact with the address {person}")
         person = found
     registration = _registration(session, webinar, person)
-    if registration is None or registration.status == "cancelled":
-        return Outcome(webinar, "not-registered", person=person)
+    if registration is None or registration.status == "cancelled":  # done before? finish it
+        return _resume(session, Outcome(webinar, "not-registered", person=person),
+                       f"{webinar.slug}:withdrawn:{person.public_id}:", f"{webinar.slug}:confirm:")
     was = registration.status
     registration.status = "cancelled"
     session.flush()
@@ -330,7 +356,7 @@ def unregister(session: Session, settings: Settings, webinar: Webinar | str,
         outcome.mailings += _ids(_to_one(session, settings, webinar, "withdrawn", person,
                                          registration))
         _promote(session, settings, webinar, outcome, now)
-    return outcome
+    return _resume(session, outcome, f"{webinar.slug}:confirm:")
 
 
 def _lock_places(session: Session, webinar: Webinar) -> None:
@@ -384,8 +410,8 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
            capacity=given.get("capacity"))
     changed = [k for k, v in given.items() if getattr(webinar, k) != v]
     outcome = Outcome(webinar, "unchanged" if not changed else "changed", changed=changed)
-    if not changed:
-        return outcome
+    if not changed:  # the same command again after a crash: finish what it had started
+        return _resume(session, outcome, f"{slug}:update:", f"{slug}:confirm:")
     if webinar.status == "cancelled":
         raise InputError(f"webinar {slug} is cancelled and cannot be changed", field="SLUG")
     if "starts_at" in changed and given["starts_at"] <= now:
@@ -400,16 +426,15 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
     if "capacity" in changed:
         _promote(session, settings, webinar, outcome, now)
     session.flush()
-    return outcome
+    return _resume(session, outcome, f"{slug}:update:", f"{slug}:confirm:")
 
 
 def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
     """Cancel a webinar: SEQUENCE raised, METHOD:CANCEL to everyone registered, and a plain
     notice to those on the waiting list."""
     webinar = get_webinar(session, slug)
-    if webinar.status == "cancelled":
-        earlier = _earlier(session, f"{slug}:cancel:")
-        return Outcome(webinar, "already-cancelled", earlier)
+    if webinar.status == "cancelled":  # the same command again: finish what it had started
+        return _resume(session, Outcome(webinar, "already-cancelled"), f"{slug}:cancel:")
     webinar.status = "cancelled"
     webinar.sequence += 1
     session.flush()

@@ -29,6 +29,9 @@ Faults it injects (set from the test at any time, also while a send runs):
 - `server.delay = SECONDS`: each message is recorded, then the 250 comes SECONDS later (a slow
   server, so that a test can kill a sender in the middle of a mailing).
 - `RecordingSMTPServer(users={"user": "password"})`: AUTH required (PLAIN/LOGIN, no TLS).
+- `RecordingSMTPServer(smtputf8=False)`: SMTPUTF8 (RFC 6531) not offered (by default it is, as
+  aiosmtpd's Controller does; its replies are then ASCII only).
+  `Received.mail_options` are the parameters of MAIL FROM (e.g. ["SMTPUTF8"]).
 
 TLS (see tests/test_tls.py for a throw-away CA and certificate):
 - `RecordingSMTPServer(tls=SERVER_SSL_CONTEXT)`: STARTTLS offered and required before MAIL; with
@@ -70,6 +73,7 @@ class Received:
     session: int
     tls: str = ""
     login: str = ""
+    mail_options: tuple[str, ...] = ()
 
 
 class _Handler:
@@ -112,7 +116,7 @@ class RecordingSMTPServer:
 
     def __init__(self, *, users: dict[str, str] | None = None, delay: float = 0.0,
                  tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
-                 port: int | None = None) -> None:
+                 port: int | None = None, smtputf8: bool = True) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         scheme = "smtps" if implicit_tls else "smtp+starttls" if tls else "smtp"
@@ -133,6 +137,7 @@ class RecordingSMTPServer:
             # it must be off (the whole session is encrypted anyway).
             kwargs = {"authenticator": self._authenticate, "auth_required": True,
                       "auth_require_tls": bool(tls) and not implicit_tls}
+        kwargs["enable_SMTPUTF8"] = smtputf8
         if implicit_tls:
             kwargs["ssl_context"] = tls
         elif tls:
@@ -243,7 +248,8 @@ class RecordingSMTPServer:
             self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos),
                                           bytes(envelope.original_content or envelope.content),
                                           self._session_ids.get(id(session), 0), tls,
-                                          login.decode() if isinstance(login, bytes) else login))
+                                          login.decode() if isinstance(login, bytes) else login,
+                                          tuple(envelope.mail_options)))
             self._arrived.notify_all()
             if self._drop_left > 0:
                 self._drop_left -= 1

@@ -4,6 +4,7 @@ are the background's; what the relay deferred is retried without anyone running 
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ from newsletter.models import OutboxRow, OutboxStatus
 from newsletter.web import create_app
 from newsletter.web.pages import background_of
 
-from .helpers import TEST_ENV, free_port, seed, token
+from .helpers import TEST_ENV, free_port, rsa_key, seed, token
 from .smtp_server import RecordingSMTPServer, SilentRelay
 
 SLUG = "bredband"
@@ -206,3 +207,49 @@ def test_stop_finishes_the_message_in_flight_and_puts_the_rest_back(site, smtp_s
     assert states.get(OutboxStatus.SENDING, 0) == 0  # nothing left claimed: a clean stop
     assert states[OutboxStatus.SENT] == sum(got.values())
     assert all(n == 1 for n in got.values())
+
+
+def test_a_configuration_error_met_in_the_background_is_logged_once_and_refuses_mail(
+        site, smtp_server, tmp_path, caplog):
+    """The DKIM key goes missing after the app started: the background logs it once (with the
+    mailing's id) however often it sweeps; registrations answer 500 until the key is back, and
+    then the confirmation goes out by itself."""
+    addresses = seed(site, 2)
+    _webinar(site)
+    key, _ = rsa_key(tmp_path, "dkim")
+    settings = replace(site.settings, transport=replace(
+        site.settings.transport, url=smtp_server.url, dkim_key_file=str(key),
+        dkim_selector="nl", dkim_domain="example.se"))
+    app = create_app(settings, schedule=Schedule(sweep_every=0.1, settle=0.01))
+    background = background_of(app)
+    assert background.config_error is None  # the key was there at start
+    hidden = key.rename(tmp_path / "elsewhere.pem")
+    client = app.test_client()
+    form = re.search(r'name="csrf" value="([^"]+)"',
+                     client.get(f"/webinar/{SLUG}").get_data(as_text=True)).group(1)
+
+    def register(address: str) -> int:
+        return client.post(f"/webinar/{SLUG}", data={"csrf": form, "email": address},
+                           headers={"Sec-Fetch-Site": "same-origin"}).status_code
+
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert register(addresses[0]) == 303
+            deadline = time.monotonic() + 20
+            while not any(str(key) in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the background never met the missing key"
+                time.sleep(0.05)
+            time.sleep(1)  # ten sweeps or so, each meeting the same error
+            logged = [r.getMessage() for r in caplog.records if str(key) in r.getMessage()]
+            assert len(logged) == 1 and "mailing " in logged[0]
+            assert register(addresses[1]) == 500  # the operator's to fix; nothing recorded
+        assert smtp_server.copies() == {}
+        hidden.rename(key)
+        assert smtp_server.wait_for(1, timeout=20)  # the sweep sends it, nobody runs anything
+        assert smtp_server.copies() == {addresses[0]: 1}
+        assert background.idle(10)  # that send's round is over: the error is cleared
+        assert register(addresses[1]) == 303
+        assert smtp_server.wait_for(2, timeout=20)
+    finally:
+        assert background.stop()
+    assert smtp_server.copies() == {addresses[0]: 1, addresses[1]: 1}

@@ -11,7 +11,7 @@ import sys
 
 from sqlalchemy import func, select
 
-from newsletter import outbox, sender
+from newsletter import events, outbox, sender
 from newsletter.kinds.issue import IssueSource
 from newsletter.links import unsubscribe_url
 from newsletter.models import ArchivedIssue, Mailing, OutboxRow, Person
@@ -197,3 +197,26 @@ def test_resume_sends_deferred_messages_at_once(site, smtp_server):
                        env={"NEWSLETTER_TRANSPORT": smtp_server.url})
     assert "klart" in resumed.stdout
     assert smtp_server.copies() == {a: 1 for a in addresses}
+
+
+def test_test_to_refuses_an_address_on_the_suppression_list(site):
+    seed(site, 3)
+    site.cli("contacts", "forget", "p001@example.se", "--yes")
+    with site.transaction() as s:
+        person = s.scalar(select(Person).where(Person.email == "p002@example.se"))
+        events.hard_bounce(s, site.settings.secret_key, person, source="test")
+    body = site.root / "enkat.md"
+    body.write_text("Hej!\n", encoding="utf-8")
+    for address, why in (("p001@example.se", "raderad"), ("P002@example.se", "studsade")):
+        for command in (("send", "issue", "2026-12"),
+                        ("mail", "--subject", "Enkät", "--body", str(body))):
+            got = site.cli(*command, "--to", "medlemmar", "--test-to", "p000@example.se",
+                           "--test-to", address, ok=False)
+            assert got.exit_code == 1
+            (line,) = got.stderr.strip().splitlines()
+            assert address.lower() in line and why in line and "spärrlistan" in line
+    with site.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Mailing)) == 0  # not even p000's
+    assert not (site.root / "Maildir").exists()
+    site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--test-to", "p000@example.se")
+    assert len(maildir(site)) == 1

@@ -18,6 +18,7 @@ from ..contacts import (
     forget,
     list_contacts,
     normalise_email,
+    smtputf8_warning,
     unsubscribe_address,
 )
 from ..contacts_import import ImportReport, import_contacts
@@ -107,6 +108,9 @@ def add(app: App, email: str, name: str, municipality: str, role: str,
                                       municipality=municipality, role=role, areas=areas)
         words = {"added": "Lade till", "updated": "Uppdaterade", "unchanged": "Oförändrad:"}
         click.echo(f"{words[outcome]} {person.email}")
+        warning = smtputf8_warning(person.email)
+    if warning:
+        click.echo(_("Warning: {reason}").format(reason=warning), err=True)
 
 
 def _sorted_positions(positions: list[Position]) -> list[Position]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from .. import links, outbox, preflight, sender, webinars
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..kinds import webinar as messages
 from ..kinds.webinar import person_label, when
+from ..models import OutboxStatus
 from ..segments import count, resolve_segment
 from .app import App, pass_app
 from .mailings import submit_for_review
@@ -30,9 +31,15 @@ def group() -> None:
 
 
 def _deliver(app: App, outcome: webinars.Outcome, dry_run: bool) -> None:
-    if dry_run or not outcome.mailings:
+    """Send the mailings OUTCOME created, and finish those an interrupted run left."""
+    if dry_run or not (outcome.mailings or outcome.resumed):
         return
-    for r in sender.deliver(app.settings, app.sessions, outcome.mailings):
+    if outcome.resumed:
+        click.echo(ngettext("Finishing mailing {ids}, which an earlier run did not finish.",
+                            "Finishing mailings {ids}, which an earlier run did not finish.",
+                            len(outcome.resumed)).format(
+            ids=", ".join(str(i) for i in outcome.resumed)))
+    for r in sender.deliver(app.settings, app.sessions, outcome.mailings + outcome.resumed):
         line = (f"Utskick {r.mailing_id}: {r.sent} skickade, {r.suppressed} spärrade, "
                 f"{r.failed + r.bounced} misslyckade")
         if r.deferred or r.remaining:
@@ -116,6 +123,15 @@ def show(app: App, slug: str) -> None:
                 click.echo(f"{heading}:")
                 for i, person in enumerate(people, 1):
                     click.echo(f"  {i:>3}. {person_label(person)}")
+        unfinished = [outbox.mailing_status(session, i, failures=0)
+                      for i in webinars.unfinished(session, w)]
+    if unfinished:
+        click.echo(_("Unfinished mailings (run the same command again, or "
+                     "`newsletter send resume ID`):"))
+        for st in unfinished:
+            click.echo(_("  {id}  {source}  {status}: {sent} of {total} sent").format(
+                id=st.mailing.id, source=st.mailing.source, status=st.mailing.status,
+                sent=st.counts[OutboxStatus.SENT], total=st.total))
 
 
 @group.command("edit")
@@ -147,6 +163,7 @@ def edit(app: App, slug: str, title, start, duration, join_url, area, descriptio
         summary = when(settings, outcome.webinar)
     if not outcome.changed:
         click.echo("Inget ändrades.")
+        _deliver(app, outcome, dry_run)
         return
     fields = ", ".join(_FIELD_NAMES.get(name, name) for name in outcome.changed)
     click.echo(("Skulle ändra " if dry_run else "Ändrade ") + fields
@@ -255,6 +272,7 @@ def unregister(app: App, slug: str, email: str, dry_run: bool) -> None:
         promoted = [person_label(p) for p in outcome.promoted]
     if outcome.status == "not-registered":
         click.echo(f"{who} var inte anmäld.")
+        _deliver(app, outcome, dry_run)
         return
     click.echo(("(torrkörning) " if dry_run else "") + f"Avanmäld: {who}")
     for label in promoted:
