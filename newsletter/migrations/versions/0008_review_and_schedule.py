@@ -1,7 +1,7 @@
 """review and approval, scheduled mailings, withdrawal from the archive
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
