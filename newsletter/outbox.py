@@ -68,7 +68,7 @@ from .signing import address_hasher
 from .sources import Content, Profile, Source, profile_of, recipient_for
 
 BATCH = 2000  # persons read, and outbox rows written, per statement when fixing recipients
-CLAIM_BATCH = 25  # rows a sending worker takes at a time
+CLAIM_BATCH = 25  # the most rows a sending worker takes at a time
 STALE_AFTER = timedelta(minutes=10)  # a claim older than this is taken to be a dead sender's
 RECLAIMED = "reclaimed after a crashed sender: possibly sent twice"
 Executor = Session | Connection  # runs a statement in the caller's transaction
@@ -429,11 +429,16 @@ class Claimed:
 # Built once: statements run per message or per claim (building them costs more than running
 # them), each on the calling worker's own database connection.
 _DUE = or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= bindparam("now"))
+# The rows to take: on PostgreSQL (and others with row locks) rows another sender is taking at
+# this moment are skipped rather than waited for (FOR UPDATE SKIP LOCKED), so that senders on
+# one mailing take disjoint rows at once; SQLite, which has no row locks, renders no FOR UPDATE
+# and takes one writer at a time, so there the compare-and-set below alone decides.
 _CLAIM = (update(OutboxRow)
           .where(OutboxRow.id.in_(select(OutboxRow.id)
                                   .where(OutboxRow.mailing_id == bindparam("mailing"),
                                          OutboxRow.status.in_(CLAIMABLE), _DUE)
-                                  .order_by(OutboxRow.id).limit(CLAIM_BATCH)),
+                                  .order_by(OutboxRow.id).limit(bindparam("limit"))
+                                  .with_for_update(skip_locked=True)),
                  OutboxRow.status.in_(CLAIMABLE), _DUE,
                  select(Mailing.id).where(Mailing.id == bindparam("mailing"),
                                           Mailing.status == MailingStatus.SENDING).exists())
@@ -467,10 +472,16 @@ _RELEASE = (update(OutboxRow)
             .execution_options(synchronize_session=False))
 
 
-def claim(db: Executor, mailing_id: int, me: str, now: datetime) -> list[Claimed]:
-    """Take up to CLAIM_BATCH due rows of a sending mailing for claimant ME (compare-and-set:
-    a second sender takes other rows), and return them."""
-    params = {"mailing": mailing_id, "me": me, "now": now}
+def claim(db: Executor, mailing_id: int, me: str, now: datetime, *,
+          limit: int = CLAIM_BATCH) -> list[Claimed]:
+    """Take up to LIMIT due rows of a sending mailing for claimant ME, and return them.
+
+    Any number of senders, in threads, processes or on other hosts, may claim from one mailing
+    at once: a row is taken by one of them only. The UPDATE is a compare-and-set (only rows still
+    claimable and due are stamped with ME), and on PostgreSQL the rows are chosen FOR UPDATE
+    SKIP LOCKED, so concurrent claims take different rows instead of queueing for the same ones.
+    """
+    params = {"mailing": mailing_id, "me": me, "now": now, "limit": limit}
     db.execute(_CLAIM, params)
     return [Claimed(*r) for r in db.execute(_CLAIMED, params)]
 
