@@ -36,6 +36,15 @@ from datetime import UTC, datetime
 from multiprocessing import Process
 from pathlib import Path
 
+from population import generate
+from sqlalchemy import func, select
+
+from newsletter import db, outbox
+from newsletter.messages import MessageTemplate
+from newsletter.models import OutboxRow
+from newsletter.settings import load_settings
+from newsletter.sources import Recipient
+
 REPO = Path(__file__).resolve().parent.parent
 SINK = "/usr/sbin/smtp-sink"
 MONTH = "2026-12"
@@ -58,12 +67,14 @@ def free_port() -> int:
 
 
 class Sink:
-    """smtp-sink on 127.0.0.1, with the time each message arrived (from its -c counter)."""
+    """smtp-sink on 127.0.0.1, with the time each message arrived (from its -c counter);
+    OPTIONS are more of its options (e.g. "-w", "1": answer DATA after a second)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        self.proc = subprocess.Popen([SINK, *user, "-c", f"127.0.0.1:{self.port}", "1000"],
+        self.proc = subprocess.Popen([SINK, *user, *options, "-c", f"127.0.0.1:{self.port}",
+                                      "1000"],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.count = 0
         self.stamps: list[tuple[float, int]] = []
@@ -95,17 +106,22 @@ class Sink:
 
     def rate(self, start_count: int, expected: int, timeout: float = 30) -> tuple[float, int]:
         """(messages/s from the first to the last message after START_COUNT, messages seen)."""
+        stamps, got = self.span(start_count, expected, timeout)
+        if len(stamps) < 2:
+            return 0.0, got
+        (t0, c0), (t1, c1) = stamps[0], stamps[-1]
+        return (c1 - c0) / (t1 - t0), got
+
+    def span(self, start_count: int, expected: int, timeout: float = 30
+             ) -> tuple[list[tuple[float, int]], int]:
+        """(arrival stamps (perf_counter, count) after START_COUNT, messages seen), once EXPECTED
+        messages arrived or TIMEOUT passed."""
         deadline = time.monotonic() + timeout
         while self.count - start_count < expected and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)
         with self._lock:
-            stamps = [s for s in self.stamps if s[1] > start_count]
-            got = self.count - start_count
-        if len(stamps) < 2:
-            return 0.0, got
-        (t0, c0), (t1, c1) = stamps[0], stamps[-1]
-        return (c1 - c0) / (t1 - t0), got
+            return [s for s in self.stamps if s[1] > start_count], self.count - start_count
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -233,6 +249,100 @@ def run_trivial(sink: Sink, message: bytes, n: int, connections: int, *, threads
     return sink.rate(before, n)[0]
 
 
+# --- the whole command ----------------------------------------------------------------------
+
+@dataclass
+class WholeRun:
+    """`send issue` from spawn to exit: start-up, creating the mailing, sending, finishing."""
+
+    n: int
+    received: int
+    wall: float  # spawn to exit
+    first: float  # spawn to the sink's first message (start-up, creating, the first claim)
+    sending: float  # the sink's first message to its last
+    max_rss_mib: float
+
+    @property
+    def rate(self) -> float:
+        return self.received / self.wall
+
+
+def run_whole(site: Path, n: int, sink: Sink, connections: int) -> WholeRun:
+    before = sink.mark()
+    start = time.perf_counter()
+    child = newsletter(site, "send", "issue", MONTH, "--to", "medlemmar", "--yes",
+                       env={"NEWSLETTER_TRANSPORT": f"smtp://127.0.0.1:{sink.port}",
+                            "NEWSLETTER_CONNECTIONS": str(connections)})
+    stamps, received = sink.span(before, n)
+    first, last = (stamps[0][0], stamps[-1][0]) if stamps else (start, start)
+    return WholeRun(n, received, child.wall, first - start, last - first, child.max_rss_mib)
+
+
+def mean_message(site: Path) -> tuple[float, int]:
+    """(mean size in bytes of the messages the site's mailing sent, its number of variants):
+    one message built per frozen variant, weighted by its recipients."""
+    settings = load_settings(site, env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET})
+    engine = db.make_engine(settings.db_url)
+    recipient = Recipient(email="kontakt0000001@example.se", name="Åsa Öberg",
+                          message_id="<1.bench@nyhetsbrev.example.se>",
+                          unsubscribe_url=f"{settings.organisation.base_url}/u/x" + "A" * 40,
+                          preferences_url=f"{settings.organisation.base_url}/p/x" + "A" * 40)
+    try:
+        with db.session_factory(engine)() as s:
+            counts = s.execute(select(OutboxRow.mailing_id, OutboxRow.variant_key, func.count())
+                               .group_by(OutboxRow.mailing_id, OutboxRow.variant_key)).all()
+            total = sum(count * len(MessageTemplate(settings, outbox.frozen(s, m, key))
+                                    .build(recipient)) for m, key, count in counts)
+    finally:
+        engine.dispose()
+    return total / sum(count for _m, _k, count in counts), len(counts)
+
+
+def sized_message(sample: bytes, size: int) -> bytes:
+    """SAMPLE's headers and a plain body of 76-character lines, SIZE bytes in all: what the bare
+    client sends (smtplib's cost goes with the bytes and lines, not with what they say)."""
+    head = sample[:sample.index(b"\r\n\r\n") + 4]
+    head = b"".join(line for line in head.splitlines(keepends=True)
+                    if not line.lower().startswith((b"content-type", b"content-transfer",
+                                                   b" boundary")))
+    head = head.replace(b"MIME-Version: 1.0\r\n", b"MIME-Version: 1.0\r\nContent-Type: "
+                        b"text/plain; charset=us-ascii\r\n")
+    lines, rest = divmod(max(0, size - len(head)), 78)
+    return head + (b"x" * 76 + b"\r\n") * lines + b"x" * max(0, rest - 2) + b"\r\n"[:rest]
+
+
+# The bare client as a child of its own: only smtplib and multiprocessing to import, so that
+# its start-up is what a bare client's is (this module imports the newsletter package).
+BARE_CLIENT = """
+import smtplib, sys
+from multiprocessing import Process
+port, n, connections, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+message = open(path, "rb").read()
+def send(count):
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for i in range(count):
+            smtp.sendmail("bounces@example.se", [f"kontakt{i:07d}@example.se"], message)
+if __name__ == "__main__":
+    workers = [Process(target=send, args=(n // connections + (i < n % connections),))
+               for i in range(connections)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+"""
+
+
+def run_bare(sink: Sink, n: int, connections: int, message_file: Path) -> WholeRun:
+    """The bare client as a child process, from spawn to exit (its start-up counts too)."""
+    before = sink.mark()
+    start = time.perf_counter()
+    child = run_child([sys.executable, "-c", BARE_CLIENT, str(sink.port), str(n),
+                       str(connections), str(message_file)])
+    stamps, received = sink.span(before, n)
+    first, last = (stamps[0][0], stamps[-1][0]) if stamps else (start, start)
+    return WholeRun(n, received, child.wall, first - start, last - first, child.max_rss_mib)
+
+
 # --- the naive loop --------------------------------------------------------------------------
 
 def naive_loop(site: str, port: int, n: int) -> None:
@@ -294,6 +404,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=2, help="SMTP connections")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each measurement (interleaved; the best is reported)")
+    parser.add_argument("--whole", type=int, default=50_000,
+                        help="contacts of the whole-command comparison (0: skip it)")
     parser.add_argument("--naive-child", nargs=3, metavar=("SITE", "PORT", "N"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -371,6 +483,47 @@ def report(args: argparse.Namespace, sink: Sink, base: Path) -> None:
         small = min(best)
         print(f"engine peak RSS, N={small} -> N={args.n}: {rss[small]:.0f} -> {rss[args.n]:.0f} "
               f"MiB ({rss[args.n] / rss[small]:.2f}x for {args.n / small:.0f}x the recipients)")
+    if args.whole:
+        whole(args, sink, base, message)
+
+
+def whole(args: argparse.Namespace, sink: Sink, base: Path, sample: bytes) -> None:
+    """The whole command against a bare client with messages of the same mean size."""
+    c, reps, n = args.connections, args.repeat, args.whole
+    t = time.perf_counter()
+    site = base / f"whole-{n}"
+    site.mkdir()
+    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
+    for folder in ("templates", "issues"):
+        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
+    newsletter(site, "init")
+    generate(f"sqlite:///{site / 'subscribers.db'}", n)
+    pristine = base / f"pristine-whole-{n}.db"
+    shutil.copy(site / "subscribers.db", pristine)
+    print(f"\nsite with {n} generated contacts ready in {time.perf_counter() - t:.1f} s")
+    engine_runs: list[WholeRun] = []
+    bare_runs: list[WholeRun] = []
+    message_file = base / "bare-message.eml"
+    size = variants = 0.0
+    for rep in range(reps):
+        restore(site, pristine)
+        engine_runs.append(run_whole(site, n, sink, c))
+        if rep == 0:
+            size, variants = mean_message(site)
+            message_file.write_bytes(sized_message(sample, round(size)))
+        bare_runs.append(run_bare(sink, n, c, message_file))
+    eng, bare = max(engine_runs, key=lambda r: r.rate), max(bare_runs, key=lambda r: r.rate)
+    print(f"the whole command, {n} recipients, {c} connection(s), messages of "
+          f"{size / 1024:.1f} KiB on average ({variants:.0f} variants); best of {reps}:")
+    print(f"{'':<52}{'msgs/s':>8}{'wall':>8}{'first msg':>11}{'sending':>9}{'peak RSS':>10}"
+          "   all runs (msgs/s)")
+    for label, best_run, runs in (
+            ("newsletter send issue (start-up, create, send)", eng, engine_runs),
+            (f"bare smtplib, {c} processes, same mean size", bare, bare_runs)):
+        print(f"{label:<52}{best_run.rate:>8.0f}{best_run.wall:>7.1f}s{best_run.first:>10.1f}s"
+              f"{best_run.sending:>8.1f}s{best_run.max_rss_mib:>6.0f} MiB   "
+              + " ".join(f"{r.rate:.0f}" for r in runs))
+    print(f"whole command / bare client:            {eng.rate / bare.rate:6.0%}   (goal >= 90%)")
 
 
 if __name__ == "__main__":

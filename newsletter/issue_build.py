@@ -21,7 +21,7 @@ from .markdown import Converted
 from .media import HEAVY_BYTES, local_name, media_file
 from .render import IssueRenderer, WebinarInfo
 from .settings import Settings
-from .sources import Content, Recipient, personalise, recipient_for
+from .sources import Content, Recipient, personalise, profile_of, recipient_for
 from .webinars import upcoming
 
 SIZE_WARNING = 90 * 1024  # Gmail clips messages at about 102 KB of HTML
@@ -197,7 +197,7 @@ def preview_issue(settings: Settings, month: str, *, session: Session | None = N
         person = find_person(session, email) if session is not None else None
         if person is None:
             raise NotFound(f"no contact {email!r} (newsletter contacts list)")
-        content = source.render(source.variant_of(person))
+        content = source.render(source.variant_of(profile_of(person)))
         recipient = recipient_for(settings, person)
     else:
         content = source.render(source.renderer.all_key)

@@ -138,6 +138,10 @@ class Position(Base):
         Index("uq_positions_open", "person_id", func.coalesce(text("municipality_id"), 0),
               "role", unique=True, sqlite_where=text("ended_on IS NULL"),
               postgresql_where=text("ended_on IS NULL")),
+        # "Does this person hold this role on that day, and where?" from the index alone: what
+        # every segment with a position condition asks once per person (revision 0009).
+        Index("ix_positions_person_held", "person_id", "role", "started_on", "ended_on",
+              "municipality_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -39,7 +39,6 @@ from sqlalchemy import (
     cast,
     delete,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -50,7 +49,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import segments, tracking
 from .errors import NotFound, SendError, SuppressedAddress
-from .events import SuppressionReason, is_suppressed, suppression_reason
+from .events import SuppressionReason, suppression_reason
 from .i18n import _
 from .messages import MessageTemplate, message_id
 from .models import (
@@ -62,13 +61,16 @@ from .models import (
     OutboxRow,
     OutboxStatus,
     Person,
+    PersonArea,
+    Position,
     Suppression,
 )
 from .settings import Settings
-from .sources import Content, Source, recipient_for
+from .signing import address_hasher
+from .sources import Content, Profile, Source, profile_of, recipient_for
 
-BATCH = 500  # persons read per query when fixing the recipients
-CLAIM_BATCH = 25  # rows a sending worker takes at a time
+BATCH = 2000  # persons read, and outbox rows written, per statement when fixing recipients
+CLAIM_BATCH = 25  # the most rows a sending worker takes at a time
 STALE_AFTER = timedelta(minutes=10)  # a claim older than this is taken to be a dead sender's
 RECLAIMED = "reclaimed after a crashed sender: possibly sent twice"
 Executor = Session | Connection  # runs a statement in the caller's transaction
@@ -186,22 +188,6 @@ def frozen_contents(session: Session, mailing_id: int) -> list[Content]:
     return [frozen(session, mailing_id, key) for key in keys]
 
 
-def _people(session: Session, settings: Settings, segment: str, *, transactional: bool,
-            only: Sequence[Person] | None, today: date | None = None) -> Iterator[list[Person]]:
-    """The segment's persons on TODAY (or ONLY these) in batches of BATCH, areas and positions
-    loaded."""
-    if only is not None:
-        ids = [p.id for p in only if p.status == "active"]
-    else:
-        ids = session.scalars(segments.recipients_query(
-            settings, segment, today=today, include_paused=transactional)
-            .with_only_columns(Person.id)).all()
-    for start in range(0, len(ids), BATCH):
-        yield list(session.scalars(
-            select(Person).where(Person.id.in_(ids[start:start + BATCH])).order_by(Person.id)
-            .options(selectinload(Person.areas), selectinload(Person.positions))))
-
-
 def _had_it(kind: str, key: str) -> Select[tuple[int | None]]:
     """The persons who got (or are getting) KIND/KEY in some mailing."""
     return (select(OutboxRow.person_id).join(Mailing, Mailing.id == OutboxRow.mailing_id)
@@ -217,42 +203,129 @@ def add_recipients(session: Session, settings: Settings, mailing: Mailing, sourc
     variant they need is frozen on first use. A mailing left with nobody is done at once.
 
     The segment is the expression it meant when the mailing was opened (what was approved);
-    positions count when held on TODAY (default: today)."""
-    already = set(session.scalars(_had_it(mailing.kind, mailing.source)
-                                  .where(Mailing.id != mailing.id)))
+    positions count when held on TODAY (default: today).
+
+    In bulk, memory flat however large the segment: BATCH persons at a time are read as plain
+    values (`sources.Profile`, areas and roles aggregated in the same query), checked against
+    the other mailings and the suppression list with one query each, and written with one
+    multi-row INSERT.
+    """
+    today = today or date.today()
+    earlier = list(session.scalars(select(Mailing.id).where(
+        Mailing.kind == mailing.kind, Mailing.source == mailing.source, Mailing.id != mailing.id)))
     done = set(session.scalars(select(MailingVariant.key).where(
         MailingVariant.mailing_id == mailing.id)))
+    digest = address_hasher(settings.secret_key)
     total = skipped = 0
     segment = (mailing.meta or {}).get("segment_expr") or mailing.segment
-    for people in _people(session, settings, segment, only=persons, today=today,
-                          transactional=source.transactional):
+    if persons is not None:
+        batches = _batches([profile_of(p, today) for p in sorted(persons, key=lambda p: p.id)
+                            if p.status == "active"])
+    else:
+        batches = _segment(session, settings, segment, today, source.transactional)
+    for profiles in batches:
+        had = _had(session, earlier, [p.id for p in profiles])
+        fresh = [p for p in profiles if p.id not in had]
+        skipped += len(profiles) - len(fresh)
+        hashes = [digest(p.email) for p in fresh]
+        barred = _select_in(session, _SUPPRESSED, hashes)
         rows = []
-        for person in people:
-            if person.id in already:
-                skipped += 1
+        for profile, h in zip(fresh, hashes, strict=True):
+            if h in barred:
                 continue
-            if is_suppressed(session, settings.secret_key, person.email):
-                continue
-            key = source.variant_of(person)
+            key = source.variant_of(profile)
             if key not in done:
                 content = source.render(key)
                 freeze(session, mailing, content if content.key == key else
                        replace(content, key=key))
                 done.add(key)
-            rows.append({"mailing_id": mailing.id, "person_id": person.id, "variant_key": key,
-                         "message_id": message_id(settings, mailing.id, person.public_id),
-                         "status": OutboxStatus.PENDING, "attempts": 0})
+            rows.append((profile.id, key, message_id(settings, mailing.id, profile.public_id)))
         if rows:
-            session.execute(insert(OutboxRow), rows)
+            _insert_rows(session, mailing.id, rows)
             total += len(rows)
-        for person in people:  # keep memory flat however large the segment
-            session.expunge(person)
     if settings.tracking.clicks and total >= tracking.MIN_RECIPIENTS:
         _track(session, settings, mailing)  # links via /l/TOKEN, no person
     if total == 0:
         mailing.status, mailing.finished_at = MailingStatus.DONE, datetime.now(UTC)
     session.flush()
     return Created(mailing, True, total, skipped)
+
+
+def _batches(profiles: list[Profile]) -> Iterator[list[Profile]]:
+    for start in range(0, len(profiles), BATCH):
+        yield profiles[start:start + BATCH]
+
+
+def _segment(session: Session, settings: Settings, segment: str, today: date,
+             transactional: bool) -> Iterator[list[Profile]]:
+    """The persons of SEGMENT on TODAY as Profiles, BATCH at a time in id order (keyset
+    pagination: one query a batch, nothing held but the batch)."""
+    areas = (select(func.aggregate_strings(PersonArea.area, ","))
+             .where(PersonArea.person_id == Person.id).scalar_subquery())
+    roles = (select(func.aggregate_strings(Position.role, ","))
+             .where(Position.person_id == Person.id, Position.held_on(today)).scalar_subquery())
+    query = (segments.recipients_query(settings, segment, today=today,
+                                       include_paused=transactional)
+             .with_only_columns(Person.id, Person.public_id, Person.email, Person.name,
+                                areas, roles)
+             .where(Person.id > bindparam("after")).limit(BATCH))
+    conn, after, nothing = session.connection(), 0, frozenset()
+    while rows := conn.execute(query, {"after": after}).all():
+        yield [Profile(pid, public_id, email, name or "",
+                       frozenset(chosen.split(",")) if chosen else None,
+                       frozenset(held.split(",")) if held else nothing)
+               for pid, public_id, email, name, chosen, held in rows]
+        after = rows[-1][0]
+
+
+def _had(session: Session, earlier: list[int], ids: list[int]) -> set[int]:
+    """Those of IDS who got (or are getting) the same source in one of the EARLIER mailings."""
+    if not earlier:
+        return set()
+    ours = ", ".join(str(int(m)) for m in earlier)
+    return _select_in(session, (
+        f"SELECT person_id FROM {OutboxRow.__tablename__} WHERE mailing_id IN ({ours}) "
+        f"AND status NOT IN ('{OutboxStatus.FAILED.value}', '{OutboxStatus.SUPPRESSED.value}') "
+        "AND person_id IN "), ids)
+
+
+# Driver-level statements of the bulk path: SQLAlchemy compiles each of thousands of bound
+# parameters anew for every statement, which costs more than running it.
+_SUPPRESSED = f"SELECT email_hash FROM {Suppression.__tablename__} WHERE email_hash IN "
+_ROW_COLUMNS = ("person_id", "variant_key", "message_id")  # besides mailing, status, attempts
+
+
+def _driver_params(session: Session, values: Sequence[Any]) -> tuple[list[str], Any]:
+    """Placeholders for VALUES in the driver's parameter style (PEP 249's five), and the
+    parameters to pass with them."""
+    style, n = session.connection().dialect.paramstyle, len(values)
+    if style == "named":
+        return [f":p{i}" for i in range(n)], {f"p{i}": v for i, v in enumerate(values)}
+    marks = {"qmark": ["?"] * n, "format": ["%s"] * n, "pyformat": ["%s"] * n,
+             "numeric": [f":{i + 1}" for i in range(n)],
+             "numeric_dollar": [f"${i + 1}" for i in range(n)]}[style]
+    return marks, tuple(values)
+
+
+def _select_in(session: Session, sql: str, values: list[Any]) -> set[Any]:
+    """The first column of SQL ending in "... IN " followed by the VALUES, as a set."""
+    if not values:
+        return set()
+    marks, params = _driver_params(session, values)
+    return {r[0] for r in session.connection().exec_driver_sql(f"{sql}({', '.join(marks)})",
+                                                               params)}
+
+
+def _insert_rows(session: Session, mailing_id: int, rows: list[tuple[int, str, str]]) -> None:
+    """ROWS (person id, variant key, Message-ID) as pending outbox rows of MAILING_ID: one
+    multi-row INSERT."""
+    marks, params = _driver_params(session, [value for row in rows for value in row])
+    constant = f"'{OutboxStatus.PENDING.value}', 0"
+    values = ", ".join(f"({int(mailing_id)}, {a}, {b}, {c}, {constant})"
+                       for a, b, c in zip(*[iter(marks)] * 3, strict=True))
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {OutboxRow.__tablename__} (mailing_id, {', '.join(_ROW_COLUMNS)}, "
+        f"status, attempts) VALUES {values}", params)
 
 
 def create_test_mailings(session: Session, settings: Settings, source: Source,
@@ -305,7 +378,7 @@ def _test_mailing(session: Session, settings: Settings, source: Source, address:
     person = session.scalar(select(Person).where(Person.email == address).options(
         selectinload(Person.areas), selectinload(Person.positions)))
     probe = person or Person(email=address, name="", public_id="test", areas=[], positions=[])
-    key = source.variant_of(probe)
+    key = source.variant_of(profile_of(probe))
     content = replace(source.render(key), key=key)
     token = secrets.token_hex(6)
     subject = f"[TEST] {content.subject}"
@@ -342,7 +415,7 @@ def plan(session: Session, settings: Settings, source: Source, segment: str) -> 
     size = 0
     if people:
         person = people[0]
-        template = MessageTemplate(settings, source.render(source.variant_of(person)))
+        template = MessageTemplate(settings, source.render(source.variant_of(profile_of(person))))
         size = len(template.build(recipient_for(settings, person, message_id(
             settings, 0, person.public_id))))
     in_segment = segments.recipients_query(settings, segment).with_only_columns(Person.id)
@@ -398,11 +471,16 @@ class Claimed:
 # Built once: statements run per message or per claim (building them costs more than running
 # them), each on the calling worker's own database connection.
 _DUE = or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= bindparam("now"))
+# The rows to take: on PostgreSQL (and others with row locks) rows another sender is taking at
+# this moment are skipped rather than waited for (FOR UPDATE SKIP LOCKED), so that senders on
+# one mailing take disjoint rows at once; SQLite, which has no row locks, renders no FOR UPDATE
+# and takes one writer at a time, so there the compare-and-set below alone decides.
 _CLAIM = (update(OutboxRow)
           .where(OutboxRow.id.in_(select(OutboxRow.id)
                                   .where(OutboxRow.mailing_id == bindparam("mailing"),
                                          OutboxRow.status.in_(CLAIMABLE), _DUE)
-                                  .order_by(OutboxRow.id).limit(CLAIM_BATCH)),
+                                  .order_by(OutboxRow.id).limit(bindparam("limit"))
+                                  .with_for_update(skip_locked=True)),
                  OutboxRow.status.in_(CLAIMABLE), _DUE,
                  select(Mailing.id).where(Mailing.id == bindparam("mailing"),
                                           Mailing.status == MailingStatus.SENDING).exists())
@@ -436,10 +514,16 @@ _RELEASE = (update(OutboxRow)
             .execution_options(synchronize_session=False))
 
 
-def claim(db: Executor, mailing_id: int, me: str, now: datetime) -> list[Claimed]:
-    """Take up to CLAIM_BATCH due rows of a sending mailing for claimant ME (compare-and-set:
-    a second sender takes other rows), and return them."""
-    params = {"mailing": mailing_id, "me": me, "now": now}
+def claim(db: Executor, mailing_id: int, me: str, now: datetime, *,
+          limit: int = CLAIM_BATCH) -> list[Claimed]:
+    """Take up to LIMIT due rows of a sending mailing for claimant ME, and return them.
+
+    Any number of senders, in threads, processes or on other hosts, may claim from one mailing
+    at once: a row is taken by one of them only. The UPDATE is a compare-and-set (only rows still
+    claimable and due are stamped with ME), and on PostgreSQL the rows are chosen FOR UPDATE
+    SKIP LOCKED, so concurrent claims take different rows instead of queueing for the same ones.
+    """
+    params = {"mailing": mailing_id, "me": me, "now": now, "limit": limit}
     db.execute(_CLAIM, params)
     return [Claimed(*r) for r in db.execute(_CLAIMED, params)]
 

@@ -9,13 +9,16 @@ transport's answer means. `deliver(settings, sessions, ids)` sends several maili
 
 Exactly once, and its window. Rows move pending -> sending -> sent | deferred | failed |
 suppressed. A worker claims a few rows with one compare-and-set UPDATE (only rows still pending or
-deferred and due are taken, stamped with the worker's claim id), so a second sender on the same
-mailing takes other rows and is harmless. Right before each message the person is read again: if
-they unsubscribed, bounced, paused or were erased after the mailing was created, the row becomes
-`suppressed` and nothing is sent. After the transport accepts a message its row is committed as
-`sent` in its own small transaction. A sender killed at any moment leaves rows in `sending`; the
-next run (the same command again) takes back rows claimed by a dead process on this host, or
-claimed more than outbox.STALE_AFTER ago, and sends them. The one case that yields a second copy:
+deferred and due are taken, stamped with the worker's claim id; on PostgreSQL chosen FOR UPDATE
+SKIP LOCKED), so any number of senders on one mailing, in threads, processes or on other hosts,
+take disjoint rows; each claims about CLAIM_SECONDS of sending at a time, so that against a slow
+server nobody sits on rows the others could send. Right before each message the person is read
+again: if they unsubscribed, bounced, paused or were erased after the mailing was created, the
+row becomes `suppressed` and nothing is sent. After the transport accepts a message its row is
+committed as `sent` in its own small transaction. A sender killed at any moment leaves rows in
+`sending`; the next run (the same command again), and any sender still working on the mailing
+once it runs out of rows, takes back rows claimed by a dead process on this host, or claimed more
+than outbox.STALE_AFTER ago, and sends them. The one case that yields a second copy:
 the server's 250 arrived (or the server kept the message while its reply was lost) but the kill came
 before the commit. Each connection has at most one message in that state, so a crash can cause at
 most `connections` duplicates. `send status` counts such rows as "possibly sent" while they wait,
@@ -58,6 +61,7 @@ from .sources import Recipient, recipient_for
 from .transports import Connection, Outcome, Result, Transport, from_settings
 
 DOMAIN_MAX_WAIT = 2.0  # longer than this for a domain's turn: put the row back, take another
+CLAIM_SECONDS = 0.5  # a worker claims about this much sending at a time (see _Worker.batch)
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,17 @@ class _Worker:
     me: str  # the claim id stamped on the rows it takes
     db: DbConnection  # claims, re-checks and records, each in its own short transaction
     conn: Connection  # the transport connection
+    seconds: float = 0.0  # a message's time, a moving average: how many rows to claim
+
+    def batch(self) -> int:
+        """Rows to claim next: about CLAIM_SECONDS' worth (at most outbox.CLAIM_BATCH), so that
+        against a slow server no worker sits on rows the others could be sending."""
+        if self.seconds <= 0:
+            return 1
+        return max(1, min(outbox.CLAIM_BATCH, int(CLAIM_SECONDS / self.seconds)))
+
+    def timed(self, seconds: float) -> None:
+        self.seconds = seconds if self.seconds <= 0 else 0.8 * self.seconds + 0.2 * seconds
 
 
 @dataclass
@@ -214,6 +229,8 @@ class _Run:
         while not self.halted():
             rows = self.claim(w)
             if not rows:
+                if self.reclaim():
+                    continue
                 wait = self.next_due()
                 if wait is None or wait > self.backoff.linger:
                     return
@@ -227,7 +244,8 @@ class _Run:
 
     def claim(self, w: _Worker) -> list[outbox.Claimed]:
         with w.db.begin():
-            rows = outbox.claim(w.db, self.mailing_id, w.me, self.clock())
+            rows = outbox.claim(w.db, self.mailing_id, w.me, self.clock(),
+                                limit=w.batch())
             if not rows:
                 status, reason = outbox.mailing_state(w.db, self.mailing_id)
                 with self.lock:
@@ -239,6 +257,16 @@ class _Run:
             if row.email is not None:
                 row.digest = address_hash(self.settings.secret_key, row.email)
         return rows
+
+    def reclaim(self) -> int:
+        """Take back the rows of senders that died on this mailing (a process killed while
+        other senders go on, see outbox.claim_is_dead), so that the survivors finish it."""
+        with self.tx() as s:
+            taken = outbox.reclaim(s, self.mailing_id)
+        if taken:
+            with self.lock:
+                self.report.reclaimed += taken
+        return taken
 
     def next_due(self) -> float | None:
         """Seconds until the next row may be claimed; None when no row is left to claim."""
@@ -314,6 +342,7 @@ class _Run:
             self.fail_alone(w, row, f"{recipient.email}: the message could not be built: "
                                     f"{_one_line(exc)}")
             return
+        started = time.monotonic()
         try:
             result = w.conn.send(self.settings.organisation.sender, recipient.email, data,
                                  ready=True)
@@ -321,6 +350,7 @@ class _Run:
             w.conn.close()  # its state is unknown: the next message opens a new connection
             self.fail_alone(w, row, f"{recipient.email}: sending failed: {_one_line(exc)}")
             return
+        w.timed(time.monotonic() - started)
         self.outcome(row, w, result)
 
     def fail_alone(self, w: _Worker, row: outbox.Claimed, reason: str) -> None:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 
 
 def address_hash(secret: bytes, email: str) -> str:
     """The suppression key of a normalised address: HMAC-SHA256 hex, irreversible without SECRET."""
-    return hmac.new(secret, b"suppress:" + email.encode("utf-8"), hashlib.sha256).hexdigest()
+    return address_hasher(secret)(email)
+
+
+def address_hasher(secret: bytes) -> Callable[[str], str]:
+    """`address_hash` with SECRET fixed, keyed once: for hashing a whole segment's addresses."""
+    keyed = hmac.new(secret, b"suppress:", hashlib.sha256)
+
+    def digest(email: str) -> str:
+        h = keyed.copy()
+        h.update(email.encode("utf-8"))
+        return h.hexdigest()
+    return digest
 
 
 def _sig(secret: bytes, purpose: str, value: str) -> str:

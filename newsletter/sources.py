@@ -1,9 +1,10 @@
 """What a mailing says: its `Content`, the `Source` of each mail kind, and the personal parts.
 
 A mailing is one Source sent to one segment. The Source says which content variant each person
-gets (`variant_of(person) -> key`) and what that variant says (`render(key) -> Content`). outbox.py
-freezes the Content of each variant once, when the mailing is created, and the send engine sends
-exactly that, however the files change afterwards. The Sources themselves are in `kinds/`: one
+gets (`variant_of(profile) -> key`; a `Profile` is plain values, read in bulk, no ORM object)
+and what that variant says (`render(key) -> Content`). outbox.py freezes the Content of each
+variant once, when the mailing is created, and the send engine sends exactly that, however the
+files change afterwards. The Sources themselves are in `kinds/`: one
 module per mail kind (the issue, a targeted mailing, the webinar messages); a new kind is a new
 Source there and a member of `models.MailingKind`.
 
@@ -25,7 +26,8 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from datetime import date
+from typing import Any, NamedTuple, Protocol
 
 from . import links
 from .models import MailingKind, Person
@@ -86,6 +88,27 @@ def fingerprint(contents: Iterable[Content], *extra: str) -> str:
     return h.hexdigest()
 
 
+class Profile(NamedTuple):
+    """A person as a Source sees them when it chooses their content variant: plain values,
+    read for a whole segment in a few queries (outbox.py), never an ORM object per person (a
+    tuple: made a million times, it must be cheap)."""
+
+    id: int
+    public_id: str
+    email: str
+    name: str
+    areas: frozenset[str] | None  # the priority areas they chose; None: every area
+    roles: frozenset[str]  # the roles they hold on the mailing's day
+
+
+def profile_of(person: Person, day: date | None = None) -> Profile:
+    """PERSON (loaded, with areas and positions) as a Profile, their roles as held on DAY
+    (default today): for one person at a time (a test copy, a preview, a confirmation)."""
+    return Profile(id=person.id, public_id=person.public_id, email=person.email,
+                   name=person.name or "", areas=frozenset(a.area for a in person.areas) or None,
+                   roles=person.roles(day))
+
+
 class Source(Protocol):
     """What a mailing sends. KIND and KEY identify it (a mailing is unique per kind, key and
     segment, so the same command again resumes it); TRANSACTIONAL sources answer something the
@@ -102,8 +125,8 @@ class Source(Protocol):
     @property
     def subject(self) -> str: ...
 
-    def variant_of(self, person: Person) -> str:
-        """The key of the content variant PERSON gets."""
+    def variant_of(self, person: Profile) -> str:
+        """The key of the content variant PERSON gets (called for every recipient: cheap)."""
         ...
 
     def render(self, key: str) -> Content:

@@ -33,7 +33,7 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.signing import make_token
-from newsletter.sources import Content
+from newsletter.sources import Content, Profile
 from newsletter.web import clicks
 from newsletter.web import create_app as create_web_app
 from newsletter.web.pages import background_of
@@ -107,8 +107,8 @@ def add_person(session, local: str, *positions: tuple[str | None, str], status: 
 
 # --- a Source for tests ------------------------------------------------------------------------
 
-def _by_role(person: Person) -> str:
-    return "kc" if any(p.role == "kommunchef" for p in person.positions) else "other"
+def _by_role(person: Profile) -> str:
+    return "kc" if "kommunchef" in person.roles else "other"
 
 
 @dataclass
@@ -118,11 +118,11 @@ class Canned:
 
     key: str = "test-1"
     subject: str = "Nyhetsbrev december: strandskyddet och bredbandet"
-    variant: Callable[[Person], str] = field(default=_by_role)
+    variant: Callable[[Profile], str] = field(default=_by_role)
     kind: MailingKind = MailingKind.TARGETED
     transactional: bool = False
 
-    def variant_of(self, person: Person) -> str:
+    def variant_of(self, person: Profile) -> str:
         return self.variant(person)
 
     def render(self, key: str) -> Content:

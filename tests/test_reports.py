@@ -24,7 +24,16 @@ from newsletter.reports import month_report
 from newsletter.web import clicks, create_app
 
 from .browser import chromium, screenshot_path
-from .helpers import CLICK, PATTERNS, Clock, enable_tracking, replay, seed, token
+from .helpers import (
+    CLICK,
+    PATTERNS,
+    Clock,
+    check_message,
+    enable_tracking,
+    replay,
+    seed,
+    token,
+)
 
 HUMAN = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 SAFE_LINKS = PATTERNS["scenarios"][0]
@@ -94,8 +103,8 @@ def scripted(site, smtp_server, tmp_path):
         assert got.status_code == 200
     site.cli("contacts", "forget", "p009@example.se", "--yes")
 
-    paths = {int(t.split(".")[0].split("-")[1]): f"/l/{t}"
-             for t in CLICK.findall(smtp_server.messages[0].data.decode("ascii", "replace"))}
+    html = check_message(smtp_server.messages[0].data).get_body(("html",)).get_content()
+    paths = {int(t.split(".")[0].split("-")[1]): f"/l/{t}" for t in CLICK.findall(html)}
     for i in range(6):  # six readers open link 2 (bostad), two of them link 10 too
         reader = {"headers": {"User-Agent": HUMAN}, "environ_base": {"REMOTE_ADDR": f"192.0.2.{i}"}}
         assert client.get(paths[2], **reader).status_code == 302

@@ -19,15 +19,15 @@ from ..content import Issue, load_issue
 from ..models import ArchivedIssue, MailingKind, Person
 from ..render import IssueRenderer, WebinarInfo
 from ..settings import Settings
-from ..sources import Content
+from ..sources import Content, Profile, profile_of
 
 
 def wants(person: Person) -> tuple[frozenset[str] | None, frozenset[str]]:
     """(areas, roles) of PERSON: the areas they chose (None = every area) and the roles they
     hold today (an ended position unlocks nothing), which decide the content variant of the
     issue they get."""
-    areas = frozenset(a.area for a in person.areas) or None
-    return areas, person.roles()
+    profile = profile_of(person)
+    return profile.areas, profile.roles
 
 
 @dataclass
@@ -56,8 +56,8 @@ class IssueSource:
     def subject(self) -> str:
         return self.issue.subject
 
-    def variant_of(self, person: Person) -> str:
-        return self.renderer.variant_key(*wants(person))
+    def variant_of(self, person: Profile) -> str:
+        return self.renderer.variant_key(person.areas, person.roles)
 
     def render(self, key: str) -> Content:
         return self.renderer.render(key)

@@ -8,10 +8,10 @@ import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..models import MailingKind, Person
+from ..models import MailingKind
 from ..render import MESSAGE_KEY, render_message
 from ..settings import Settings
-from ..sources import Content
+from ..sources import Content, Profile
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TargetedSource:
         digest = hashlib.sha256(f"{self.subject}\0{self.body}".encode()).hexdigest()
         return f"sha256:{digest[:32]}"
 
-    def variant_of(self, person: Person) -> str:
+    def variant_of(self, person: Profile) -> str:
         return MESSAGE_KEY
 
     @cached_property

@@ -18,7 +18,7 @@ from .. import ical, links
 from ..models import MailingKind, Person, Registration, Webinar
 from ..render import render_message
 from ..settings import Settings
-from ..sources import Content
+from ..sources import Content, Profile
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class WebinarMessage:
     def subject(self) -> str:
         return self.text.subject
 
-    def variant_of(self, person: Person) -> str:
+    def variant_of(self, person: Profile) -> str:
         if self.method in PERSONAL or self.variant is None:
             self._attendees[person.public_id] = _Attendee(person.email, person.name or "")
             return person.public_id
