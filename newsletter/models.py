@@ -389,6 +389,20 @@ class Registration(Base):
                                                  onupdate=utcnow)
 
 
+class Signup(Base):
+    """A registration asked for on a webinar's public page, not handled yet (signups.py): the
+    request records one row whoever asked, the person's id if the address is a contact's (no
+    address is stored); the background sender registers them, sends the confirmation and
+    deletes the row."""
+
+    __tablename__ = "signups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # --- the site itself ------------------------------------------------------------------------
 
 class SiteMeta(Base):

@@ -15,6 +15,7 @@ from newsletter import links, webinars
 from newsletter.models import Person
 from newsletter.signing import make_token
 from newsletter.web import create_app
+from newsletter.web.pages import background_of
 
 ANNA = "anna.andersson@example.se"
 SAME_SITE = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
@@ -22,7 +23,8 @@ SAME_SITE = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
 
 @pytest.fixture
 def web(site):
-    """(test client, site, Anna's public id) with one contact and an open webinar."""
+    """(test client, site, Anna's public id) with one contact and an open webinar; the app's
+    background sender is stopped afterwards."""
     with site.transaction() as session:
         anna = Person(email=ANNA, name="Anna Andersson")
         session.add(anna)
@@ -32,7 +34,9 @@ def web(site):
             join_url="https://example.se/mote/1")
         session.flush()
         public_id = anna.public_id
-    return client_for(site.settings), site, public_id
+    client = client_for(site.settings)
+    yield client, site, public_id
+    assert background_of(client.application).stop()
 
 
 def client_for(settings):

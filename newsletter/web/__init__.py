@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, g, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from .. import db, i18n
+from .. import db, i18n, signups
 from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
@@ -134,8 +134,8 @@ def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024,
                       TRAP_HTTP_EXCEPTIONS=False)
     sessions, writers = db.session_factory(engine), db.session_factory(db.writer(engine))
-    background = BackgroundSender(settings, sessions, writers, schedule=schedule,
-                                  logger=app.logger)
+    background = BackgroundSender(settings, sessions, writers, tasks=[signups.handle_pending],
+                                  schedule=schedule, logger=app.logger)
     app.extensions["newsletter"] = WebContext(settings, sessions, writers, background)
     app.jinja_loader = ChoiceLoader([FileSystemLoader([str(d) for d in settings.templates_dirs])])
     i18n.activate(settings.organisation.language)

@@ -1,7 +1,9 @@
 """Webinar registration: /webinar/SLUG shows the webinar and takes an address.
 
-The answer is the same whether or not the address is in the register, so the page cannot be
-used to find out who is a contact; the confirmation goes by email.
+The answer is the same whether or not the address is in the register, and so is the work the
+request does (it records a sign-up, signups.py, and the background sender does the rest), so
+the page cannot be used to find out who is a contact, not even by timing; the confirmation goes
+by email.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from .. import webinars
-from ..contacts import find_person
+from .. import signups, webinars
+from ..contacts import normalise_email
 from ..errors import InvalidAddress
-from ..events import is_suppressed
 from ..markdown import to_html
 from ..models import Webinar
 from .csrf import FIELD, make_form_token, require_form_token
@@ -66,6 +67,9 @@ def registration_page(slug: str) -> Response:
 
 @blueprint.post("/webinar/<slug>")
 def register(slug: str) -> Response:
+    """Record the sign-up and answer, the same way for every well-formed address: whether it
+    is a contact is found out in the background (signups.py), so that neither the answer nor
+    its timing tells."""
     webinar = _webinar(slug)
     settings = web_context().settings
     require_form_token(settings.secret_key, f"w:{slug}", settings.organisation.base_url)
@@ -74,13 +78,11 @@ def register(slug: str) -> Response:
     check_sending()  # a site that cannot send: 500 before anything is recorded
     raw = request.form.get("email", "")
     try:
-        person = find_person(session(), raw)
+        email = normalise_email(raw)
     except InvalidAddress:
         return _page(webinar, status=400, email=raw[:320], error=(
             "Skriv en giltig e-postadress, till exempel fornamn.efternamn@kommun.se."))
-    if (person is not None and person.status == "active"
-            and not is_suppressed(session(), settings.secret_key, person.email)):
-        outcome = webinars.register(session(), settings, webinar, person)
-        session().commit()
-        send_later(outcome.mailings)
+    signups.record(session(), webinar, email)
+    session().commit()
+    send_later()
     return redirect(url_for(".registration_page", slug=slug, anmald="1"), code=303)

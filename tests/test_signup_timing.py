@@ -1,0 +1,84 @@
+"""The registration page does not tell who is a contact by its timing either: the request only
+records (signups.py), the same way for a contact, one already registered, a stranger and an
+address on the suppression list; the background sender does the rest afterwards."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from newsletter import webinars
+from newsletter.background import Schedule
+from newsletter.events import SuppressionReason, suppress
+from newsletter.models import Person, Registration, Signup
+from newsletter.web import create_app
+from newsletter.web.pages import background_of
+
+from .helpers import SAME_SITE, csrf_of
+
+PER_CASE = 75  # requests measured per case
+WARM_UP = 5  # requests per case first, not measured
+LIMIT_MS = 2.0  # the medians may differ by less than this
+
+
+def test_the_medians_of_all_four_cases_are_within_a_few_milliseconds(site):
+    n = PER_CASE + WARM_UP
+    with site.transaction() as session:
+        session.add_all(Person(email=f"kontakt{i}@example.se", name=f"Kontakt {i}")
+                        for i in range(n))
+        session.add(Person(email="anmald@example.se", name="Redan Anmäld"))
+        session.add(Person(email="sparrad@example.se", name="Spärrad", status="unsubscribed"))
+        suppress(session, site.settings.secret_key, "sparrad@example.se",
+                 SuppressionReason.UNSUBSCRIBED)
+        webinars.create_webinar(
+            session, site.settings, title="Bredband", slug="bredband",
+            starts_at=datetime.now(UTC) + timedelta(days=30), duration_minutes=60,
+            join_url="https://example.se/mote/1")
+        session.flush()
+        webinars.register(session, site.settings, "bredband", "anmald@example.se")
+    cases = {"contact": [f"kontakt{i}@example.se" for i in range(n)],
+             "already registered": ["anmald@example.se"] * n,
+             "not a contact": [f"okand{i}@example.se" for i in range(n)],
+             "suppressed": ["sparrad@example.se"] * n}
+    order = [(case, i) for case in cases for i in range(n)]
+    random.Random(17).shuffle(order)
+    order.sort(key=lambda item: item[1] >= WARM_UP)  # the warm-up first, still mixed
+
+    app = create_app(site.settings, schedule=Schedule(settle=0.005))
+    background = background_of(app)
+    client = app.test_client()
+    form = csrf_of(client.get("/webinar/bredband").get_data(as_text=True))
+    times: dict[str, list[float]] = {case: [] for case in cases}
+    try:
+        for case, i in order:
+            assert background.idle(20)  # nothing of the last request still running
+            started = time.perf_counter()
+            got = client.post("/webinar/bredband", data={"csrf": form,
+                                                         "email": cases[case][i]},
+                              headers=SAME_SITE)
+            took = time.perf_counter() - started
+            assert got.status_code == 303
+            if i >= WARM_UP:
+                times[case].append(took * 1000)
+        assert background.idle(20)
+    finally:
+        assert background.stop()
+
+    medians = {case: statistics.median(ms) for case, ms in times.items()}
+    for case, ms in times.items():
+        print(f"{case:>20}: median {medians[case]:.2f} ms, p90 "
+              f"{statistics.quantiles(ms, n=10)[-1]:.2f} ms over {len(ms)}")
+    spread = max(medians.values()) - min(medians.values())
+    print(f"spread of the medians: {spread:.2f} ms")
+    assert spread < LIMIT_MS, medians
+
+    # ... and the background did what each case calls for, afterwards.
+    with site.transaction() as s:
+        registered = set(s.scalars(select(Person.email).join(
+            Registration, Registration.person_id == Person.id)))
+        assert s.scalar(select(func.count()).select_from(Signup)) == 0
+    assert registered == {*cases["contact"], "anmald@example.se"}
