@@ -50,12 +50,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import segments, tracking
 from .errors import NotFound, SendError
-from .events import is_suppressed
+from .events import may_confirm, suppression_reason
 from .messages import MessageTemplate, message_id
 from .models import (
     CLAIMABLE,
     UNFINISHED,
     Mailing,
+    MailingKind,
     MailingStatus,
     MailingVariant,
     OutboxRow,
@@ -170,10 +171,14 @@ def frozen_contents(session: Session, mailing_id: int) -> list[Content]:
 
 
 def _people(session: Session, settings: Settings, segment: str, *, transactional: bool,
-            only: Sequence[Person] | None) -> Iterator[list[Person]]:
-    """The segment's persons (or ONLY these) in batches of BATCH, areas and positions loaded."""
+            only: Sequence[Person] | None, confirmation: bool = False
+            ) -> Iterator[list[Person]]:
+    """The segment's persons (or ONLY these) in batches of BATCH, areas and positions loaded.
+    A CONFIRMATION (a sign-up's) also goes to a pending or unsubscribed person
+    (events.may_confirm)."""
     if only is not None:
-        ids = [p.id for p in only if p.status == "active"]
+        ids = [p.id for p in only if p.status == "active"
+               or (confirmation and may_confirm(p.status, None))]
     else:
         ids = session.scalars(segments.recipients_query(
             settings, segment, include_paused=transactional).with_only_columns(Person.id)).all()
@@ -200,14 +205,16 @@ def add_recipients(session: Session, settings: Settings, mailing: Mailing, sourc
     done = set(session.scalars(select(MailingVariant.key).where(
         MailingVariant.mailing_id == mailing.id)))
     total = skipped = 0
+    confirmation = mailing.kind == MailingKind.SIGNUP
     for people in _people(session, settings, mailing.segment, only=persons,
-                          transactional=source.transactional):
+                          transactional=source.transactional, confirmation=confirmation):
         rows = []
         for person in people:
             if person.id in already:
                 skipped += 1
                 continue
-            if is_suppressed(session, settings.secret_key, person.email):
+            reason = suppression_reason(session, settings.secret_key, person.email)
+            if reason is not None and not (confirmation and may_confirm(person.status, reason)):
                 continue
             key = source.variant_of(person)
             if key not in done:
@@ -376,7 +383,10 @@ _CLAIMED = (select(OutboxRow.id, OutboxRow.person_id, OutboxRow.variant_key, Out
 # The re-check right before each message: one query for the person and the suppression list.
 _RECIPIENT = (select(Person.name, Person.email, Person.status, Person.paused_until,
                      select(Suppression.id).where(Suppression.email_hash == bindparam("digest"))
-                     .exists().label("suppressed"))
+                     .exists().label("suppressed"),
+                     select(Suppression.reason).where(
+                         Suppression.email_hash == bindparam("digest"))
+                     .scalar_subquery().label("suppression"))
               .where(Person.id == bindparam("pid")))
 _RECORD = (update(OutboxRow)
            .where(OutboxRow.id == bindparam("row_id"), OutboxRow.claimed_by == bindparam("me"))
@@ -409,8 +419,9 @@ def mailing_state(db: Executor, mailing_id: int) -> tuple[str, str | None]:
 
 
 def recipient_now(db: Executor, person_id: int, digest: str | None) -> Row | None:
-    """The person of a row as they are now: name, email, status, paused_until, and whether the
-    address with suppression key DIGEST is suppressed; None if they were erased."""
+    """The person of a row as they are now: name, email, status, paused_until, and whether
+    (and why) the address with suppression key DIGEST is suppressed; None if they were
+    erased."""
     return db.execute(_RECIPIENT, {"pid": person_id, "digest": digest}).first()
 
 
