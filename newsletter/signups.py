@@ -205,6 +205,7 @@ class Confirmed:
     webinar: Webinar | None = None
     registration: str | None = None
     mailings: list[int] | None = None
+    claimed: bool = False  # the role they gave waits for staff (role_claims.py)
 
 
 def confirm(session: Session, settings: Settings, token: str, *,
@@ -235,14 +236,14 @@ def confirm(session: Session, settings: Settings, token: str, *,
     if signup.name:
         person.name = signup.name
     person.lawful_basis, person.basis_source, person.basis_at = "consent", signup.page, now
-    _position(session, settings, person, signup, today, now)
+    claimed = _position(session, settings, person, signup, today, now)
     areas = [a for a in signup.areas or () if a in settings.area_slugs]
     if areas:
         preferences.set_areas(session, settings, person, areas)
     made = consent.record(session, person, signup, now=now)
     log_event(session, EventKind.SIGNUP_CONFIRMED, person, page=signup.page,
               purposes=sorted({c.purpose for c in made}))
-    result = Confirmed(person, mailings=[])
+    result = Confirmed(person, mailings=[], claimed=claimed)
     if signup.webinar_id is not None:
         result.webinar = session.get(Webinar, signup.webinar_id)
         try:
@@ -256,22 +257,23 @@ def confirm(session: Session, settings: Settings, token: str, *,
 
 
 def _position(session: Session, settings: Settings, person: Person, signup: Signup,
-              today: date, now: datetime) -> None:
-    """The position the form named: started, or a claim for staff (role_claims.py)."""
+              today: date, now: datetime) -> bool:
+    """The position the form named: started, or a claim for staff (role_claims.py); True if
+    a claim waits."""
     role = signup.role or (DEFAULT_ROLE if signup.municipality_id is not None else None)
     if role is None or role not in settings.roles or (
             role == DEFAULT_ROLE and signup.municipality_id is None):
-        return
+        return False
     if role_claims.needs_verification(settings, role):
-        role_claims.claim(session, settings, person, signup.municipality_id, role,
-                          page=signup.page, today=today, now=now)
-        return
+        return role_claims.claim(session, settings, person, signup.municipality_id, role,
+                                 page=signup.page, today=today, now=now) is not None
     if any(p.municipality_id == signup.municipality_id and p.role == role
            and not p.ended_by(today) for p in person.positions):
-        return
+        return False
     start_position(session, person, signup.municipality_id, role, today, source=signup.page)
     end_placeholder(session, settings, person, signup.municipality_id, today,
                     source=signup.page)
+    return False
 
 
 # --- housekeeping -----------------------------------------------------------------------------

@@ -20,7 +20,17 @@ from .. import db, i18n
 from ..errors import ConfigError, NewsletterError
 from ..i18n import _
 from ..settings import Settings
-from . import access, compose, dashboard, items, media_view, preview, signin_pages, staff_pages
+from . import (
+    access,
+    compose,
+    contacts_pages,
+    dashboard,
+    items,
+    media_view,
+    preview,
+    signin_pages,
+    staff_pages,
+)
 from .context import ConsoleContext, swedish_date, swedish_datetime, swedish_month, utc_now
 from .context import page as render_page
 from .mailer import LinkMailer
@@ -151,7 +161,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month)
 
-    for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages):
+    for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages,
+                   contacts_pages):
         app.register_blueprint(module.blueprint)
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)
