@@ -22,12 +22,18 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import i18n
 from .errors import ConfigError
+from .i18n import _
 from .models import Consent, ConsentText, Person, Signup
 from .settings import Settings
 
 # Text name -> what it consents to.
 PURPOSES = {"newsletter": "newsletter", "webinar": "webinar",
             "webinar_newsletter": "newsletter"}
+
+
+def purpose_label(purpose: str) -> str:
+    """PURPOSE (newsletter, webinar) in words, in the site's language."""
+    return {"newsletter": _("the newsletter"), "webinar": _("a webinar")}.get(purpose, purpose)
 
 
 def current_text(settings: Settings, name: str) -> str:

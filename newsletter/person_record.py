@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from . import outbox
-from .consent import consents_of
+from .consent import consents_of, purpose_label
 from .contacts import normalise_email
 from .errors import InputError, NotFound
 from .events import suppression_reason
@@ -222,7 +222,8 @@ def record_text(record: PersonRecord, settings: Settings) -> str:
     for c in record.claims:
         place = c.municipality or _("the association")
         state = (_("waits for staff") if c.outcome is None else
-                 _("{outcome} {day}").format(outcome=c.outcome, day=_day(c.decided_at)))
+                 _("verified {day}") if c.outcome == "verified" else _("rejected {day}"))
+        state = state.format(day=_day(c.decided_at))
         lines.append(f"  {c.role_name}, {place}: {_day(c.claimed_at)} ({state})")
     if not record.claims:
         lines.append("  -")
@@ -230,7 +231,7 @@ def record_text(record: PersonRecord, settings: Settings) -> str:
     for c in record.consents:
         lines.append("  " + _("{purpose} on {page}: sent {given}, confirmed {confirmed} "
                               "(text {version}):").format(
-            purpose=c.purpose, page=c.page, given=_time(c.given_at),
+            purpose=purpose_label(c.purpose), page=c.page, given=_time(c.given_at),
             confirmed=_time(c.confirmed_at), version=c.version))
         lines += [f"    {paragraph}" for paragraph in c.text.split("\n\n")]
     if not record.consents:

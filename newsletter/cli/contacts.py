@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .. import db
-from ..consent import consents_of
+from ..consent import consents_of, purpose_label
 from ..contacts import (
     add_contact,
     change_email,
@@ -193,7 +193,8 @@ def show(app: App, email: str) -> None:
         for c in consents_of(session, p.id):
             click.echo(_("Consent:     {purpose}, {page}, sent {given:%Y-%m-%d %H:%M} UTC, "
                          "confirmed {confirmed:%Y-%m-%d %H:%M} UTC, text {version}").format(
-                purpose=c.purpose, page=c.page, given=c.given_at, confirmed=c.confirmed_at,
+                purpose=purpose_label(c.purpose), page=c.page, given=c.given_at,
+                confirmed=c.confirmed_at,
                 version=c.text.version))
         for c in claims_of(session, p.id):
             if c.decided_at is None:

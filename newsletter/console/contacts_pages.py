@@ -18,6 +18,7 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from sqlalchemy import select
 
 from .. import coverage, positions, preferences, role_claims
+from ..consent import purpose_label
 from ..contacts import search_contacts
 from ..errors import NewsletterError
 from ..events import EventKind
@@ -77,7 +78,7 @@ def _person_page(person: Person, *, status: int = 200, error: str | None = None)
                     areas=settings.areas, chosen=set(record.areas or settings.area_slugs),
                     roles=settings.roles, today=_today(), error=error,
                     notice=_notice(request.args.get("meddelande", "")),
-                    may_change=_may_change())
+                    may_change=_may_change(), purpose_label=purpose_label)
 
 
 @blueprint.get("/kontakter/person/<public_id>")
