@@ -202,7 +202,10 @@ def confirm_page(token: str) -> Response:
 @blueprint.post(f"{PAGE}/bekrafta/<token>")
 def confirm(token: str) -> Response:
     settings = web_context().settings
-    require_form_token(settings.secret_key, _form_subject(token), settings.organisation.base_url)
+    subject = _form_subject(token)
+    if signups.find(session(), settings, token) is None:  # before the form: the same 404
+        raise NotFound()
+    require_form_token(settings.secret_key, subject, settings.organisation.base_url)
     check_sending()
     done = signups.confirm(session(), settings, token)
     if done is None:
