@@ -15,7 +15,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import coverage, positions, preferences, role_claims
 from ..consent import purpose_label
@@ -23,7 +23,7 @@ from ..contacts import search_contacts
 from ..errors import NewsletterError
 from ..events import EventKind
 from ..i18n import _
-from ..models import Person, RoleClaim
+from ..models import Municipality, Person, RoleClaim
 from ..person_record import person_record
 from ..staff import GRANSKARE, REDAKTOR, allows
 from . import access
@@ -199,5 +199,7 @@ def vacancies() -> Response:
     if role and role not in settings.roles:
         abort(404)
     found = coverage.vacancies(ctx.db(), settings, role=role or None, today=_today())
+    members = ctx.db().scalar(select(func.count()).select_from(Municipality)
+                              .where(Municipality.member.is_(True)))
     return ctx.page("contact_vacancies.html", vacancies=found, role=role, roles=settings.roles,
-                    vacancy_roles=settings.vacancy_roles, today=_today())
+                    vacancy_roles=settings.vacancy_roles, members=members, today=_today())
