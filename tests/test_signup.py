@@ -393,3 +393,15 @@ def test_a_staff_add_makes_a_pending_person_a_contact(web):
     inbox(client, site)
     site.cli("contacts", "add", STRANGER, "--name", "Ny Läsare", "--municipality", "Åsele")
     assert person(site, STRANGER).status == "active"
+
+
+def test_erasure_deletes_a_sign_up_not_handled_yet(site):
+    with site.transaction() as session:  # recorded by a request; no background sender ran
+        signups.record(session, None, STRANGER, details=signups.Details(name="Ny Läsare"))
+    site.cli("contacts", "forget", STRANGER, "--yes")
+    with site.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Signup)) == 0
+    with site.transaction() as session:  # and were the row handled now: nothing is mailed
+        signups.record(session, None, STRANGER)
+    assert signups.handle_pending(site.settings, site.sessions()) == []
+    assert _load(site, STRANGER) is None
