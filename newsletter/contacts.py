@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import outbox
@@ -31,6 +31,7 @@ from .models import (
     Person,
     PersonArea,
     Position,
+    Signup,
     Suppression,
     utcnow,
 )
@@ -113,7 +114,7 @@ def find_person(session: Session, email: str) -> Person | None:
 def _refuse_suppressed(session: Session, secret: bytes, email: str,
                        person: Person | None) -> None:
     reason = suppression_reason(session, secret, email)
-    if reason is None and person is not None and person.status != "active":
+    if reason is None and person is not None and person.status not in ("active", "pending"):
         reason = person.status
     if reason == SuppressionReason.ERASED:
         raise SuppressedAddress(f"{email}: this address was erased (GDPR) and may not be added "
@@ -155,8 +156,11 @@ def add_contact(session: Session, settings: Settings, email: str, *, name: str =
                                               for p in person.positions
                                               if not p.ended_by(today)},
                               have_areas={a.area for a in person.areas})
-        if not merge.changes:
+        if not merge.changes and person.status != "pending":
             return person, "unchanged"
+        if person.status == "pending":  # signed up, not confirmed: staff's contact from now on
+            person.status, person.lawful_basis = "active", lawful_basis
+            person.basis_source, person.basis_at = source, utcnow()
     if merge.name is not None:
         person.name = merge.name
     person.positions.extend(Position(municipality_id=m, role=r, started_on=today)
@@ -274,6 +278,8 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
     else:
         entry.reason = SuppressionReason.ERASED
     outbox.forget_address(session, email)
+    # A sign-up not handled yet keeps the address of one who is not a contact (signups.py).
+    session.execute(delete(Signup).where(Signup.email == email))
     person = session.scalar(select(Person).where(Person.email == email))
     if person is not None:
         # Positions, areas and registrations go by cascade; outbox rows and events keep only

@@ -272,6 +272,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     now = datetime.now(UTC)
     new: list[_Contact] = []
     name_updates: list[dict] = []
+    activations: list[dict] = []
     positions: list[dict] = []
     areas: list[dict] = []
     area_resets: list[int] = []
@@ -280,7 +281,8 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
     for email, contact in contacts.items():
         reason = suppressed.get(hashes[email])
         pid, name, status = existing.get(email, (None, "", "active"))
-        if reason or status != "active":
+        # A pending person (signed up, not confirmed yet) is the staff's contact from now on.
+        if reason or status not in ("active", "pending"):
             report.skipped.append(RowProblem(
                 contact.line, f"address is {reason or status}: an import never re-subscribes it"))
             continue
@@ -293,6 +295,11 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
                               have_areas=have_areas.get(pid, set()))
         if merge.name is not None:
             name_updates.append({"id": pid, "name": merge.name, "updated_at": now})
+        changes = merge.changes
+        if status == "pending":
+            activations.append({"id": pid, "status": "active", "lawful_basis": lawful_basis,
+                                "basis_source": source, "basis_at": now, "updated_at": now})
+            changes = ["status", *changes]
         positions += [{"person_id": pid, "municipality_id": m, "role": r, "started_on": on}
                       for m, r in merge.positions]
         if sync:
@@ -300,10 +307,10 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
         if merge.areas is not None:
             area_resets.append(pid)
             areas += [{"person_id": pid, "area": a} for a in sorted(merge.areas)]
-        if merge.changes:
+        if changes:
             report.updated += 1
             events.append({"kind": EventKind.UPDATED, "person_id": pid, "at": now,
-                           "detail": {"source": source, "changes": merge.changes}})
+                           "detail": {"source": source, "changes": changes}})
         else:
             report.unchanged += 1
     report.added = len(new)
@@ -330,6 +337,8 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
                            "detail": {"source": source, "line": c.line}})
     if name_updates:
         session.execute(update(Person), name_updates)
+    if activations:
+        session.execute(update(Person), activations)
     for chunk in _chunks(area_resets):
         session.execute(delete(PersonArea).where(PersonArea.person_id.in_(chunk)))
     _insert(session, Position, positions)

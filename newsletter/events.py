@@ -47,6 +47,13 @@ class EventKind(StrEnum):
     POSITION_STARTED = "position_started"
     POSITION_ENDED = "position_ended"
     RETENTION = "retention"  # old traces anonymised (no person)
+    # Sign-up on a public page (signups.py): the confirmation mailed, then confirmed.
+    SIGNUP_MAILED = "signup-mailed"
+    SIGNUP_CONFIRMED = "signup-confirmed"
+    # A self-declared role that waits for staff (role_claims.py).
+    ROLE_CLAIMED = "role-claimed"
+    ROLE_VERIFIED = "role-verified"
+    ROLE_REJECTED = "role-rejected"
     STAFF_SAVED = "staff-saved"  # a staff account added or changed (no person)
     STAFF_REMOVED = "staff-removed"
     # What staff did in the console (console/context.audit; no person): "console-" and a verb.
@@ -73,6 +80,11 @@ class EventKind(StrEnum):
     CONSOLE_INTAKE_REJECTED = "console-intake-rejected"
     CONSOLE_REMISS_SAVED = "console-remiss-saved"
     CONSOLE_FETCH_REQUESTED = "console-fetch-requested"
+    CONSOLE_POSITION_ENDED = "console-position-ended"
+    CONSOLE_HANDED_OVER = "console-handed-over"
+    CONSOLE_AREAS_SAVED = "console-areas-saved"
+    CONSOLE_ROLE_VERIFIED = "console-role-verified"
+    CONSOLE_ROLE_REJECTED = "console-role-rejected"
 
 
 class SuppressionReason(StrEnum):
@@ -98,6 +110,19 @@ def suppression_reason(session: Session, secret: bytes, email: str) -> str | Non
 
 def is_suppressed(session: Session, secret: bytes, email: str) -> bool:
     return suppression_reason(session, secret, email) is not None
+
+
+def may_confirm(status: str | None, reason: str | None) -> bool:
+    """Whether a sign-up confirmation may go to a person of STATUS (None: not in the register
+    yet) whose address is on the suppression list for REASON (None: it is not).
+
+    A confirmation is a message the person asked for on a public page, to prove the address is
+    theirs: it also reaches someone not confirmed yet (pending) and someone who unsubscribed
+    (the confirmation is how they come back), never a bounced, erased or complaining address.
+    The one rule of signups.py (what to mail), outbox.py and sender.py (what to send).
+    """
+    return (status in (None, "active", "pending", "unsubscribed")
+            and reason in (None, SuppressionReason.UNSUBSCRIBED))
 
 
 def suppress(session: Session, secret: bytes, email: str, reason: SuppressionReason) -> None:

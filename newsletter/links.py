@@ -35,3 +35,18 @@ def feed_url(settings: Settings) -> str:
 def webinar_url(settings: Settings, slug: str) -> str:
     """The public registration page of a webinar."""
     return f"{_base(settings)}/webinar/{slug}"
+
+
+CONFIRM = "signup"
+
+
+def signup_url(settings: Settings) -> str:
+    """The public sign-up page."""
+    return f"{_base(settings)}/prenumerera"
+
+
+def confirm_url(settings: Settings, signup_public_id: str) -> str:
+    """The link in a sign-up's confirmation mail: works once, for `[register] confirm_days`
+    (signups.py keeps the sign-up; the token only names it)."""
+    token = make_token(settings.secret_key, CONFIRM, signup_public_id)
+    return f"{_base(settings)}/prenumerera/bekrafta/{token}"

@@ -95,7 +95,8 @@ class _Register:
         self.created: dict[int, datetime] = {}
         self.fallback: dict[int, datetime] = {}  # inactive without an event: since updated_at
         for pid, created, status, updated in session.execute(
-                select(Person.id, Person.created_at, Person.status, Person.updated_at)):
+                select(Person.id, Person.created_at, Person.status, Person.updated_at)
+                .where(Person.status != "pending")):  # not confirmed: not on the list yet
             self.created[pid] = created
             if status != "active":
                 self.fallback[pid] = updated

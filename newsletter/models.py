@@ -20,9 +20,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
     func,
     or_,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -81,7 +83,9 @@ class Municipality(Base):
     member_since: Mapped[date | None] = mapped_column(Date)
 
 
-PERSON_STATUSES = ("active", "unsubscribed", "bounced", "erased")
+# pending: signed up on a public page, address not confirmed yet (signups.py): such a person
+# gets the confirmation and nothing else, and is deleted when the link expires.
+PERSON_STATUSES = ("active", "pending", "unsubscribed", "bounced", "erased")
 
 
 class Person(Base):
@@ -97,6 +101,10 @@ class Person(Base):
     lawful_basis: Mapped[str] = mapped_column(String(40), default="legitimate_interest")
     basis_source: Mapped[str] = mapped_column(Text, default="")  # e.g. an import file's name
     basis_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Gets the newsletter and other mailings to segments. False: a contact only for the
+    # webinars they registered for (open registration without ticking the newsletter): such a
+    # person gets what they asked for (transactional mail) and nothing else.
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Preferences: mailings are held back until this date ("pause for a while").
     paused_until: Mapped[date | None] = mapped_column(Date)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
@@ -216,6 +224,7 @@ class MailingKind(StrEnum):
     ISSUE = "issue"
     TARGETED = "targeted"
     WEBINAR = "webinar"
+    SIGNUP = "signup"  # the confirmation of a sign-up on a public page (kinds/signup.py)
 
 
 class MailingStatus(StrEnum):
@@ -442,17 +451,95 @@ class Registration(Base):
 
 
 class Signup(Base):
-    """A registration asked for on a webinar's public page, not handled yet (signups.py): the
-    request records one row whoever asked, the person's id if the address is a contact's (no
-    address is stored); the background sender registers them, sends the confirmation and
-    deletes the row."""
+    """A sign-up asked for on a public page (`/prenumerera`, or a webinar's page): recorded by
+    the request, handled by the background sender, confirmed by the person (signups.py).
+
+    The request records one row whoever asked: the person's id if the address is a contact's,
+    else the address itself (EMAIL, until the row is handled: then a pending person holds it).
+    A webinar registration of an active contact is handled at once and the row deleted; any
+    other row gets a confirmation mail (PUBLIC_ID is in its signed link, MAILED_AT set) and
+    waits for the person, at most `[register] confirm_days` from CREATED_AT.
+    """
 
     __tablename__ = "signups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    # None: a sign-up for the newsletter (/prenumerera).
+    webinar_id: Mapped[int | None] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"),
+                                                  index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    public_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the form said (applied when the person confirms).
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="SET NULL"))
+    role: Mapped[str | None] = mapped_column(String(40))
+    areas: Mapped[list | None] = mapped_column(JSON)  # None or empty: not chosen
+    subscribe: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    page: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The consent texts shown: the page's, and the newsletter box's when it was ticked.
+    consent_text_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consent_texts.id", ondelete="RESTRICT"))
+    newsletter_text_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consent_texts.id", ondelete="RESTRICT"))
+
+
+class ConsentText(Base):
+    """A consent text as a page showed it, stored once per version (consent.py)."""
+
+    __tablename__ = "consent_texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(80), unique=True)  # PURPOSE-SHA256[:12]
+    purpose: Mapped[str] = mapped_column(String(20))  # newsletter | webinar
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Consent(Base):
+    """A consent a person gave on a public page: which text (its version), where, when they
+    sent the form and when they confirmed the address. Erasure deletes it with the person."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"),
+                                           index=True)
+    text_id: Mapped[int] = mapped_column(ForeignKey("consent_texts.id", ondelete="RESTRICT"))
+    purpose: Mapped[str] = mapped_column(String(20))  # newsletter | webinar
+    page: Mapped[str] = mapped_column(String(200))  # e.g. /prenumerera, /webinar/SLUG
+    webinar_id: Mapped[int | None] = mapped_column(ForeignKey("webinars.id",
+                                                              ondelete="SET NULL"))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the form was sent
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the link was followed
+
+    text: Mapped[ConsentText] = relationship()
+
+
+class RoleClaim(Base):
+    """A role someone declared on a public page that unlocks role-restricted content or
+    role-targeted mailings (`[register] verified_roles`): it waits for staff (role_claims.py).
+    Until it is verified the person holds no such position, only `ovrig` there."""
+
+    __tablename__ = "role_claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"),
+                                           index=True)
+    municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="RESTRICT"))
+    role: Mapped[str] = mapped_column(String(40))
+    page: Mapped[str] = mapped_column(String(200), default="")
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(320))  # a staff address, or "cli"
+    outcome: Mapped[str | None] = mapped_column(String(16))  # verified | rejected
+
+    person: Mapped[Person] = relationship()
+    municipality: Mapped[Municipality | None] = relationship()
 
 
 # --- the site itself ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from importlib import resources
 
 from sqlalchemy import select
@@ -34,6 +35,49 @@ def shipped() -> list[Row]:
     text = resources.files("newsletter.data").joinpath("municipalities.csv").read_text("utf-8")
     return [Row(r["kommunkod"], r["name"], r["county_code"], r["county"])
             for r in csv.DictReader(io.StringIO(text))]
+
+
+_FOLD = str.maketrans({"å": "a", "ä": "a", "ö": "o", "é": "e", "ü": "u"})
+
+
+def fold(name: str) -> str:
+    """NAME as a domain writes it: lower case, å, ä, ö (and é, ü) folded, no spaces."""
+    return "".join(name.casefold().translate(_FOLD).split())
+
+
+def _derived(name: str) -> set[str]:
+    folded = fold(name)
+    stems = {folded, folded.replace("-", "")}
+    return {f"{stem}.se" for stem in stems} | {f"{stem}kommun.se" for stem in stems}
+
+
+@cache
+def domains() -> dict[str, str]:
+    """Domain -> kommunkod of the municipalities' own domains: derived from the names (see
+    `fold`) unless two names give the same domain, then municipality_domains.csv (package
+    data: the exceptions, e.g. Härjedalen's herjedalen.se), which wins."""
+    found: dict[str, set[str]] = {}
+    for row in shipped():
+        for domain in _derived(row.name):
+            found.setdefault(domain, set()).add(row.kommunkod)
+    table = {domain: codes.pop() for domain, codes in found.items() if len(codes) == 1}
+    text = resources.files("newsletter.data").joinpath("municipality_domains.csv").read_text(
+        "utf-8")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    table.update({r["domain"]: r["kommunkod"] for r in csv.DictReader(lines)})
+    return table
+
+
+def kommunkod_for_address(email: str) -> str | None:
+    """The kommunkod of the municipality whose domain EMAIL (normalised) is at, or below
+    (anna@asele.se, anna@skola.asele.se: Åsele's 2463); None for any other domain."""
+    labels = email.rpartition("@")[2].lower().split(".")
+    table = domains()
+    for start in range(len(labels) - 1):
+        code = table.get(".".join(labels[start:]))
+        if code is not None:
+            return code
+    return None
 
 
 def load_municipalities(session: Session) -> int:

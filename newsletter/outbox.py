@@ -49,13 +49,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import segments, tracking
 from .errors import NotFound, SendError, SuppressedAddress
-from .events import SuppressionReason, suppression_reason
+from .events import SuppressionReason, may_confirm, suppression_reason
 from .i18n import _
 from .messages import MessageTemplate, message_id
 from .models import (
     CLAIMABLE,
     UNFINISHED,
     Mailing,
+    MailingKind,
     MailingStatus,
     MailingVariant,
     OutboxRow,
@@ -218,9 +219,11 @@ def add_recipients(session: Session, settings: Settings, mailing: Mailing, sourc
     digest = address_hasher(settings.secret_key)
     total = skipped = 0
     segment = (mailing.meta or {}).get("segment_expr") or mailing.segment
+    confirmation = mailing.kind == MailingKind.SIGNUP  # reaches whom events.may_confirm says
     if persons is not None:
         batches = _batches([profile_of(p, today) for p in sorted(persons, key=lambda p: p.id)
-                            if p.status == "active"])
+                            if p.status == "active"
+                            or (confirmation and may_confirm(p.status, None))])
     else:
         batches = _segment(session, settings, segment, today, source.transactional)
     for profiles in batches:
@@ -229,6 +232,9 @@ def add_recipients(session: Session, settings: Settings, mailing: Mailing, sourc
         skipped += len(profiles) - len(fresh)
         hashes = [digest(p.email) for p in fresh]
         barred = _select_in(session, _SUPPRESSED, hashes)
+        if confirmation and barred:  # one who unsubscribed confirms to come back
+            barred = {h for h, p in zip(hashes, fresh, strict=True) if h in barred and not
+                      may_confirm(None, suppression_reason(session, settings.secret_key, p.email))}
         rows = []
         for profile, h in zip(fresh, hashes, strict=True):
             if h in barred:
@@ -497,7 +503,10 @@ _CLAIMED = (select(OutboxRow.id, OutboxRow.person_id, OutboxRow.variant_key, Out
 # The re-check right before each message: one query for the person and the suppression list.
 _RECIPIENT = (select(Person.name, Person.email, Person.status, Person.paused_until,
                      select(Suppression.id).where(Suppression.email_hash == bindparam("digest"))
-                     .exists().label("suppressed"))
+                     .exists().label("suppressed"),
+                     select(Suppression.reason).where(
+                         Suppression.email_hash == bindparam("digest"))
+                     .scalar_subquery().label("suppression"))
               .where(Person.id == bindparam("pid")))
 _RECORD = (update(OutboxRow)
            .where(OutboxRow.id == bindparam("row_id"), OutboxRow.claimed_by == bindparam("me"))
@@ -536,8 +545,9 @@ def mailing_state(db: Executor, mailing_id: int) -> tuple[str, str | None]:
 
 
 def recipient_now(db: Executor, person_id: int, digest: str | None) -> Row | None:
-    """The person of a row as they are now: name, email, status, paused_until, and whether the
-    address with suppression key DIGEST is suppressed; None if they were erased."""
+    """The person of a row as they are now: name, email, status, paused_until, and whether
+    (and why) the address with suppression key DIGEST is suppressed; None if they were
+    erased."""
     return db.execute(_RECIPIENT, {"pid": person_id, "digest": digest}).first()
 
 

@@ -1,9 +1,11 @@
 """Everything held about one person (GDPR art. 15), as data, JSON and readable text.
 
 `person_record` gathers it: the person's own row (address, name, status, language, public id,
-lawful basis and its source, pause, soft bounces), the suppression entry of the address, every
-position with its dates (ended ones too: the history), the chosen priority areas, webinar
-registrations, the event log and the mailings they were sent, with dates and subjects. The
+lawful basis and its source, whether they get the newsletter, pause, soft bounces), the
+suppression entry of the address, every position with its dates (ended ones too: the history),
+the roles they declared that wait for staff (or were decided), the chosen priority areas, the
+consents they gave (when, where, and the text itself), webinar registrations, the event log and
+the mailings they were sent, with dates and subjects. The
 staff console's page of a person shows the same record; `contacts export-person` writes it.
 
 The file written holds personal data: it is created 0600 and written whole, then renamed into
@@ -22,12 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from . import outbox
+from .consent import consents_of, purpose_label
 from .contacts import normalise_email
 from .errors import InputError, NotFound
 from .events import suppression_reason
 from .files import atomic_write
 from .i18n import _
 from .models import Event, Person, Position, Registration, Webinar
+from .role_claims import claims_of
 from .settings import Settings
 
 FORMATS = ("text", "json")
@@ -42,6 +46,26 @@ class PositionRecord:
     county: str | None
     started_on: date
     ended_on: date | None  # None: held
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    purpose: str  # newsletter | webinar
+    page: str  # where: /prenumerera, /webinar/SLUG
+    given_at: datetime  # the form was sent
+    confirmed_at: datetime  # the address was confirmed
+    version: str  # the consent text's version id
+    text: str  # the text itself, as the page showed it
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    role: str
+    role_name: str
+    municipality: str | None
+    claimed_at: datetime
+    outcome: str | None  # None: waits for staff; verified | rejected
+    decided_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -82,11 +106,14 @@ class PersonRecord:
     lawful_basis: str
     basis_source: str
     basis_at: datetime
+    subscribed: bool  # gets the newsletter (False: a contact only for their webinars)
     paused_until: date | None
     soft_bounces: int
     suppression: str | None  # why the address is on the suppression list, if it is
     areas: list[str]  # chosen priority areas; empty: every area
     positions: list[PositionRecord]  # the history: current and ended, oldest first
+    claims: list[ClaimRecord]  # roles declared on a public page, oldest first
+    consents: list[ConsentRecord]  # oldest first
     registrations: list[RegistrationRecord]
     mailings: list[MailingRecord]  # oldest first
     events: list[EventRecord]  # oldest first
@@ -119,6 +146,7 @@ def person_record(session: Session, settings: Settings, email: str) -> PersonRec
         public_id=person.public_id, created_at=person.created_at,
         updated_at=person.updated_at, lawful_basis=person.lawful_basis,
         basis_source=person.basis_source, basis_at=person.basis_at,
+        subscribed=person.subscribed,
         paused_until=person.paused_until, soft_bounces=person.soft_bounces or 0,
         suppression=suppression_reason(session, settings.secret_key, person.email),
         areas=sorted(a.area for a in person.areas),
@@ -128,6 +156,14 @@ def person_record(session: Session, settings: Settings, email: str) -> PersonRec
             kommunkod=p.municipality.kommunkod if p.municipality else None,
             county=p.municipality.county if p.municipality else None,
             started_on=p.started_on, ended_on=p.ended_on) for p in positions],
+        claims=[ClaimRecord(
+            role=c.role, role_name=settings.roles.get(c.role, c.role),
+            municipality=c.municipality.name if c.municipality else None,
+            claimed_at=c.claimed_at, outcome=c.outcome, decided_at=c.decided_at)
+            for c in claims_of(session, person.id)],
+        consents=[ConsentRecord(
+            purpose=c.purpose, page=c.page, given_at=c.given_at, confirmed_at=c.confirmed_at,
+            version=c.text.version, text=c.text.text) for c in consents_of(session, person.id)],
         registrations=[RegistrationRecord(*row) for row in registrations],
         mailings=[MailingRecord(*row) for row in mailings],
         events=[EventRecord(e.at, e.kind, dict(e.detail or {})) for e in events])
@@ -165,6 +201,8 @@ def record_text(record: PersonRecord, settings: Settings) -> str:
             (_("Lawful basis"), _("{basis} (source: {source}, {at})").format(
                 basis=record.lawful_basis, source=record.basis_source or "-",
                 at=_time(record.basis_at))),
+            (_("Newsletter"), _("yes") if record.subscribed else
+             _("no (a contact only for the webinars registered for)")),
             (_("Suppression list"), record.suppression or _("no")),
             (_("Paused until"), _day(record.paused_until)),
             (_("Soft bounces"), str(record.soft_bounces)),
@@ -179,6 +217,24 @@ def record_text(record: PersonRecord, settings: Settings) -> str:
         until = p.ended_on.isoformat() if p.ended_on else _("now")
         lines.append(f"  {p.role_name}, {place}: {p.started_on.isoformat()} – {until}")
     if not record.positions:
+        lines.append("  -")
+    lines += ["", _("Roles waiting for staff or decided:")]
+    for c in record.claims:
+        place = c.municipality or _("the association")
+        state = (_("waits for staff") if c.outcome is None else
+                 _("verified {day}") if c.outcome == "verified" else _("rejected {day}"))
+        state = state.format(day=_day(c.decided_at))
+        lines.append(f"  {c.role_name}, {place}: {_day(c.claimed_at)} ({state})")
+    if not record.claims:
+        lines.append("  -")
+    lines += ["", _("Consents:")]
+    for c in record.consents:
+        lines.append("  " + _("{purpose} on {page}: sent {given}, confirmed {confirmed} "
+                              "(text {version}):").format(
+            purpose=purpose_label(c.purpose), page=c.page, given=_time(c.given_at),
+            confirmed=_time(c.confirmed_at), version=c.version))
+        lines += [f"    {paragraph}" for paragraph in c.text.split("\n\n")]
+    if not record.consents:
         lines.append("  -")
     lines += ["", _("Webinar registrations:")]
     lines += [f"  {_time(r.starts_at)}  {r.title} ({r.status}, {_day(r.registered_at)})"

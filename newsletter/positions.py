@@ -115,6 +115,21 @@ def end_position(session: Session, settings: Settings, position: Position, on: d
     return changes
 
 
+def end_placeholder(session: Session, settings: Settings, person: Person,
+                    municipality_id: int | None, on: date, *, source: str) -> Changes:
+    """End PERSON's `ovrig` in MUNICIPALITY_ID on ON once they hold another role there (it
+    only stood for "a contact of this municipality", as settle_positions has it)."""
+    changes = Changes()
+    held = person.positions_on(on)
+    if not any(p.municipality_id == municipality_id and p.role != DEFAULT_ROLE for p in held):
+        return changes
+    for position in held:
+        if position.municipality_id == municipality_id and position.role == DEFAULT_ROLE:
+            changes.extend(end_position(session, settings, position,
+                                        max(on, position.started_on), source=source))
+    return changes
+
+
 def holders(session: Session, municipality_id: int | None, role: str, on: date
             ) -> list[Position]:
     """The positions (MUNICIPALITY_ID, ROLE) held on ON, with their persons, by address."""

@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import content, fetcher
-from .errors import ConfigError, InputError, NewsletterError, NotFound
+from .errors import InputError, NewsletterError, NotFound
 from .i18n import _
+from .mail_templates import Message, render_text
 from .markdown import safe_url
 from .models import (
     ArchivedIssue,
@@ -217,12 +217,6 @@ def record_answer(session: Session, settings: Settings, entry_id: int, url: str,
 # --- messages: the call for input and the reminder ------------------------------------------------
 
 @dataclass(frozen=True)
-class Message:
-    subject: str
-    body: str  # Markdown
-
-
-@dataclass(frozen=True)
 class Reminder:
     """A reminder to send: to whom, what, and about which remiss and date."""
 
@@ -237,7 +231,7 @@ def call_for_input(session: Session, settings: Settings, entry_id: int) -> Messa
     """The subject and Markdown body of a call for input on a remiss, from
     templates/intake/remiss_call.md; send it as a targeted mailing."""
     remiss = get_remiss(session, entry_id)
-    return _message(settings, CALL_TEMPLATE, _context(settings, remiss))
+    return render_text(settings, CALL_TEMPLATE, _context(settings, remiss))
 
 
 def reminders_due(session: Session, settings: Settings, now: datetime) -> list[Reminder]:
@@ -258,7 +252,7 @@ def reminders_due(session: Session, settings: Settings, now: datetime) -> list[R
         todo = [a for a in addresses if a not in sent]
         if not todo:
             continue
-        message = _message(settings, REMINDER_TEMPLATE,
+        message = render_text(settings, REMINDER_TEMPLATE,
                            {**_context(settings, remiss), "days_left": (remiss.answer_by - today)
                             .days})
         for address in todo:
@@ -286,21 +280,3 @@ def _context(settings: Settings, remiss: Remiss) -> dict:
         "reply_to": settings.organisation.reply_to,
         "entry_id": entry.id,
     }
-
-
-def _message(settings: Settings, name: str, context: dict) -> Message:
-    """A Markdown template with front matter `subject:`: both rendered with CONTEXT."""
-    env = Environment(loader=FileSystemLoader([str(d) for d in settings.templates_dirs]),
-                      undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["md"] = lambda value: content.markdown_text(str(value))
-    try:
-        source, filename, _uptodate = env.loader.get_source(env, name)
-        data, body, _line = content.split_front_matter(source, filename)
-        subject = env.from_string(str(data.get("subject", ""))).render(context)
-        text = env.from_string(body).render(context)
-    except TemplateError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    subject = " ".join(subject.split())
-    if not subject:
-        raise ConfigError(f"{name}: the front matter has no subject")
-    return Message(subject=subject, body=text.strip() + "\n")

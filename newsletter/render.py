@@ -375,11 +375,14 @@ def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
 
 
 def render_message(settings: Settings, *, subject: str, body_markdown: str,
-                   preheader: str = "") -> Content:
-    """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue."""
+                   preheader: str = "", why: str | None = None) -> Content:
+    """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue.
+    WHY replaces the footer's line on why the person gets it (a sign-up's confirmation goes
+    to someone who may not be a contact yet)."""
     body = convert(body_markdown)
     context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
-                     web_url=None, personal=True, why=_why(settings, "det här mejlet"))
+                     web_url=None, personal=True,
+                     why=why if why is not None else _why(settings, "det här mejlet"))
     context.update(body_html=Markup(body.html), body_text=body.text)
     _source, html, text = _compile(_environment(settings), "message", context)
     return Content(subject=subject, preheader=preheader, html=html, text=_tidy_text(text),

@@ -16,6 +16,9 @@ watermark kept in site_meta, so a round of the worker costs a few small queries 
 the history is. The price: once a mailing is anonymised, "nobody gets the same issue twice"
 cannot tell who got it (a re-send of a two-year-old issue reaches everyone again).
 
+Unconfirmed sign-ups go here too: a sign-up whose confirmation link expired (`[register]
+confirm_days`) is deleted, with the pending person it made (signups.purge_expired).
+
 Erasure (contacts.forget) is separate and immediate; retention is for everyone else.
 """
 
@@ -31,6 +34,7 @@ from . import outbox
 from .events import EventKind, log_event
 from .models import Event, SiteMeta
 from .settings import Settings
+from .signups import purge_expired
 
 _EVENTS_UNTIL = "retention_events_until"  # site_meta: events before this are done
 
@@ -41,6 +45,7 @@ class RetentionReport:
     mailings: int = 0  # finished mailings anonymised
     rows: int = 0  # outbox rows that lost their person
     variants: int = 0  # variants frozen for one person, deleted
+    signups: int = 0  # expired sign-ups and the unconfirmed persons they made, deleted
 
 
 def apply_retention(session: Session, settings: Settings, *,
@@ -54,6 +59,7 @@ def apply_retention(session: Session, settings: Settings, *,
         report.events = _events(session, now - timedelta(days=days.events_days))
     if days.outbox_days:
         _mailings(session, now - timedelta(days=days.outbox_days), report)
+    report.signups = purge_expired(session, settings, now=now)
     if report.events or report.mailings:
         log_event(session, EventKind.RETENTION, events=report.events, mailings=report.mailings,
                   rows=report.rows)

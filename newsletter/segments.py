@@ -537,19 +537,22 @@ def _recipients(settings: Settings, segment: str, today: date | None,
     condition = _Compiler(settings, expr, today).person(parse(expr))
     if include_paused:
         return and_(Person.status == "active", condition)
-    return and_(Person.status == "active",
+    return and_(Person.status == "active", Person.subscribed.is_(True),
                 or_(Person.paused_until.is_(None), Person.paused_until < today),
                 condition)
 
 
 def recipients_query(settings: Settings, segment: str, *, today: date | None = None,
                      include_paused: bool = False) -> Select[tuple[Person]]:
-    """The active, unpaused persons in SEGMENT (a named segment or an expression), by id.
+    """The active, subscribed, unpaused persons in SEGMENT (a named segment or an expression),
+    by id.
 
     TODAY (default: today) is the day positions and pauses are judged by: a mailing scheduled
     for a later day passes that day, so that a hand-over dated before it already counts.
     INCLUDE_PAUSED is for transactional messages (a webinar the person registered for): a
-    pause holds back the newsletter, not the answer to something the person asked for.
+    pause holds back the newsletter, not the answer to something the person asked for; nor
+    does being a contact only for a webinar (`Person.subscribed` false: open registration
+    without the newsletter), which keeps a person out of everything else.
     """
     return select(Person).where(_recipients(settings, segment, today, include_paused)
                                 ).order_by(Person.id)

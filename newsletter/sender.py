@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import db, events, outbox
 from .errors import ConfigError, SendError
 from .messages import DkimSigner, MessageTemplate
-from .models import MailingStatus, OutboxStatus, Person
+from .models import MailingKind, MailingStatus, OutboxStatus, Person
 from .settings import Settings
 from .signing import address_hash
 from .sources import Recipient, recipient_for
@@ -168,6 +168,7 @@ class _Run:
     stop: threading.Event
     test_to: str | None
     transactional: bool
+    confirmation: bool  # a sign-up's confirmation (events.may_confirm says who may get it)
     rate: _Limiter
     per_domain: _Limiter
     dkim: DkimSigner | None
@@ -308,6 +309,11 @@ class _Run:
             return replace(found, email=self.test_to), ""
         if person is None:
             return None, "erased"
+        if self.confirmation:  # a sign-up's: also to a pending or unsubscribed person
+            if not events.may_confirm(person.status, person.suppression):
+                return None, f"person is {person.status}, address {person.suppression}"
+            return recipient_for(self.settings, _Someone(person.name, person.email,
+                                                         row.public_id), row.message_id), ""
         if person.status != "active":
             return None, f"person is {person.status}"
         if (not self.transactional and person.paused_until
@@ -420,6 +426,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
                             f"kör `newsletter send resume {mailing_id}` när felet är åtgärdat")
         test_to = (mailing.meta or {}).get("test_to")
         transactional = bool((mailing.meta or {}).get("transactional"))
+        confirmation = mailing.kind == MailingKind.SIGNUP
     transport = transport or from_settings(settings)
     report = SendReport(mailing_id, transport=transport.description)
     with db.transaction(sessions) as s:
@@ -428,7 +435,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
                backoff=backoff or Backoff(base=t.retry_after), stop=stop or threading.Event(),
                test_to=test_to,
-               transactional=transactional,
+               transactional=transactional, confirmation=confirmation,
                rate=_Limiter(t.rate if rate is None else rate),
                per_domain=_Limiter(t.per_domain_rate), dkim=DkimSigner.from_settings(settings),
                report=report, **({"clock": clock} if clock else {}))

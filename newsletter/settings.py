@@ -172,6 +172,19 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class SignupSettings:
+    """`[register]`'s sign-up settings: public sign-up and open webinar registration
+    (signups.py, role_claims.py)."""
+
+    # Self-declared roles that wait for staff (`contacts verify`) before they count.
+    verified_roles: tuple[str, ...] = ("kommunchef", "kso", "styrelse")
+    confirm_days: int = 7  # how long a confirmation link works
+    per_address: int = 3  # sign-ups per address (and page) in window_minutes
+    per_client: int = 60  # sign-ups per client address in window_minutes
+    window_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -191,6 +204,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    signup: SignupSettings = field(default_factory=SignupSettings)
 
     @property
     def area_slugs(self) -> list[str]:
@@ -367,6 +381,35 @@ def _vacancy_roles(table: Mapping, roles: Mapping[str, str]) -> tuple[str, ...]:
         raise ConfigError(f"{CONFIG_NAME}: register.vacancy_roles: unknown role {unknown[0]!r} "
                           f"(roles: {', '.join(roles)})")
     return tuple(value)
+
+
+_VERIFIED_ROLES = ["kommunchef", "kso", "styrelse"]
+
+
+def _signup(src: _Source, table: Mapping, roles: Mapping[str, str]) -> SignupSettings:
+    """`[register]`'s sign-up settings, each checked: a wrong one names the key and the file."""
+    value = src.value(table, "verified_roles", list, "register", _VERIFIED_ROLES)
+    if not all(isinstance(v, str) for v in value):
+        raise src.wrong("register.verified_roles", list, value)
+    if value == _VERIFIED_ROLES:  # the default: a site with its own [roles] may lack some
+        verified = tuple(v for v in value if v in roles)
+    else:
+        unknown = [v for v in value if v not in roles]
+        if unknown:
+            raise ConfigError(_("{file}: register.verified_roles: unknown role “{role}” "
+                                "(roles: {roles})").format(file=src.file, role=unknown[0],
+                                                           roles=", ".join(roles)))
+        verified = tuple(value)
+    numbers = {}
+    for key, default, minimum in (("confirm_days", 7, 1), ("signups_per_address", 3, 1),
+                                  ("signups_per_client", 60, 1),
+                                  ("signup_window_minutes", 60, 1)):
+        numbers[key] = src.value(table, key, int, "register", default)
+        src.at_least(numbers[key], minimum, f"register.{key}")
+    return SignupSettings(verified_roles=verified, confirm_days=numbers["confirm_days"],
+                          per_address=numbers["signups_per_address"],
+                          per_client=numbers["signups_per_client"],
+                          window_minutes=numbers["signup_window_minutes"])
 
 
 def _secret_key(root: Path, env: Mapping[str, str]) -> bytes:
@@ -632,6 +675,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         vacancy_roles=_vacancy_roles(data.get("register", {}), data.get("roles", {})),
         workflow=_workflow(src, src.table(data, "workflow")),
         worker=_worker(src, data, root),
+        signup=_signup(src, src.table(data, "register"), roles),
         retention=RetentionSettings(
             events_days=_whole_number(data.get("retention", {}), "events_days", "retention",
                                       730),

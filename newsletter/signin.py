@@ -190,4 +190,6 @@ def purge_expired(session: Session, settings: Settings, *, now: datetime | None 
     session.execute(delete(OidcFlow).where(
         OidcFlow.created_at < now - timedelta(minutes=OIDC_FLOW_MINUTES)))
     window = timedelta(minutes=settings.console.rate_window_minutes)
-    session.execute(delete(RateCounter).where(RateCounter.window_start < now - window))
+    # The public sign-up's counters (signups.py, "signup:...") keep their own, longer window.
+    session.execute(delete(RateCounter).where(RateCounter.window_start < now - window,
+                                              RateCounter.key.not_like("signup:%")))

@@ -24,6 +24,12 @@ def address_hasher(secret: bytes) -> Callable[[str], str]:
     return digest
 
 
+def keyed_hash(secret: bytes, purpose: str, value: str) -> str:
+    """A keyed hash (HMAC-SHA256, 32 hex digits) of VALUE for PURPOSE: e.g. a rate-limit key
+    for an address or a client, kept without keeping the address."""
+    return hmac.new(secret, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def _sig(secret: bytes, purpose: str, value: str) -> str:
     mac = hmac.new(secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:18]).decode("ascii")

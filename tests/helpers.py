@@ -389,3 +389,57 @@ def configure(site, server, feeds: dict[str, tuple[str, str]], *,
 
 def ca_env(certs) -> dict[str, str]:
     return {"NEWSLETTER_INTAKE_CA_FILE": str(certs.ca_file)}
+# --- public sign-up (/prenumerera) and its confirmation mail -----------------------------------
+
+CONFIRM_LINK = re.compile(r"https://nyhetsbrev\.example\.se(/prenumerera/bekrafta/[A-Za-z0-9_.-]+)")
+
+
+def set_config(site, **values: str) -> None:
+    """Set KEY = VALUE (TOML) for each of VALUES in the site's newsletter.toml; each key must
+    appear once in the file (e.g. signups_per_client)."""
+    config = site.root / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert n == 1, key
+    config.write_text(text, encoding="utf-8")
+
+
+def inbox(client, site) -> list[email.message.EmailMessage]:
+    """Every message in the site's Maildir (the default transport), oldest first, once the
+    app's background sender has handled and sent what the requests recorded."""
+    sent_in_background(client)
+    folder = site.root / "Maildir" / "new"
+    files = sorted(folder.iterdir(), key=lambda f: f.stat().st_mtime_ns) if folder.is_dir() \
+        else []
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+
+
+def confirm_path(message: email.message.EmailMessage) -> str:
+    """The path of the confirmation link in MESSAGE's text part."""
+    text = message.get_body(("plain",)).get_content()
+    found = CONFIRM_LINK.search(text)
+    assert found, text
+    return found.group(1)
+
+
+def sign_up(client, address: str, *, name: str = "", municipality: str = "", role: str = "",
+            areas: tuple[str, ...] = (), extra: dict | None = None, headers=SAME_SITE):
+    """Both steps of /prenumerera for ADDRESS (the second with these fields); the response of
+    the second POST."""
+    form = csrf_of(client.get("/prenumerera").get_data(as_text=True))
+    first = client.post("/prenumerera", data={"csrf": form, "steg": "adress",
+                                              "email": address}, headers=headers)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    return client.post("/prenumerera", data={
+        "csrf": csrf_of(first.get_data(as_text=True)), "steg": "uppgifter", "email": address,
+        "name": name, "municipality": municipality, "role": role, "area": list(areas),
+        **(extra or {})}, headers=headers)
+
+
+def follow_confirmation(client, path: str, headers=SAME_SITE):
+    """Open the confirmation link PATH, then press its button; the POST's response."""
+    page = client.get(path)
+    assert page.status_code == 200, page.status_code
+    return client.post(path, data={"csrf": csrf_of(page.get_data(as_text=True))},
+                       headers=headers)

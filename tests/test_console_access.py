@@ -42,9 +42,15 @@ EXPECTED = {
     "statistics.year_document": "redaktor",
     "media.image": "redaktor",
     "staff.index": "admin", "staff.save": "admin", "staff.remove": "admin",
+    # The register: everyone reads, a granskare (or admin) changes (console/contacts_pages.py).
+    "contacts.index": "redaktor", "contacts.person": "redaktor", "contacts.claims": "redaktor",
+    "contacts.vacancies": "redaktor", "contacts.end_role": "granskare",
+    "contacts.hand_over": "granskare", "contacts.save_areas": "granskare",
+    "contacts.decide": "granskare",
 }
 ARGS = {"month": "2026-12", "item_id": ITEM, "token": "x" * 43, "name": "console.css",
-        "entry_id": 1, "mailing_id": 1, "year": 2026}
+        "entry_id": 1, "mailing_id": 1, "year": 2026,
+        "public_id": "x" * 22}
 RANK = {role: i for i, role in enumerate(ROLES)}
 
 

@@ -16,14 +16,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
-from newsletter import content
+from newsletter import content, role_claims
 from newsletter.console import create_app
 from newsletter.console.context import background_of
+from newsletter.models import Event, Municipality, Person
+from newsletter.positions import start_position
 
 from .browser import chromium, require_chromium, screenshot_path
 from .feed_server import FeedServer
@@ -261,7 +265,8 @@ def test_every_console_page_passes_axe(site, filled, running):
              f"/nummer/{MONTH}/forhandsgranska/epost?roll=kso",
              f"/nummer/{MONTH}/forhandsgranska/webb", "/personal",
              "/nummer/2031-01", "/finns-inte", "/inkorg", f"/statistik?ar={YEAR}",
-             "/statistik/utskick/1", f"/statistik/ar/{YEAR}", "/statistik?ar=1900"]
+             "/statistik/utskick/1", f"/statistik/ar/{YEAR}", "/statistik?ar=1900", "/kontakter",
+             "/kontakter?q=eva", "/kontakter/roller", "/kontakter/vakanser"]
     phone_pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}",
                    f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef", "/inkorg",
                    f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}"]
@@ -274,6 +279,10 @@ def test_every_console_page_passes_axe(site, filled, running):
             page.goto(base + path)  # a used or forged link; an answer from nobody's sign-in
             found[path] = _axe(page)
         _sign_in(page, base, smtp, found)
+        _claimed(site)
+        with site.transaction() as session:
+            eva = session.scalar(select(Person.public_id).where(Person.email == CLAIMANT))
+        pages.append(f"/kontakter/person/{eva}")
         for path in pages:
             page.goto(base + path)
             found[path] = _axe(page)
@@ -305,3 +314,69 @@ def test_every_console_page_passes_axe(site, filled, running):
         background_of(app).stop()
     pages_of_app = {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
     assert pages_of_app - scanned - set(NOT_PAGES) == set()
+
+
+CLAIMANT = "eva.lind@asele.se"
+
+
+def _claimed(site) -> None:
+    """Eva Lind of Åsele (a member), who declared herself kommunchef on the sign-up page (a
+    claim that waits for staff; she holds ovrig meanwhile) and holds tjansteperson in
+    Dorotea."""
+    today = date.today()
+    with site.transaction() as session:
+        eva = Person(email=CLAIMANT, name="Eva Lind")
+        session.add(eva)
+        session.flush()
+        asele = session.scalar(select(Municipality).where(Municipality.kommunkod == "2463"))
+        asele.member = True
+        dorotea = session.scalar(select(Municipality.id).where(
+            Municipality.kommunkod == "2425"))
+        start_position(session, eva, dorotea, "tjansteperson", today, source="test")
+        role_claims.claim(session, site.settings, eva, asele.id, "kommunchef",
+                          page="/prenumerera", today=today)
+
+
+def test_the_register_pages_verify_a_role_and_end_another(site, running):
+    base, smtp = running
+    _claimed(site)
+    with chromium() as browser:
+        page = browser.new_page(viewport=PHONE)
+        _sign_in(page, base, smtp)
+        page.get_by_role("link", name="Kontakter").first.click()
+        page.wait_for_url(f"{base}/kontakter")
+        assert "1 roll som angetts på anmälningssidan väntar på kontroll." in page.inner_text(
+            "main")
+        page.fill("#q", "Åsele")
+        page.get_by_role("button", name="Sök").click()
+        page.get_by_role("link", name=CLAIMANT).click()
+        page.wait_for_url(re.compile(rf"{base}/kontakter/person/.+"))
+        _fits(page, PHONE["width"])
+        page.screenshot(path=str(screenshot_path("console-contact-375.png")), full_page=True)
+        assert "Angivna, väntar på kontroll" in page.inner_text("main")
+        page.get_by_role("button", name="Godkänn").click()
+        page.wait_for_selector("p.notice")
+        assert "Rollen är kontrollerad" in page.inner_text("p.notice")
+
+        page.select_option("#avsluta-roll", label="Tjänsteperson, Dorotea")
+        page.get_by_role("button", name="Avsluta rollen").click()
+        page.wait_for_selector("p.notice")
+        assert "Rollen är avslutad" in page.inner_text("p.notice")
+        _fits(page, PHONE["width"])
+
+        page.goto(f"{base}/kontakter/vakanser")
+        vacant = page.inner_text("table")
+        assert "Åsele" in vacant and "Kommunstyrelsens ordförande" in vacant  # no kso there
+        assert "Kommunchef" not in vacant  # Eva, now verified
+        _fits(page, PHONE["width"])
+
+    with site.transaction() as session:
+        eva = session.scalar(select(Person).where(Person.email == CLAIMANT))
+        held = sorted((p.municipality.name, p.role) for p in eva.positions_on())
+        assert held == [("Dorotea", "ovrig"), ("Åsele", "kommunchef")]
+        audit = [e.kind for e in session.scalars(select(Event).where(
+            Event.kind.like("console-%")).order_by(Event.id))]
+        assert audit[-2:] == ["console-role-verified", "console-position-ended"]
+        detail = session.scalars(select(Event).where(
+            Event.kind == "console-role-verified")).one().detail
+        assert detail["staff"] == EDITOR

@@ -292,9 +292,11 @@ def test_forget_an_unknown_address_blocks_it(site):
 def test_schema_has_no_address_column_outside_persons():
     # The scan above covers every table; this keeps it honest if a table gains an address column.
     # `staff` holds the console's own staff accounts (employees, not contacts), on purpose.
+    # `signups` holds the address of one who signed up and is not a contact only until the
+    # background sender handles the row (seconds); erasure deletes it (test_signup.py).
     for table in Base.metadata.sorted_tables:
         for column in inspect(table).columns:
-            if "email" in column.name and table.name not in ("persons", "staff"):
+            if "email" in column.name and table.name not in ("persons", "staff", "signups"):
                 assert column.name == "email_hash", (table.name, column.name)
 
 

@@ -1,5 +1,6 @@
 """`newsletter contacts`: import, add, list, show, export, unsubscribe and forget contacts; end
-and hand over positions, change an address, export everything about one person."""
+and hand over positions, change an address, verify self-declared roles, export everything about
+one person."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 
 from .. import db
+from ..consent import consents_of, purpose_label
 from ..contacts import (
     add_contact,
     change_email,
@@ -22,10 +24,11 @@ from ..contacts import (
     unsubscribe_address,
 )
 from ..contacts_import import ImportReport, import_contacts
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import PERSON_STATUSES, Person, Position
 from ..person_record import FORMATS, export_person
 from ..positions import Change, end_role, hand_over
+from ..role_claims import claims_of, decide, pending
 from .app import App, pass_app
 from .prompts import confirm
 
@@ -170,6 +173,8 @@ def show(app: App, email: str) -> None:
         click.echo(f"Namn:        {p.name}")
         click.echo(f"Status:      {p.status}" + (f" (spärrad: {d.suppression})"
                                                   if d.suppression else ""))
+        if not p.subscribed:
+            click.echo(_("Newsletter:  no (a contact only for the webinars registered for)"))
         today = date.today()
         for pos in _sorted_positions(p.positions):
             where = f"{pos.municipality.name} ({pos.municipality.county})" \
@@ -189,10 +194,65 @@ def show(app: App, email: str) -> None:
         click.echo(f"Områden:     {chosen}")
         click.echo(f"Rättslig grund: {p.lawful_basis} (källa: {p.basis_source or '-'}, "
                    f"{p.basis_at:%Y-%m-%d %H:%M} UTC)")
+        for c in consents_of(session, p.id):
+            click.echo(_("Consent:     {purpose}, {page}, sent {given:%Y-%m-%d %H:%M} UTC, "
+                         "confirmed {confirmed:%Y-%m-%d %H:%M} UTC, text {version}").format(
+                purpose=purpose_label(c.purpose), page=c.page, given=c.given_at,
+                confirmed=c.confirmed_at,
+                version=c.text.version))
+        for c in claims_of(session, p.id):
+            if c.decided_at is None:
+                click.echo(_("Unverified:  {role}, {place}, declared {day} (verify with "
+                             "`newsletter contacts verify {email}`)").format(
+                    role=app.settings.roles.get(c.role, c.role),
+                    place=c.municipality.name if c.municipality else _("the association"),
+                    day=f"{c.claimed_at:%Y-%m-%d}", email=p.email))
         if p.paused_until:
             click.echo(f"Pausad till: {p.paused_until.isoformat()}")
         for event in d.events:
             click.echo(f"  {event.at:%Y-%m-%d %H:%M}  {event.kind}  {event.detail or ''}")
+
+
+@group.command("verify")
+@click.argument("email")
+@click.option("--reject", is_flag=True, help="The person does not hold the role: they stay "
+              "ovrig.")
+@click.option("--on", "on", type=_DATE, help="The day the role is held from (YYYY-MM-DD; "
+              "default today).")
+@pass_app
+def verify(app: App, email: str, reject: bool, on) -> None:
+    """Verify the roles a person declared when signing up (kommunchef, kso, styrelse: [register]
+    verified_roles): the position starts and counts in segments from today. Until then they
+    get what an ovrig gets.
+
+    Example: newsletter contacts verify eva@asele.se
+    """
+    with app.transaction() as session:
+        decisions = decide(session, app.settings, email, by="cli", verify=not reject,
+                           on=_on(on))
+    for d in decisions:
+        text = (_("Verified: {email} is {role}, {place}") if d.outcome == "verified"
+                else _("Rejected: {email} is not {role}, {place}; stays ovrig"))
+        click.echo(text.format(email=d.email, role=app.settings.roles.get(d.role, d.role),
+                               place=d.municipality or _("the association")))
+
+
+@group.command("unverified")
+@pass_app
+def unverified(app: App) -> None:
+    """List the roles people declared when signing up that wait for staff (`contacts verify`).
+
+    Example: newsletter contacts unverified
+    """
+    with app.transaction() as session:
+        claims = pending(session)
+        for c in claims:
+            click.echo("\t".join((c.person.email, c.person.name or "-",
+                                  app.settings.roles.get(c.role, c.role),
+                                  c.municipality.name if c.municipality else _("the association"),
+                                  f"{c.claimed_at:%Y-%m-%d}")))
+    click.echo(ngettext("{n} role waits for verification", "{n} roles wait for verification",
+                        len(claims)).format(n=len(claims)), err=True)
 
 
 @group.command("export")

@@ -27,6 +27,9 @@ def retention(app: App, dry_run: bool) -> None:
                  "recipient rows, {variants} personal variants deleted)").format(
         days=days.outbox_days or "∞", n=report.mailings, rows=report.rows,
         variants=report.variants))
+    if report.signups:
+        click.echo(_("Unconfirmed sign-ups whose link expired: {n} deleted").format(
+            n=report.signups))
     if dry_run:
         click.echo(_("Dry run: nothing was changed."))
 

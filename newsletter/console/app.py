@@ -28,6 +28,7 @@ from ..settings import Settings
 from . import (
     access,
     compose,
+    contacts_pages,
     dashboard,
     inbox_pages,
     items,
@@ -173,7 +174,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
                                  swedish_month=swedish_month)
 
-    for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages):
+    for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages,
+                   contacts_pages):
         app.register_blueprint(module.blueprint)
     for module in (inbox_pages, statistics_pages):
         app.register_blueprint(module.blueprint)

@@ -13,6 +13,7 @@ from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..background import BackgroundSender
+from ..i18n import _
 from ..settings import Settings
 
 LOCALE = "sv_SE"
@@ -108,5 +109,9 @@ def page(template: str, status: int = 200, **context) -> Response:
 
 def error_page(status: int) -> Response:
     """The one page for each error status: the same body whatever caused it."""
+    if status == 429:  # a sign-up form's client limit (web/signup.py)
+        return page("error.html", status=status, title=_("Too many attempts"),
+                    text=_("Too many sign-ups came from your network in a short time. Wait "
+                           "an hour and try again, or write to us."))
     title, text = HTTP_TEXTS.get(status, HTTP_TEXTS[500 if status >= 500 else 400])
     return page("error.html", status=status, title=title, text=text)

@@ -3,7 +3,9 @@
 The answer is the same whether or not the address is in the register, and so is the work the
 request does (it records a sign-up, signups.py, and the background sender does the rest), so
 the page cannot be used to find out who is a contact, not even by timing; the confirmation goes
-by email.
+by email: a contact's registration with its calendar invite, anyone else's link to confirm the
+address first (open registration, double opt-in; web/signup.py has the link's pages and the
+form's rate limits and honeypot).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from werkzeug.exceptions import NotFound
 
 from .. import signups, webinars
 from ..contacts import normalise_email
-from ..errors import InvalidAddress
+from ..errors import InputError, InvalidAddress
 from ..markdown import to_html
 from ..models import Webinar
 from .csrf import FIELD, make_form_token, require_form_token
-from .pages import check_sending, page, send_later, session, web_context
+from .pages import check_sending, error_page, page, send_later, session, web_context
+from .signup import HONEYPOT, consent_texts, gate, webinar_details
 
 blueprint = Blueprint("webinar", __name__)
 
@@ -56,7 +59,8 @@ def _page(webinar: Webinar, *, status: int = 200, error: str | None = None,
         ends_at=webinar.starts_at + timedelta(minutes=webinar.duration_minutes),
         thanks=request.method == "GET" and request.args.get("anmald") == "1",
         error=error, email=email, csrf_field=FIELD,
-        csrf=make_form_token(secret, f"w:{webinar.slug}"))
+        csrf=make_form_token(secret, f"w:{webinar.slug}"), honeypot=HONEYPOT,
+        texts=consent_texts("webinar", "webinar_newsletter"))
     return response
 
 
@@ -82,7 +86,15 @@ def register(slug: str) -> Response:
     except InvalidAddress:
         return _page(webinar, status=400, email=raw[:320], error=(
             "Skriv en giltig e-postadress, till exempel fornamn.efternamn@kommun.se."))
-    signups.record(session(), webinar, email)
+    try:
+        details = webinar_details(slug)
+    except InputError as exc:
+        return _page(webinar, status=400, email=email, error=exc.reason)
+    verdict = gate(email, details.page)  # rate limits and the honeypot (web/signup.py)
+    if verdict == "refuse":
+        return error_page(429)
+    if verdict == "record":
+        signups.record(session(), webinar, email, details=details)
     session().commit()
     send_later()
     return redirect(url_for(".registration_page", slug=slug, anmald="1"), code=303)
