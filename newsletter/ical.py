@@ -26,12 +26,12 @@ from __future__ import annotations
 import calendar as _stdcal
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress
 from icalendar.prop import vRecur
 
-from .errors import ConfigError
+from .dates import zone
 from .models import Webinar
 from .settings import Settings
 
@@ -45,15 +45,6 @@ class Attendee(Protocol):
 
     email: str
     name: str
-
-
-def zone(settings: Settings) -> ZoneInfo:
-    """The organisation's time zone (organisation.timezone, Europe/Stockholm by default)."""
-    try:
-        return ZoneInfo(settings.organisation.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"newsletter.toml: organisation.timezone "
-                          f"{settings.organisation.timezone!r} is not a known time zone") from None
 
 
 def _transitions(tz: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta, bool]]:
