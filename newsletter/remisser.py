@@ -24,13 +24,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import content, fetcher
-from .errors import ConfigError, InputError, NewsletterError, NotFound
+from . import content, fetcher, letters
+from .errors import InputError, NewsletterError, NotFound
 from .i18n import _
 from .markdown import safe_url
 from .models import (
@@ -290,17 +289,5 @@ def _context(settings: Settings, remiss: Remiss) -> dict:
 
 def _message(settings: Settings, name: str, context: dict) -> Message:
     """A Markdown template with front matter `subject:`: both rendered with CONTEXT."""
-    env = Environment(loader=FileSystemLoader([str(d) for d in settings.templates_dirs]),
-                      undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["md"] = lambda value: content.markdown_text(str(value))
-    try:
-        source, filename, _uptodate = env.loader.get_source(env, name)
-        data, body, _line = content.split_front_matter(source, filename)
-        subject = env.from_string(str(data.get("subject", ""))).render(context)
-        text = env.from_string(body).render(context)
-    except TemplateError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    subject = " ".join(subject.split())
-    if not subject:
-        raise ConfigError(f"{name}: the front matter has no subject")
-    return Message(subject=subject, body=text.strip() + "\n")
+    letter = letters.write(settings, name, context)
+    return Message(subject=letter.subject, body=letter.body)

@@ -27,6 +27,7 @@ from premailer import Premailer
 from . import i18n, links
 from .content import Issue, Item, month_name
 from .errors import ConfigError
+from .i18n import _
 from .markdown import convert
 from .settings import Settings
 from .sources import EMAIL, Content
@@ -97,6 +98,7 @@ def _frame(settings: Settings, *, subject: str, preheader: str, heading: str,
         "org": settings.organisation, "subject": subject, "preheader": preheader,
         "heading": heading, "web_url": web_url, "web_label": "Läs i webbläsaren",
         "personal": personal, "why": why, "archive_url": links.archive_url(settings),
+        "transactional": False, "cancel_url": "",
     }
 
 
@@ -247,12 +249,24 @@ def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
 
 
 def render_message(settings: Settings, *, subject: str, body_markdown: str,
-                   preheader: str = "") -> Content:
-    """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue."""
+                   preheader: str = "", action: tuple[str, str] | None = None,
+                   transactional: bool = False, cancel_url: str | None = None) -> Content:
+    """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue.
+
+    ACTION (label, URL) is a button after the body. A TRANSACTIONAL message answers something
+    the person asked for (a webinar registration): its footer keeps the newsletter's unsubscribe
+    link, small, and offers CANCEL_URL (e.g. cancel my registration) when there is one.
+    """
     body = convert(body_markdown)
+    why = (_("You get this email because you registered for a webinar of {org}. It was sent "
+             "to {email}.").format(org=settings.organisation.name, email=EMAIL)
+           if transactional else _why(settings, "det här mejlet"))
     context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
-                     web_url=None, personal=True, why=_why(settings, "det här mejlet"))
-    context.update(body_html=Markup(body.html), body_text=body.text)
+                     web_url=None, personal=True, why=why)
+    context.update(body_html=Markup(body.html), body_text=body.text,
+                   action_label=action[0] if action else "",
+                   action_url=action[1] if action else "",
+                   transactional=transactional, cancel_url=cancel_url or "")
     _source, html, text = _compile(_environment(settings), "message", context)
     return Content(subject=subject, preheader=preheader, html=html, text=text, key=MESSAGE_KEY,
                    manifest={"subject": subject})

@@ -15,7 +15,7 @@ from .. import db, i18n
 from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
-from . import archive, clicks, media, personal, webinar
+from . import archive, clicks, media, personal, webinar, withdraw
 from .pages import (
     PAGE_CSP,
     WebContext,
@@ -149,6 +149,7 @@ def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask
     clicks.install(app)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webinar.blueprint)
+    app.register_blueprint(withdraw.blueprint)
     app.add_url_rule("/static/site.css", "stylesheet", _stylesheet)
     app.add_url_rule("/", "home", lambda: archive.index())
 
