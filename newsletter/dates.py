@@ -85,9 +85,10 @@ def at(moment: datetime, tz: tzinfo | None = None) -> str:
     return _format(moment, _pattern("at"), tz)
 
 
-def moment(value: datetime, tz: tzinfo | None = None) -> str:
-    """'torsdag 10 december 2026 kl. 14.00'."""
-    return f"{weekday(value, tz)}{_pattern('then')}{at(value, tz)}"
+def moment(value: datetime, tz: tzinfo | None = None, *, with_weekday: bool = True) -> str:
+    """'torsdag 10 december 2026 kl. 14.00' (without the weekday: '10 december 2026 kl. 14.00')."""
+    first = weekday(value, tz) if with_weekday else day(value, tz)
+    return f"{first}{_pattern('then')}{at(value, tz)}"
 
 
 def span(start: datetime, end: datetime, tz: tzinfo | None = None) -> str:

@@ -13,18 +13,16 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import mjml
-from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from premailer import Premailer
 
-from . import i18n, links
+from . import dates, i18n, links
 from .content import Issue, Item, month_name
 from .errors import ConfigError
 from .i18n import _
@@ -120,18 +118,17 @@ def _roles_label(settings: Settings, roles: frozenset[str]) -> str:
 def _item_view(settings: Settings, item: Item) -> dict[str, Any]:
     return {
         "id": item.id, "title": item.title, "kind_label": item.kind_label,
-        "date_label": format_date(item.date, "d MMMM yyyy", locale="sv_SE") if item.date else "",
+        "date_label": dates.day(item.date) if item.date else "",
         "roles_label": _roles_label(settings, item.roles), "html": Markup(item.body.html),
         "text": item.body.text, "url": item.url, "host": _host(item.url) if item.url else "",
     }
 
 
 def _webinar_view(settings: Settings, webinar: _WebinarLike) -> dict[str, Any]:
-    local = webinar.starts_at.astimezone(ZoneInfo(settings.organisation.timezone))
-    when = format_datetime(local, "EEEE d MMMM 'kl.' HH:mm", locale="sv_SE")
+    tz, start = dates.zone(settings), webinar.starts_at
     minutes = getattr(webinar, "duration_minutes", None)
-    if minutes:
-        when += f" ({minutes} min)"
+    when = (dates.span(start, start + timedelta(minutes=minutes), tz) if minutes
+            else dates.moment(start, tz))
     return {"title": webinar.title, "url": webinar.url, "when": when[:1].upper() + when[1:]}
 
 

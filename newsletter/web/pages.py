@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
 from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import dates
 from ..background import BackgroundSender
 from ..settings import Settings
 
-LOCALE = "sv_SE"
 # Our own pages: no script at all, styles only from our stylesheet.
 PAGE_CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'none'; form-action 'self'")
@@ -79,25 +78,23 @@ def local_now() -> datetime:
 
 
 def swedish_date(value: date) -> str:
-    return format_date(value, "d MMMM y", locale=LOCALE)
+    """'3 mars 2026' (dates.py: one way everywhere, in the site's language)."""
+    return dates.day(value)
 
 
 def swedish_datetime(value: datetime) -> str:
-    """E.g. "tisdag 3 mars 2026 kl. 10:00" in the organisation's time zone."""
-    tz = ZoneInfo(web_context().settings.organisation.timezone)
-    return format_datetime(value.astimezone(tz), "EEEE d MMMM y 'kl.' HH:mm", tzinfo=tz,
-                           locale=LOCALE)
+    """E.g. "tisdag 3 mars 2026 kl. 10.00" in the organisation's time zone."""
+    return dates.moment(value, dates.zone(web_context().settings))
 
 
 def swedish_time(value: datetime) -> str:
-    tz = ZoneInfo(web_context().settings.organisation.timezone)
-    return format_datetime(value.astimezone(tz), "HH:mm", tzinfo=tz, locale=LOCALE)
+    """'10.00': the end of a span after swedish_datetime."""
+    return dates.clock(value, dates.zone(web_context().settings))
 
 
 def swedish_month(month: str) -> str:
     """'2026-03' -> 'mars 2026'."""
-    year, mon = (int(part) for part in month.split("-"))
-    return format_date(date(year, mon, 1), "LLLL y", locale=LOCALE)
+    return dates.month(month)
 
 
 def page(template: str, status: int = 200, **context) -> Response:
