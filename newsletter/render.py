@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from premailer import Premailer
 
-from . import dates, i18n, links
+from . import dates, i18n, links, media
 from .content import Issue, Item, month_name
 from .errors import ConfigError
 from .i18n import _
@@ -97,6 +97,7 @@ def _frame(settings: Settings, *, subject: str, preheader: str, heading: str,
         "heading": heading, "web_url": web_url, "web_label": "Läs i webbläsaren",
         "personal": personal, "why": why, "archive_url": links.archive_url(settings),
         "transactional": False, "cancel_url": "",
+        "brand": settings.branding.colour, "logo": media.logo(settings),
     }
 
 

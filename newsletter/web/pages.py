@@ -4,14 +4,14 @@ the error page, the Swedish date filters the templates use, and the app's backgr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import dates
+from .. import dates, media
 from ..background import BackgroundSender
 from ..settings import Settings
 
@@ -98,8 +98,12 @@ def swedish_month(month: str) -> str:
 
 
 def page(template: str, status: int = 200, **context) -> Response:
-    """Render templates/web/TEMPLATE with the organisation in the context."""
-    body = render_template(f"web/{template}", org=web_context().settings.organisation, **context)
+    """Render templates/web/TEMPLATE with the organisation and the logo in the context."""
+    settings = web_context().settings
+    logo = media.logo(settings)
+    if logo is not None:  # from this site's own /media/, which the pages' CSP allows
+        logo = replace(logo, url=media.URL_PREFIX + settings.branding.logo)
+    body = render_template(f"web/{template}", org=settings.organisation, logo=logo, **context)
     return Response(body, status=status, mimetype="text/html")
 
 
