@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .i18n import _, pgettext
-from .models import MailingStatus, OutboxStatus
+from .models import MailingKind, MailingStatus, OutboxStatus
 
 
 def mailing_status(status: str) -> str:
@@ -25,6 +25,14 @@ def mailing_status(status: str) -> str:
              MailingStatus.DONE: pgettext("mailing", "done"),
              MailingStatus.CANCELLED: pgettext("mailing", "cancelled")}
     return words.get(status, str(status))
+
+
+def mailing_kind(kind: str) -> str:
+    """What a mailing is: 'nyhetsbrev', 'riktat utskick', 'webbinarium'."""
+    words = {MailingKind.ISSUE: pgettext("mailing kind", "newsletter"),
+             MailingKind.TARGETED: pgettext("mailing kind", "targeted"),
+             MailingKind.WEBINAR: pgettext("mailing kind", "webinar")}
+    return words.get(kind, str(kind))
 
 
 def outbox_status(status: str) -> str:

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 from . import content, fetcher, letters
 from .errors import InputError, NewsletterError, NotFound
 from .i18n import _
+from .kinds.issue import next_issue
 from .markdown import safe_url
 from .models import (
-    ArchivedIssue,
     EntryStatus,
     IntakeEntry,
     Remiss,
@@ -174,15 +174,6 @@ def set_remiss(session: Session, entry_id: int, *, answer_by: date | None = None
         remiss.state = state
     session.flush()
     return remiss
-
-
-def next_issue(session: Session, settings: Settings, today: date) -> str:
-    """The month of the next issue: this month's, unless it has been sent (archived)."""
-    month = date(today.year, today.month, 1)
-    sent = set(session.scalars(select(ArchivedIssue.month)))
-    while month.strftime("%Y-%m") in sent:
-        month = (month + timedelta(days=32)).replace(day=1)
-    return month.strftime("%Y-%m")
 
 
 def record_answer(session: Session, settings: Settings, entry_id: int, url: str, *,

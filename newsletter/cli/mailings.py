@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from .. import coverage, outbox, sender, webinars
+from .. import coverage, dates, labels, outbox, sender, webinars
 from ..contacts import normalise_email
 from ..content import check_month
 from ..errors import InputError, SendError
@@ -22,12 +22,9 @@ from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
 from ..models import MailingStatus, Municipality, OutboxStatus
 from ..sources import Source
+from . import tables
 from .app import App, pass_app
 from .prompts import confirm
-
-STATE_NAMES = {OutboxStatus.PENDING: "väntar", OutboxStatus.SENDING: "skickas",
-               OutboxStatus.SENT: "skickade", OutboxStatus.DEFERRED: "uppskjutna",
-               OutboxStatus.FAILED: "misslyckade", OutboxStatus.SUPPRESSED: "spärrade"}
 
 
 @click.group("send")
@@ -78,12 +75,16 @@ def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], dry_run:
 @click.option("--body", "body", required=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The message in Markdown (UTF-8).")
+@click.option("--preheader", default="", metavar="TEXT",
+              help=_("The line an inbox shows after the subject (default: the message's first "
+                     "words)."))
 @pass_app
 def mail(app: App, segment: str, test_to: tuple[str, ...], dry_run: bool, rate: float | None,
-         yes: bool, subject: str, body: Path) -> None:
+         yes: bool, subject: str, body: Path, preheader: str) -> None:
     """A targeted mailing to a segment, in the newsletter's frame; the same command resumes it.
 
     Example: newsletter mail --to kommunchefer --subject "Enkät om bredband" --body enkat.md
+    --preheader "Svara senast 15 januari"
     """
     try:
         text = body.read_text(encoding="utf-8-sig")
@@ -92,15 +93,15 @@ def mail(app: App, segment: str, test_to: tuple[str, ...], dry_run: bool, rate: 
     if not text.strip():
         raise InputError("the message is empty", source=str(body))
     send_targeted(app, subject, text, segment, test_to=test_to, dry_run=dry_run, rate=rate,
-                  yes=yes)
+                  yes=yes, preheader=" ".join(preheader.split()))
 
 
 def send_targeted(app: App, subject: str, body_markdown: str, segment: str, *,
                   test_to: tuple[str, ...] = (), dry_run: bool = False,
-                  rate: float | None = None, yes: bool = False) -> None:
+                  rate: float | None = None, yes: bool = False, preheader: str = "") -> None:
     """The targeted-mailing path of `newsletter mail`, for other commands that make the text
     (e.g. `remisser call`): create the mailing once, then send or resume it."""
-    _run(app, TargetedSource(app.settings, subject, body_markdown), segment,
+    _run(app, TargetedSource(app.settings, subject, body_markdown, preheader), segment,
          test_to=test_to, dry_run=dry_run, rate=rate, yes=yes)
 
 
@@ -189,9 +190,9 @@ class _Progress:
         elif done != self.shown and (time.monotonic() - self.last_log > 2 or
                                      done >= report.total):
             self.last_log = time.monotonic()
-            click.echo(f"{self.label}: {done}/{report.total} klara ({report.sent} skickade, "
-                       f"{report.deferred} uppskjutna, {report.failed + report.bounced} "
-                       f"misslyckade)")
+            click.echo(_("{label}: {done}/{total} done ({counts})").format(
+                label=self.label, done=done, total=report.total,
+                counts=labels.send_counts(report)))
         self.shown = done
 
     def close(self) -> None:
@@ -211,9 +212,7 @@ def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -
     if report.reclaimed:
         click.echo(f"{report.reclaimed} meddelanden från en avbruten sändning skickades igen "
                    "(de kan ha nått fram två gånger).")
-    click.echo(f"{report.sent} skickade, {report.bounced} studsade, {report.failed} "
-               f"misslyckade, {report.suppressed} spärrade, {report.remaining} kvar "
-               f"({report.transport}).")
+    click.echo(f"{labels.send_counts(report)} ({report.transport}).")
     if report.paused_reason:
         raise SendError(f"utskick {mailing_id} pausat: {report.paused_reason}. Åtgärda felet "
                         f"och kör `newsletter send resume {mailing_id}`")
@@ -256,40 +255,57 @@ def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
 @click.argument("mailing_id", type=int, required=False)
 @pass_app
 def status(app: App, mailing_id: int | None) -> None:
-    """List mailings, or show one: counts per state, failures with reasons, possibly sent.
+    """List the latest mailings (when made, state, sent of all, kind, to whom, subject), or
+    show one: its recipients per state, failures with names and reasons, possibly sent.
 
     Example: newsletter send status 3
     """
+    tz = dates.zone(app.settings)
     with app.transaction() as s:
         if mailing_id is None:
-            rows = outbox.list_mailings(s)
+            rows = [(st.mailing.id, dates.stamp(st.mailing.created_at, tz),
+                     labels.mailing_status(st.mailing.status),
+                     f"{st.counts[OutboxStatus.SENT]}/{st.total}",
+                     labels.mailing_kind(st.mailing.kind), outbox.audience(s, st.mailing),
+                     st.mailing.subject) for st in outbox.list_mailings(s)]
             if not rows:
-                click.echo("Inga utskick ännu.")
-            for st in rows:
-                m, sent = st.mailing, st.counts[OutboxStatus.SENT]
-                click.echo(f"{m.id:>4}  {m.status:<8} {sent:>6}/{st.total:<6} "
-                           f"{m.kind:<9} {m.source[:24]:<24} {m.segment[:30]}  {m.subject[:40]}")
+                click.echo(_("No mailings yet."))
+                return
+            tables.echo((_("ID"), _("Created"), _("Status"), _("Sent"), _("Kind"), _("To"),
+                         _("Subject")), rows, (True, False, False, True), limit=40)
             return
         st = outbox.mailing_status(s, mailing_id)
+        to = outbox.audience(s, st.mailing)
     m = st.mailing
-    click.echo(f"Utskick {m.id}: {m.kind} {m.source} till {m.segment}")
-    click.echo(f"Ämne: {m.subject}")
-    click.echo(f"Status: {m.status}" + (f" ({m.paused_reason})" if m.paused_reason else ""))
-    click.echo(f"Mottagare: {st.total}")
-    for state in (OutboxStatus.SENT, OutboxStatus.PENDING, OutboxStatus.SENDING,
-                  OutboxStatus.DEFERRED, OutboxStatus.FAILED, OutboxStatus.SUPPRESSED):
-        if st.counts[state]:
-            click.echo(f"  {STATE_NAMES[state]}: {st.counts[state]}")
+    click.echo(_("Mailing {id}: {kind} to {to}").format(
+        id=m.id, kind=labels.mailing_kind(m.kind), to=to))
+    click.echo(_("Subject: {subject}").format(subject=m.subject))
+    click.echo(_("Created: {when}").format(when=dates.stamp(m.created_at, tz)))
+    click.echo(_("Status: {status}").format(status=labels.mailing_status(m.status))
+               + (f" ({m.paused_reason})" if m.paused_reason else ""))
+    click.echo(_("Recipients: {n}").format(n=st.total))
+    counts = [(labels.outbox_status(OutboxStatus.SENT), st.counts[OutboxStatus.SENT]),
+              (labels.bounced(), st.bounced),
+              (labels.outbox_status(OutboxStatus.FAILED), st.failed)]
+    counts += [(labels.outbox_status(state), st.counts[state])
+               for state in (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.DEFERRED,
+                             OutboxStatus.SUPPRESSED)]
+    for label, n in counts:
+        if n:
+            click.echo(f"  {label}: {n}")
     if st.possibly_sent:
         click.echo(f"Möjligen skickade: {st.possibly_sent} (en sändare dog efter att ha lämnat "
                    "dem; de skickas igen vid nästa körning och kan då komma fram två gånger)")
     if st.reclaimed:
         click.echo(f"Skickade igen efter en avbruten sändning: {st.reclaimed} (kan ha kommit "
                    "fram två gånger)")
-    if st.failures:
-        click.echo("Fel:")
-        for who, why in st.failures:
-            click.echo(f"  {who}: {why}")
+    if st.problems:
+        click.echo(_("Failures:"))
+        for p in st.problems:
+            who = f"{p.name} <{p.address}>" if p.name else p.address
+            state = (labels.bounced() if p.error.startswith(outbox.HARD_BOUNCE)
+                     else labels.outbox_status(p.state))
+            click.echo(f"  {who}: {state}: {p.error}")
 
 
 @group.command("pause")
