@@ -256,9 +256,11 @@ def render_message(settings: Settings, *, subject: str, body_markdown: str,
     link, small, and offers CANCEL_URL (e.g. cancel my registration) when there is one.
     """
     body = convert(body_markdown)
+    org = settings.organisation.name
     why = (_("You get this email because you registered for a webinar of {org}. It was sent "
-             "to {email}.").format(org=settings.organisation.name, email=EMAIL)
-           if transactional else _why(settings, "det här mejlet"))
+             "to {email}.") if transactional else
+           _("You get this email because you are listed as a contact of {org} or of one of its "
+             "member municipalities. It was sent to {email}.")).format(org=org, email=EMAIL)
     context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
                      web_url=None, personal=True, why=why)
     context.update(body_html=Markup(body.html), body_text=body.text,

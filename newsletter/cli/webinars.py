@@ -103,7 +103,8 @@ def show(app: App, slug: str) -> None:
         w = webinars.get_webinar(session, slug)
         n = webinars.counts(session, w)
         click.echo(f"{w.title}\n  slug:        {w.slug}\n  när:         {when(settings, w)}\n"
-                   f"  status:      {w.status} (SEQUENCE {w.sequence}, UID {w.uid})\n"
+                   f"  status:      {labels.webinar_status(w.status)} "
+                   f"(SEQUENCE {w.sequence}, UID {w.uid})\n"
                    f"  område:      {w.area or '-'}\n  länk:        {w.join_url}\n"
                    f"  anmälan:     {links.webinar_url(settings, w.slug)}\n"
                    f"  platser:     {w.capacity or 'obegränsat'}\n"
