@@ -253,11 +253,12 @@ def _export_rows(session: Session, status: str | None) -> Iterator[list[str]]:
 
 
 def export_contacts(session: Session, target: Path | str, *, status: str | None = "active",
-                    delimiter: str = ",") -> int:
+                    delimiter: str = ",", bom: bool = False) -> int:
     """Write the contacts (of STATUS; None = all) as CSV with the import's columns, one row per
-    position held today, formula-safe for Excel, to TARGET ("-" = stdout); returns the rows
-    written."""
-    return write_csv(target, CONTACT_COLUMNS, _export_rows(session, status), delimiter=delimiter)
+    position held today, formula-safe for Excel, to TARGET ("-" = stdout, with a BOM only with
+    BOM; a file always has one); returns the rows written."""
+    return write_csv(target, CONTACT_COLUMNS, _export_rows(session, status), delimiter=delimiter,
+                     bom=bom)
 
 
 def forget(session: Session, secret: bytes, email: str) -> bool:

@@ -28,6 +28,7 @@ from .contact_fields import (
 from .contacts import normalise_email, smtputf8_warning
 from .errors import InputError
 from .events import EventKind
+from .i18n import _
 from .models import (
     Base,
     Event,
@@ -73,6 +74,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     merged_rows: int = 0
+    # Rows whose address an earlier row of the file had: merged into that contact.
+    merged: list[RowProblem] = field(default_factory=list)
     skipped: list[RowProblem] = field(default_factory=list)
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
@@ -212,6 +215,9 @@ def _merge(contacts: dict[str, _Contact], new: _Contact, report: ImportReport) -
         contacts[new.email] = new
         return
     report.merged_rows += 1
+    report.merged.append(RowProblem(new.line, _("same address as line {line} ({email}): one "
+                                                "contact").format(line=old.line,
+                                                                  email=new.email)))
     if new.name and not old.name:
         old.name = new.name
     elif new.name and new.name != old.name:

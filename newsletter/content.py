@@ -30,6 +30,7 @@ from babel.dates import format_date
 
 from .errors import InputError, NewsletterError, NotFound
 from .files import atomic_write
+from .i18n import _
 from .markdown import Converted, convert, safe_url
 from .media import image_size
 from .settings import Settings
@@ -367,8 +368,12 @@ def new_item(settings: Settings, month: str, *, area: str, title: str, url: str 
     The fields are validated as `issue build` reads them before anything is written, and the
     front matter is YAML-quoted, so any title (colons, quotes, å/ä/ö) reads back as given. Never
     overwrites: with FREE_NAME the file is SLUG.md or else SLUG-2.md, SLUG-3.md ...; without it
-    an existing SLUG.md is an InputError. DAY defaults to today; BODY is Markdown.
+    an existing SLUG.md is an InputError. DAY defaults to today, the day it was written, except
+    for an event (kind evenemang), whose date is the event's and must be given; BODY is Markdown.
     """
+    if kind == "evenemang" and day is None:
+        raise InputError(_("an event needs the date it takes place: --date YYYY-MM-DD"),
+                         field="--date")
     folder = settings.issues_dir / check_month(month)
     data = {"title": " ".join(title.split()), "area": area, "kind": kind, "url": url or None,
             "date": day or date.today(), "order": order}

@@ -181,15 +181,18 @@ def neutralise(cell: str) -> str:
 
 
 def write_csv(target: Path | str, header: Sequence[str], rows: Iterable[Sequence[str]], *,
-              delimiter: str = ",") -> int:
+              delimiter: str = ",", bom: bool = False) -> int:
     """Write a formula-safe CSV to TARGET ("-" = stdout), atomically; returns the row count.
 
-    A file gets a UTF-8 BOM (so Excel reads å, ä, ö right), is written to a temp file in the same
-    folder and renamed over TARGET, so a reader never sees half a file. It is private (mode 600):
-    it holds personal data. TARGET must be a regular file or a new name in an existing folder
-    (files.check_replaceable).
+    A file gets a UTF-8 BOM (so Excel on Windows reads å, ä, ö right), is written to a temp file
+    in the same folder and renamed over TARGET, so a reader never sees half a file. It is private
+    (mode 600): it holds personal data. TARGET must be a regular file or a new name in an
+    existing folder (files.check_replaceable). Standard output gets the BOM only with BOM (it
+    may go to another program; `contacts export --excel > file.csv` asks for it).
     """
     if str(target) == "-":
+        if bom:
+            sys.stdout.write("\ufeff")
         return _write(sys.stdout, header, rows, delimiter)
     check_replaceable(Path(target))
     with atomic_write(Path(target), encoding="utf-8-sig", newline="", mode=PRIVATE) as fh:

@@ -26,12 +26,14 @@ from __future__ import annotations
 import calendar as _stdcal
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress
 from icalendar.prop import vRecur
 
-from .errors import ConfigError
+from . import markdown
+from .dates import zone
+from .i18n import _
 from .models import Webinar
 from .settings import Settings
 
@@ -45,15 +47,6 @@ class Attendee(Protocol):
 
     email: str
     name: str
-
-
-def zone(settings: Settings) -> ZoneInfo:
-    """The organisation's time zone (organisation.timezone, Europe/Stockholm by default)."""
-    try:
-        return ZoneInfo(settings.organisation.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"newsletter.toml: organisation.timezone "
-                          f"{settings.organisation.timezone!r} is not a known time zone") from None
 
 
 def _transitions(tz: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta, bool]]:
@@ -100,7 +93,7 @@ def _rules_hold(rules: list, transitions: list) -> bool:
     """Whether the yearly RULES (made from one year) give exactly TRANSITIONS (of another)."""
     if len(transitions) != len(rules):
         return False
-    for (instant, before, after, _), (local, r_before, r_after, _, _, (m, wd, n)) in zip(
+    for (instant, before, after, _dst), (local, r_before, r_after, _d, _n, (m, wd, n)) in zip(
             transitions, rules, strict=True):
         when = (instant + before).replace(tzinfo=None)
         if (before, after) != (r_before, r_after) or (when.month, when.time()) != (
@@ -174,15 +167,16 @@ def webinar_calendar(settings: Settings, webinar: Webinar, *, method: str,
     organizer.params["CN"] = org.name
     event.add("organizer", organizer)
     if method == "PUBLISH":
-        event.add("location", "Online")
+        event.add("location", _("Online"))
         if registration_url:
             event.add("url", registration_url)
-        event.add("description", _description(webinar, f"Anmälan: {registration_url}"
-                                              if registration_url else ""))
+        event.add("description", _description(webinar, _("Register: {url}").format(
+            url=registration_url) if registration_url else ""))
     else:
         event.add("location", webinar.join_url)
         event.add("url", webinar.join_url)
-        event.add("description", _description(webinar, f"Delta: {webinar.join_url}"))
+        event.add("description", _description(webinar, _("Join: {url}").format(
+            url=webinar.join_url)))
         event.add("attendee", _attendee(attendee))
     cancelled = method == "CANCEL" or webinar.status == "cancelled"
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
@@ -228,5 +222,7 @@ def _attendee(person: Attendee) -> vCalAddress:
 
 
 def _description(webinar: Webinar, link_line: str) -> str:
-    parts = [webinar.description.strip(), link_line]
+    """The event's DESCRIPTION: plain text (calendars show it as it is, so the description's
+    Markdown is written as text: no asterisks, links as "label (URL)"), then LINK_LINE."""
+    parts = [markdown.to_text(webinar.description or "").strip(), link_line]
     return "\n\n".join(p for p in parts if p)

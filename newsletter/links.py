@@ -8,6 +8,7 @@ from .signing import make_token
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
+REGISTRATION = "webinar-registration"
 
 
 def _base(settings: Settings) -> str:
@@ -50,3 +51,15 @@ def confirm_url(settings: Settings, signup_public_id: str) -> str:
     (signups.py keeps the sign-up; the token only names it)."""
     token = make_token(settings.secret_key, CONFIRM, signup_public_id)
     return f"{_base(settings)}/prenumerera/bekrafta/{token}"
+
+
+def registration_token(settings: Settings, person: Person) -> str:
+    """The token that names PERSON on their webinar registrations' pages. Never expires."""
+    return make_token(settings.secret_key, REGISTRATION, person.public_id)
+
+
+def registration_url(settings: Settings, slug: str, token: str) -> str:
+    """The page where the person of TOKEN cancels their registration for webinar SLUG
+    (`/webinar/SLUG/avanmal/TOKEN`: it asks, and a POST cancels). TOKEN is
+    `registration_token(...)`, or the placeholder a message carries until it is sent."""
+    return f"{_base(settings)}/webinar/{slug}/avanmal/{token}"

@@ -4,6 +4,7 @@ Raw HTML in the source is never passed on: markdown-it recognises it only so tha
 dropped (rather than shown as escaped tag soup), links and images are kept only with an https,
 http or mailto URL, and nh3 (ammonia) cleans the result against an allow-list as the last guard.
 The plain-text twin is rendered from the same token stream, not scraped from the HTML.
+A single line break is a line break in both (markdown-it's "breaks"), not a space.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ class Converted:
 def _parser() -> MarkdownIt:
     # "html" on only to *recognise* raw HTML, whose tokens are then removed (see _strip_raw_html);
     # every link is parsed so that a disallowed one can be dropped to its text, not shown as source.
-    md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+    # "breaks": a single line break is kept (a signature "Vänliga hälsningar / Karin" stays two
+    # lines), as people who write in a text box, not a Markdown editor, expect.
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False,
+                                   "breaks": True})
     md.enable(["strikethrough", "table"])
     md.validateLink = lambda url: True
     return md
@@ -216,7 +220,7 @@ def _inline_text(children: list[Token]) -> str:
         if child.type in ("text", "code_inline"):
             out.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
-            out.append("\n" if child.type == "hardbreak" else " ")
+            out.append("\n")
         elif child.type == "link_open":
             hrefs.append(str(child.attrGet("href") or ""))
             start.append(len(out))

@@ -79,6 +79,41 @@ def image_size(settings: Settings, src: str) -> tuple[int, int] | None:
         return None
 
 
+LOGO_BOX = (200, 80)  # the logo's largest size in an email's header and on the pages (px)
+
+
+@dataclass(frozen=True)
+class Logo:
+    """The site's `[branding] logo` as shown: its public URL, alt text and display size."""
+
+    url: str
+    alt: str
+    width: int
+    height: int
+
+
+def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """SIZE (width, height) scaled down, proportions kept, to fit inside BOX; never up."""
+    width, height = size
+    scale = min(1.0, box[0] / width, box[1] / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def logo(settings: Settings) -> Logo | None:
+    """The logo to show (settings.py checked that the file is in media/), sized for email:
+    an HTML width and height within LOGO_BOX, so Outlook (which ignores CSS sizes) shows it
+    small too; None without a logo, or when the file is not a readable image."""
+    branding = settings.branding
+    if not branding.logo:
+        return None
+    url = media_url(settings, branding.logo)
+    size = image_size(settings, url)
+    if not size or min(size) < 1:
+        return None
+    width, height = fit(size, LOGO_BOX)
+    return Logo(url=url, alt=branding.logo_alt, width=width, height=height)
+
+
 def store_upload(settings: Settings, data: bytes) -> StoredImage:
     """Check, clean and store an uploaded image under media/ (see the module's docstring)."""
     console = settings.console

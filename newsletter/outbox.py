@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Row,
@@ -74,6 +74,8 @@ BATCH = 2000  # persons read, and outbox rows written, per statement when fixing
 CLAIM_BATCH = 25  # the most rows a sending worker takes at a time
 STALE_AFTER = timedelta(minutes=10)  # a claim older than this is taken to be a dead sender's
 RECLAIMED = "reclaimed after a crashed sender: possibly sent twice"
+# How the sender's last_error of a failed row that hard-bounced begins (labels.py: "studsade").
+HARD_BOUNCE = "hard bounce: "
 Executor = Session | Connection  # runs a statement in the caller's transaction
 
 
@@ -625,16 +627,37 @@ def reclaim(session: Session, mailing_id: int, now: datetime | None = None) -> i
 
 # --- progress, pause, resume, finish ----------------------------------------------------------
 
+class Problem(NamedTuple):
+    """A row that failed or waits for a retry: the address, the person's name, its state and
+    the server's answer."""
+
+    address: str
+    name: str
+    state: str
+    error: str
+
+
 @dataclass
 class MailingProgress:
     """Where a mailing stands: rows per OutboxStatus, failures with reasons, crash leftovers."""
 
     mailing: Mailing
     counts: Counter = field(default_factory=Counter)
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
+    problems: list[Problem] = field(default_factory=list)
     possibly_sent: int = 0  # 'sending' rows of a dead sender: sent or not, we cannot know
     reclaimed: int = 0  # rows re-sent after a crash: a second copy is possible
     next_attempt_at: datetime | None = None  # of the earliest deferred row
+    bounced: int = 0  # of the failed rows, those that hard-bounced (HARD_BOUNCE)
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """(address, "STATE: error") of each problem."""
+        return [(p.address, f"{p.state}: {p.error}".strip()) for p in self.problems]
+
+    @property
+    def failed(self) -> int:
+        """Failed rows that did not bounce: 'misslyckade' means one thing, 'studsade' another."""
+        return self.counts[OutboxStatus.FAILED] - self.bounced
 
     @property
     def total(self) -> int:
@@ -656,21 +679,38 @@ def mailing_status(session: Session, mailing_id: int, *, failures: int = 20) -> 
     for by, at in session.execute(select(OutboxRow.claimed_by, OutboxRow.claimed_at).where(
             OutboxRow.mailing_id == mailing_id, OutboxRow.status == OutboxStatus.SENDING)):
         progress.possibly_sent += claim_is_dead(by, at, now)
+    if progress.counts[OutboxStatus.FAILED]:
+        progress.bounced = session.scalar(select(func.count()).where(
+            OutboxRow.mailing_id == mailing_id, OutboxRow.status == OutboxStatus.FAILED,
+            OutboxRow.last_error.startswith(HARD_BOUNCE, autoescape=True))) or 0
     progress.reclaimed = session.scalar(select(func.count()).where(
         OutboxRow.mailing_id == mailing_id, OutboxRow.status == OutboxStatus.SENT,
         OutboxRow.last_error == RECLAIMED)) or 0
     progress.next_attempt_at = session.scalar(select(func.min(OutboxRow.next_attempt_at)).where(
         OutboxRow.mailing_id == mailing_id, OutboxRow.status == OutboxStatus.DEFERRED))
     rows = session.execute(
-        select(Person.email, OutboxRow.person_id, OutboxRow.status, OutboxRow.last_error)
+        select(Person.email, Person.name, OutboxRow.person_id, OutboxRow.status,
+               OutboxRow.last_error)
         .outerjoin(Person, Person.id == OutboxRow.person_id)
         .where(OutboxRow.mailing_id == mailing_id,
                OutboxRow.status.in_((OutboxStatus.FAILED, OutboxStatus.DEFERRED)))
         .order_by(OutboxRow.id).limit(failures))
-    for email, person_id, state, error in rows:
+    for email, name, person_id, state, error in rows:
         who = email or (mailing.meta or {}).get("test_to") or f"(raderad #{person_id})"
-        progress.failures.append((who, f"{state}: {error or ''}".strip()))
+        progress.problems.append(Problem(who, name or "", state, error or ""))
     return progress
+
+
+def audience(session: Session, mailing: Mailing) -> str:
+    """Whom MAILING went to, for people: its segment, or for a message to one person
+    ("person:PUBLIC_ID") their name and address, while they are in the register."""
+    kind, _sep, public_id = mailing.segment.partition(":")
+    if kind == "person" and public_id:
+        found = session.execute(select(Person.name, Person.email).where(
+            Person.public_id == public_id)).first()
+        if found is not None:
+            return f"{found.name} <{found.email}>" if found.name else found.email
+    return mailing.segment
 
 
 def list_mailings(session: Session, limit: int = 50) -> list[MailingProgress]:

@@ -28,13 +28,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import content, fetcher
+from . import content, fetcher, letters
 from .errors import InputError, NewsletterError, NotFound
 from .i18n import _
-from .mail_templates import Message, render_text
+from .kinds.issue import next_issue
+from .mail_templates import Message
 from .markdown import safe_url
 from .models import (
-    ArchivedIssue,
     EntryStatus,
     IntakeEntry,
     Remiss,
@@ -177,15 +177,6 @@ def set_remiss(session: Session, entry_id: int, *, answer_by: date | None = None
     return remiss
 
 
-def next_issue(session: Session, settings: Settings, today: date) -> str:
-    """The month of the next issue: this month's, unless it has been sent (archived)."""
-    month = date(today.year, today.month, 1)
-    sent = set(session.scalars(select(ArchivedIssue.month)))
-    while month.strftime("%Y-%m") in sent:
-        month = (month + timedelta(days=32)).replace(day=1)
-    return month.strftime("%Y-%m")
-
-
 def record_answer(session: Session, settings: Settings, entry_id: int, url: str, *,
                   month: str | None = None, now: datetime | None = None):
     """Record the association's published answer to a remiss and write it as an item (kind
@@ -231,7 +222,7 @@ def call_for_input(session: Session, settings: Settings, entry_id: int) -> Messa
     """The subject and Markdown body of a call for input on a remiss, from
     templates/intake/remiss_call.md; send it as a targeted mailing."""
     remiss = get_remiss(session, entry_id)
-    return render_text(settings, CALL_TEMPLATE, _context(settings, remiss))
+    return _message(settings, CALL_TEMPLATE, _context(settings, remiss))
 
 
 def reminders_due(session: Session, settings: Settings, now: datetime) -> list[Reminder]:
@@ -252,7 +243,7 @@ def reminders_due(session: Session, settings: Settings, now: datetime) -> list[R
         todo = [a for a in addresses if a not in sent]
         if not todo:
             continue
-        message = render_text(settings, REMINDER_TEMPLATE,
+        message = _message(settings, REMINDER_TEMPLATE,
                            {**_context(settings, remiss), "days_left": (remiss.answer_by - today)
                             .days})
         for address in todo:
@@ -280,3 +271,9 @@ def _context(settings: Settings, remiss: Remiss) -> dict:
         "reply_to": settings.organisation.reply_to,
         "entry_id": entry.id,
     }
+
+
+def _message(settings: Settings, name: str, context: dict) -> Message:
+    """A Markdown template with front matter `subject:`: both rendered with CONTEXT."""
+    letter = letters.write(settings, name, context)
+    return Message(subject=letter.subject, body=letter.body)

@@ -13,21 +13,20 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import mjml
-from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from premailer import Premailer
 
-from . import i18n, links
+from . import dates, i18n, links, media
 from .assembly import Assembly, Marks, structural_css
 from .content import Issue, Item, month_name
 from .errors import ConfigError
+from .i18n import _
 from .markdown import convert
 from .settings import Settings
 from .sources import EMAIL, Content
@@ -102,6 +101,8 @@ def _frame(settings: Settings, *, subject: str, preheader: str, heading: str,
         "org": settings.organisation, "subject": subject, "preheader": preheader,
         "heading": heading, "web_url": web_url, "web_label": "Läs i webbläsaren",
         "personal": personal, "why": why, "archive_url": links.archive_url(settings),
+        "transactional": False, "cancel_url": "",
+        "brand": settings.branding.colour, "logo": media.logo(settings),
     }
 
 
@@ -123,18 +124,17 @@ def _roles_label(settings: Settings, roles: frozenset[str]) -> str:
 def _item_view(settings: Settings, item: Item) -> dict[str, Any]:
     return {
         "id": item.id, "title": item.title, "kind_label": item.kind_label,
-        "date_label": format_date(item.date, "d MMMM yyyy", locale="sv_SE") if item.date else "",
+        "date_label": dates.day(item.date) if item.date else "",
         "roles_label": _roles_label(settings, item.roles), "html": Markup(item.body.html),
         "text": item.body.text, "url": item.url, "host": _host(item.url) if item.url else "",
     }
 
 
 def _webinar_view(settings: Settings, webinar: _WebinarLike) -> dict[str, Any]:
-    local = webinar.starts_at.astimezone(ZoneInfo(settings.organisation.timezone))
-    when = format_datetime(local, "EEEE d MMMM 'kl.' HH:mm", locale="sv_SE")
+    tz, start = dates.zone(settings), webinar.starts_at
     minutes = getattr(webinar, "duration_minutes", None)
-    if minutes:
-        when += f" ({minutes} min)"
+    when = (dates.span(start, start + timedelta(minutes=minutes), tz) if minutes
+            else dates.moment(start, tz))
     return {"title": webinar.title, "url": webinar.url, "when": when[:1].upper() + when[1:]}
 
 
@@ -375,15 +375,29 @@ def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
 
 
 def render_message(settings: Settings, *, subject: str, body_markdown: str,
-                   preheader: str = "", why: str | None = None) -> Content:
+                   preheader: str = "", action: tuple[str, str] | None = None,
+                   transactional: bool = False, cancel_url: str | None = None,
+                   why: str | None = None) -> Content:
     """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue.
-    WHY replaces the footer's line on why the person gets it (a sign-up's confirmation goes
-    to someone who may not be a contact yet)."""
+
+    ACTION (label, URL) is a button after the body. A TRANSACTIONAL message answers something
+    the person asked for (a webinar registration): its footer keeps the newsletter's unsubscribe
+    link, small, and offers CANCEL_URL (e.g. cancel my registration) when there is one. WHY
+    replaces the footer's line on why the person gets it (a sign-up's confirmation goes to
+    someone who may not be a contact yet).
+    """
     body = convert(body_markdown)
+    org = settings.organisation.name
+    why = why or (_("You get this email because you registered for a webinar of {org}. It was sent "
+             "to {email}.") if transactional else
+           _("You get this email because you are listed as a contact of {org} or of one of its "
+             "member municipalities. It was sent to {email}.")).format(org=org, email=EMAIL)
     context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
-                     web_url=None, personal=True,
-                     why=why if why is not None else _why(settings, "det här mejlet"))
-    context.update(body_html=Markup(body.html), body_text=body.text)
+                     web_url=None, personal=True, why=why)
+    context.update(body_html=Markup(body.html), body_text=body.text,
+                   action_label=action[0] if action else "",
+                   action_url=action[1] if action else "",
+                   transactional=transactional, cancel_url=cancel_url or "")
     _source, html, text = _compile(_environment(settings), "message", context)
     return Content(subject=subject, preheader=preheader, html=html, text=_tidy_text(text),
                    key=MESSAGE_KEY,

@@ -380,7 +380,7 @@ class _Run:
                 self.record(w, row, OutboxStatus.DEFERRED, str(result), attempt=True, due=due)
                 self.count("deferred", True, result)
         elif result.outcome == Outcome.BOUNCED:
-            self.record(w, row, OutboxStatus.FAILED, f"hard bounce: {result}", attempt=True,
+            self.record(w, row, OutboxStatus.FAILED, f"{outbox.HARD_BOUNCE}{result}", attempt=True,
                         bounce=None if self.test_to else row.person_id, code=result.code)
             self.count("bounced", True, result)
         elif result.outcome == Outcome.FAILED:

@@ -185,6 +185,32 @@ class SignupSettings:
 
 
 @dataclass(frozen=True)
+class Branding:
+    """`[branding]`: the logo (a file name in media/, "" for none, with its alt text) and the
+    primary colour (#rrggbb, readable with white: contrast >= MIN_CONTRAST) of the emails and
+    the public pages."""
+
+    logo: str = ""
+    logo_alt: str = ""
+    colour: str = "#14324f"
+
+
+# WCAG 2.1 AA for normal text: what white on the colour and the colour on white must reach.
+MIN_CONTRAST = 4.5
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_MEDIA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}\.(?:jpg|jpeg|png|gif|webp)")
+
+
+def contrast_with_white(colour: str) -> float:
+    """The WCAG 2.1 contrast ratio of #rrggbb COLOUR against white (1 to 21)."""
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(colour[i:i + 2]) for i in (1, 3, 5))
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     organisation: Organisation
@@ -205,6 +231,7 @@ class Settings:
     workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     signup: SignupSettings = field(default_factory=SignupSettings)
+    branding: Branding = field(default_factory=Branding)
 
     @property
     def area_slugs(self) -> list[str]:
@@ -672,6 +699,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         soft_bounce_limit=soft_limit,
         intake=_intake(data, site, env, {a.slug for a in areas}),
         tracking=tracking_settings,
+        branding=_branding(src, src.table(data, "branding"), root),
         vacancy_roles=_vacancy_roles(data.get("register", {}), data.get("roles", {})),
         workflow=_workflow(src, src.table(data, "workflow")),
         worker=_worker(src, data, root),
@@ -763,3 +791,33 @@ def _worker(src: _Source, data: Mapping, root: Path) -> WorkerSettings:
     return WorkerSettings(
         interval=interval, reminders=tuple(sorted(leads, key=lambda lead: -lead.seconds)),
         bounce_mailbox=(root / mailbox) if mailbox else None)
+def _branding(src: _Source, table: Mapping, root: Path) -> Branding:
+    """`[branding]`, checked: a colour that is no #rrggbb or too light for white text, a logo
+    that is not a file in media/ or has no alt text, is a ConfigError naming the key."""
+    known = Branding.__dataclass_fields__
+    for key in table:
+        if key not in known:
+            raise ConfigError(_("{file}: branding.{key} is not a setting (known: {known})")
+                              .format(file=src.file, key=key, known=", ".join(known)))
+    colour = src.value(table, "colour", str, "branding", Branding.colour).strip()
+    if not _HEX_COLOUR.fullmatch(colour):
+        raise ConfigError(_("{file}: branding.colour must be a colour like \"#14324f\", not "
+                            "{value}").format(file=src.file, value=_show(colour)))
+    ratio = contrast_with_white(colour)
+    if ratio < MIN_CONTRAST:
+        raise ConfigError(_("{file}: branding.colour {colour} has a contrast of {ratio:.1f}:1 "
+                            "with white; text needs at least {minimum}:1 (WCAG AA): choose a "
+                            "darker colour").format(file=src.file, colour=colour, ratio=ratio,
+                                                     minimum=MIN_CONTRAST))
+    logo = src.value(table, "logo", str, "branding", "").strip()
+    alt = " ".join(src.value(table, "logo_alt", str, "branding", "").split())
+    if logo:
+        if not _MEDIA_NAME.fullmatch(logo) or not (root / "media" / logo).is_file():
+            raise ConfigError(_("{file}: branding.logo must name an image file in {folder} "
+                                "(JPEG, PNG, GIF or WebP), not {value}").format(
+                                    file=src.file, folder=root / "media", value=_show(logo)))
+        if not alt:
+            raise ConfigError(_("{file}: branding.logo_alt is empty: say what the logo shows "
+                                "(e.g. the organisation's name) for those who cannot see it")
+                              .format(file=src.file))
+    return Branding(logo=logo, logo_alt=alt, colour=colour.lower())

@@ -37,12 +37,15 @@ NAME = "__NL_NAME__"
 EMAIL = "__NL_EMAIL__"
 UNSUBSCRIBE_URL = "__NL_UNSUBSCRIBE_URL__"
 PREFERENCES_URL = "__NL_PREFERENCES_URL__"
+# The person's token for their webinar registrations (links.registration_url puts it in a link).
+WEBINAR_TOKEN = "__NL_WEBINAR_TOKEN__"
 # Placeholder -> the Recipient field that replaces it.
 PLACEHOLDERS: dict[str, str] = {
     NAME: "name",
     EMAIL: "email",
     UNSUBSCRIBE_URL: "unsubscribe_url",
     PREFERENCES_URL: "preferences_url",
+    WEBINAR_TOKEN: "webinar_token",
 }
 # Any placeholder, also one this version does not know: none may reach a public page.
 ANY_PLACEHOLDER = re.compile(r"__NL_[A-Z_]+__")
@@ -145,6 +148,7 @@ class Recipient:
     message_id: str  # with the angle brackets; "" for a preview
     unsubscribe_url: str
     preferences_url: str
+    webinar_token: str = ""  # links.registration_token: "" where no webinar link can be
 
 
 class _Addressee(Protocol):
@@ -157,7 +161,8 @@ def recipient_for(settings: Settings, person: _Addressee, message_id: str = "") 
     """PERSON (a models.Person, or anything with name, email and public_id) as a Recipient."""
     return Recipient(email=person.email, name=person.name or "", message_id=message_id,
                      unsubscribe_url=links.unsubscribe_url(settings, person),
-                     preferences_url=links.preferences_url(settings, person))
+                     preferences_url=links.preferences_url(settings, person),
+                     webinar_token=links.registration_token(settings, person))
 
 
 def personalise(content: Content, recipient: Recipient) -> Content:

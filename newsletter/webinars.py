@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import ical, links, outbox
+from . import dates, ical, links, outbox
 from .contacts import find_person
 from .content import slugify
 from .errors import InputError, NotFound
@@ -154,10 +154,14 @@ def _check_url(url: str, field_name: str) -> None:
 def create_webinar(session: Session, settings: Settings, *, title: str, starts_at: datetime,
                    duration_minutes: int, join_url: str, area: str | None = None,
                    description: str = "", capacity: int | None = None,
-                   slug: str | None = None) -> Webinar:
-    """A new scheduled webinar with a stable iCalendar UID; the slug defaults to the title's."""
+                   slug: str | None = None, now: datetime | None = None) -> Webinar:
+    """A new scheduled webinar with a stable iCalendar UID; the slug defaults to the title's.
+    A start that is not after NOW (default: now) is refused: nobody could register."""
     _check(settings, title=title, duration=duration_minutes, join_url=join_url, area=area,
            capacity=capacity)
+    if starts_at <= (now or datetime.now(UTC)):
+        raise InputError(_("the start {start} is in the past").format(
+            start=dates.stamp(starts_at, dates.zone(settings))), field="--start")
     if slug is not None:
         if not _SLUG.fullmatch(slug) or len(slug) > _MAX_SLUG:
             raise InputError(f"{slug!r} is not a slug (a-z, 0-9 and -, at most {_MAX_SLUG})",
@@ -260,17 +264,20 @@ def unfinished(session: Session, webinar: Webinar) -> list[int]:
         statuses=(MailingStatus.SENDING, MailingStatus.PAUSED, MailingStatus.SCHEDULED))
 
 
-def _to_registered(session: Session, settings: Settings, webinar: Webinar, what: str) -> int:
+def _to_registered(session: Session, settings: Settings, webinar: Webinar, what: str, *,
+                   message: str = "") -> int:
     """The mailing of message WHAT to everyone registered for WEBINAR."""
-    source = messages.to_registered(settings, webinar, what)
+    source = messages.to_registered(settings, webinar, what, message=message)
     return outbox.create_mailing(session, settings, source,
                                  f"registered:{webinar.slug}").mailing.id
 
 
 def _to_one(session: Session, settings: Settings, webinar: Webinar, what: str, person: Person,
-            registration: Registration, position: int | None = None) -> int | None:
+            registration: Registration, position: int | None = None, *,
+            message: str = "") -> int | None:
     """The mailing of message WHAT to PERSON alone; None when the address may not be mailed."""
-    source = messages.to_one(settings, webinar, what, person, registration, position)
+    source = messages.to_one(settings, webinar, what, person, registration, position,
+                             message=message)
     created = outbox.create_mailing(session, settings, source, f"person:{person.public_id}",
                                     persons=[person])
     return created.mailing.id if created.recipients else None
@@ -429,9 +436,11 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
     return _resume(session, outcome, f"{slug}:update:", f"{slug}:confirm:")
 
 
-def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
+def cancel_webinar(session: Session, settings: Settings, slug: str, *,
+                   message: str = "") -> Outcome:
     """Cancel a webinar: SEQUENCE raised, METHOD:CANCEL to everyone registered, and a plain
-    notice to those on the waiting list."""
+    notice to those on the waiting list. MESSAGE, the staff's own words (a new date, say), goes
+    into both; without it the messages promise nothing."""
     webinar = get_webinar(session, slug)
     if webinar.status == "cancelled":  # the same command again: finish what it had started
         return _resume(session, Outcome(webinar, "already-cancelled"), f"{slug}:cancel:")
@@ -443,9 +452,10 @@ def cancel_webinar(session: Session, settings: Settings, slug: str) -> Outcome:
                for r in registrations(session, webinar, "waitlisted")]
     for person, registration in waiting:
         outcome.mailings += _ids(_to_one(session, settings, webinar, "cancel", person,
-                                         registration))
+                                         registration, message=message))
     if counts(session, webinar).registered:
-        outcome.mailings.append(_to_registered(session, settings, webinar, "cancel"))
+        outcome.mailings.append(_to_registered(session, settings, webinar, "cancel",
+                                               message=message))
     return outcome
 
 

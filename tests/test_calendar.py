@@ -112,6 +112,9 @@ def test_request_names_organizer_and_attendee_for_outlook_and_google(settings):
     # DTSTAMP is written in UTC whatever zone it was given in.
     assert "DTSTAMP:20261130T081500Z" in text
     assert "Åsele" in event["DESCRIPTION"] and "frågor, svar" in event["DESCRIPTION"]
+    # Text, not Markdown: a calendar shows the description as it is.
+    assert event["DESCRIPTION"] == ("Hur Åsele och Dorotea byggde ut fibern; frågor, svar.\n\n"
+                                    "Delta: https://teams.example.se/l/meetup-join/abc")
     assert all(len(line.encode("utf-8")) <= 75 for line in text.split("\r\n"))
 
 

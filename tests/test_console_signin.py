@@ -59,6 +59,11 @@ def test_a_link_by_email_signs_in_once(mailed):
     assert server.wait_for(1, timeout=10)
     message = server.parsed()[0]
     assert message["To"] == STAFF["redaktor"]
+    # The words are templates/email/messages/sv/signin.md, the link on a line of its own.
+    assert message["Subject"] == "Logga in i personalkonsolen"
+    body = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Den fungerar en gång, i 15 minuter:" in " ".join(body.split())
+    assert re.search(r"(?m)^http://127\.0\.0\.1:8001/logga-in/lank/\S+$", body)
     path = _link_in(message)
     page = client.get(path)
     assert page.status_code == 200

@@ -158,7 +158,7 @@ def test_upcoming_webinars_block(site):
                           "https://nyhetsbrev.example.se/webinar/bredband", 60)
     with_webinar = IssueRenderer(site.settings, issue, [webinar]).web_version()
     assert "Kommande webbinarier" in with_webinar.html
-    assert "Torsdag 14 januari kl. 13:00 (60 min)" in with_webinar.html
+    assert "Torsdag 14 januari 2027 kl. 13.00–14.00" in with_webinar.html
     assert "Bredbandsstödet 2027 – så söker ni" in with_webinar.text
     without = IssueRenderer(site.settings, issue).web_version()
     assert "Kommande webbinarier" not in without.html + without.text

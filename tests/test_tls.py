@@ -68,7 +68,7 @@ def test_a_wrong_password_pauses_and_sends_nothing(site, certs, tls_server):
     assert tls_server.messages == []
     assert all(not ok and tls for _, ok, tls in tls_server.auth_attempts)
     status = site.cli("send", "status", "1").stdout
-    assert "Status: paused" in status and "väntar: 6" in status and "misslyckade" not in status
+    assert "Status: pausat" in status and "väntar: 6" in status and "misslyckade" not in status
     resumed = site.cli("send", "resume", "1", env=env(tls_server, certs))
     assert "klart" in resumed.stdout and len(tls_server.messages) == 6
 

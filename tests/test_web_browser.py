@@ -168,7 +168,7 @@ def test_webinar_registration_clicked_through_at_phone_width(server):
         page = browser.new_page(viewport=PHONE)
         page.goto(f"{base}/webinar/bostad-2030")
         _fits_the_phone(page)
-        assert "tisdag 8 oktober 2030 kl. 10:00–11:00" in page.inner_text("main")
+        assert "tisdag 8 oktober 2030 kl. 10.00–11.00" in page.inner_text("main")
         page.screenshot(path=str(screenshot_path("web-webinar.png")), full_page=True)
         page.get_by_label("Din e-postadress").fill(ANNA)
         page.get_by_role("button", name="Anmäl mig").click()

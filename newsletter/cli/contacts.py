@@ -39,8 +39,8 @@ def group() -> None:
 
 
 def _print_report(report: ImportReport, dry_run: bool) -> None:
-    for title, problems in (("Varning", report.warnings), ("Hoppade över", report.skipped),
-                            ("Avvisad", report.rejected)):
+    for title, problems in ((_("Merged"), report.merged), ("Varning", report.warnings),
+                            ("Hoppade över", report.skipped), ("Avvisad", report.rejected)):
         for p in sorted(problems, key=lambda p: p.line):
             click.echo(f"{report.source}:{p.line}: {title}: {p.reason}", err=True)
     if report.sync:
@@ -261,16 +261,22 @@ def unverified(app: App) -> None:
               show_default=True, help="Which contacts to export.")
 @click.option("--semicolon", is_flag=True, help="Separate with ; (what Swedish Excel expects "
               "when the file is double-clicked).")
+@click.option("--excel", is_flag=True,
+              help=_("For Excel on Windows: semicolons, and a byte order mark also on standard "
+                     "output, so that å, ä and ö show right (a FILE always has one)."))
 @pass_app
-def export(app: App, file: str, status: str, semicolon: bool) -> None:
+def export(app: App, file: str, status: str, semicolon: bool, excel: bool) -> None:
     """Write contacts as CSV (the import's columns, so the file imports back unchanged).
 
-    Cells Excel would run as formulas (= + - @ ...) are neutralised; a file is written in full,
-    then renamed into place. Example: newsletter contacts export kontakter.csv
+    A FILE is UTF-8 with a byte order mark, which Excel needs for å, ä and ö; standard output
+    has one only with --excel. Cells Excel would run as formulas (= + - @ ...) are neutralised;
+    a file is written in full, then renamed into place.
+    Example: newsletter contacts export kontakter.csv
+    Example: newsletter contacts export --excel > kontakter.csv
     """
     with app.transaction() as session:
         rows = export_contacts(session, file, status=None if status == "all" else status,
-                               delimiter=";" if semicolon else ",")
+                               delimiter=";" if semicolon or excel else ",", bom=excel)
     if file != "-":
         click.echo(f"Skrev {rows} rader till {file}", err=True)
 

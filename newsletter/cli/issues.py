@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import webbrowser
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import click
 
-from .. import content, issue_build
+from .. import content, dates, issue_build
 from ..errors import InputError
+from ..i18n import _
+from ..kinds import issue as issue_kind
 from .app import App, pass_app
 
 MONTH = click.argument("month", metavar="YYYY-MM")
-
-
-def _this_month(app: App) -> str:
-    return datetime.now(ZoneInfo(app.settings.organisation.timezone)).strftime("%Y-%m")
 
 
 @click.group("issue")
@@ -104,43 +102,77 @@ def items_group() -> None:
     """News items of an issue: one Markdown file each, tagged with a priority area."""
 
 
+def _today(app: App) -> date:
+    return datetime.now(ZoneInfo(app.settings.organisation.timezone)).date()
+
+
+def _next_issue(app: App) -> str:
+    with app.transaction() as session:
+        return issue_kind.next_issue(session, app.settings, _today(app))
+
+
 @items_group.command("new")
 @click.option("--area", required=True, help="The priority area's slug, e.g. bostad.")
 @click.option("--title", required=True, help="The headline.")
-@click.option("--issue", "month", metavar="YYYY-MM", help="The issue (default: this month).")
+@click.option("--issue", "month", metavar="YYYY-MM",
+              help=_("The issue (default: the next one to be sent: the first month from this "
+                     "one on that has not been sent)."))
 @click.option("--url", help="The 'Läs mer' link (https://...).")
 @click.option("--kind", default="nyhet", show_default=True,
               type=click.Choice(list(content.KINDS)), help="What kind of item it is.")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help=_("The item's date, YYYY-MM-DD (default: today, the day it is written); an "
+                     "event (--kind evenemang) needs the date it takes place."))
 @click.option("--order", type=int, default=None,
               help="Its place in the area (1, 2, ...); without: after those with one, by name.")
 @pass_app
 def items_new(app: App, area: str, title: str, month: str | None, url: str | None,
-              kind: str, order: int | None) -> None:
-    """Create issues/YYYY-MM/items/TITLE-AS-SLUG.md; never overwrites a file.
+              kind: str, day: datetime | None, order: int | None) -> None:
+    """Create issues/YYYY-MM/items/TITLE-AS-SLUG.md in the next issue to be sent (or --issue);
+    never overwrites a file.
 
     Example: newsletter items new --area bostad --title "Nytt om strandskyddet"
     --url https://www.regeringen.se/
+    Example: newsletter items new --kind evenemang --date 2027-02-12 --area medlemmar
+    --title "Vårmötet i Dorotea"
     """
-    path = content.new_item(app.settings, month or _this_month(app), area=area, title=title,
-                            url=url, kind=kind, order=order)
-    click.echo(f"Skapade {path}")
+    chosen = month or _next_issue(app)
+    written = day.date() if day else None
+    path = content.new_item(app.settings, chosen, area=area, title=title, url=url, kind=kind,
+                            order=order, day=written or (None if kind == "evenemang"
+                                                         else _today(app)))
+    click.echo(_("Created {path}").format(path=path))
+    if month is None:
+        click.echo(_("In issue {month}, the next one to be sent (--issue YYYY-MM for another).")
+                   .format(month=chosen))
+    if written is None:
+        click.echo(_("Dated {day}, the day it was written (change date: in the file).")
+                   .format(day=dates.day(_today(app))))
+    elif kind == "evenemang":
+        click.echo(_("Dated {day}, the day of the event.").format(day=dates.day(written)))
 
 
 @items_group.command("list")
-@click.option("--issue", "month", metavar="YYYY-MM", help="The issue (default: this month).")
+@click.option("--issue", "month", metavar="YYYY-MM",
+              help=_("The issue (default: the next one to be sent)."))
 @pass_app
 def items_list(app: App, month: str | None) -> None:
-    """List the issue's items by priority area, in the order the issue shows them.
+    """List the issue's items by priority area, in the order the issue shows them, with their
+    dates.
 
     Example: newsletter items list --issue 2026-12
     """
-    issue = content.load_issue(app.settings, month or _this_month(app))
+    chosen = month or _next_issue(app)
+    issue = content.load_issue(app.settings, chosen)
+    if month is None:
+        click.echo(_("Issue {month}, the next one to be sent:").format(month=chosen))
     for area in app.settings.areas:
         items = issue.items_in(area.slug)
         click.echo(f"{area.name} ({area.slug}): {len(items)}")
         for item in items:
             roles = f"  [endast {', '.join(sorted(item.roles))}]" if item.roles else ""
-            click.echo(f"  {item.id}.md  {content.KINDS[item.kind]}: {item.title}{roles}")
+            when = f" · {dates.day(item.date)}" if item.date else ""
+            click.echo(f"  {item.id}.md  {content.KINDS[item.kind]}{when}: {item.title}{roles}")
     click.echo(f"{len(issue.items)} nyheter.")
 
 

@@ -15,7 +15,9 @@ import click
 
 from .. import (
     coverage,
+    dates,
     heartbeat,
+    labels,
     outbox,
     preflight,
     review,
@@ -33,12 +35,9 @@ from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
 from ..models import MailingStatus, Municipality, OutboxStatus
 from ..sources import Source
+from . import tables
 from .app import App, pass_app
 from .prompts import confirm
-
-STATE_NAMES = {OutboxStatus.PENDING: "väntar", OutboxStatus.SENDING: "skickas",
-               OutboxStatus.SENT: "skickade", OutboxStatus.DEFERRED: "uppskjutna",
-               OutboxStatus.FAILED: "misslyckade", OutboxStatus.SUPPRESSED: "spärrade"}
 
 
 @click.group("send")
@@ -99,16 +98,20 @@ def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], at: str 
 @click.option("--submit", is_flag=True,
               help=_("Submit it for review instead of sending (a reviewer then approves it "
                      "with `newsletter review approve`)."))
+@click.option("--preheader", default="", metavar="TEXT",
+              help=_("The line an inbox shows after the subject (default: the message's first "
+                     "words)."))
 @pass_app
 def mail(app: App, segment: str, test_to: tuple[str, ...], at: str | None, by: str | None,
          dry_run: bool, rate: float | None, yes: bool, subject: str, body: Path,
-         submit: bool) -> None:
+         submit: bool, preheader: str) -> None:
     """A targeted mailing to a segment, in the newsletter's frame; the same command resumes it.
 
     Where approval is required, submit it first (--submit), have a reviewer approve it
     (newsletter review approve targeted:sha256:... --by EMAIL), then run it again to send.
 
     Example: newsletter mail --to kommunchefer --subject "Enkät om bredband" --body enkat.md
+    --preheader "Svara senast 15 januari"
     """
     try:
         text = body.read_text(encoding="utf-8-sig")
@@ -116,12 +119,13 @@ def mail(app: App, segment: str, test_to: tuple[str, ...], at: str | None, by: s
         raise InputError("not UTF-8 text", source=str(body)) from None
     if not text.strip():
         raise InputError("the message is empty", source=str(body))
-    source = TargetedSource(app.settings, subject, text)
+    preheader = " ".join(preheader.split())
+    source = TargetedSource(app.settings, subject, text, preheader)
     if submit:
         submit_for_review(app, source, segment, by)
         return
     send_targeted(app, subject, text, segment, test_to=test_to, dry_run=dry_run, rate=rate,
-                  yes=yes, by=by, at=at)
+                  yes=yes, by=by, at=at, preheader=preheader)
 
 
 def submit_for_review(app: App, source: Source, segment: str, by: str | None) -> None:
@@ -138,10 +142,10 @@ def submit_for_review(app: App, source: Source, segment: str, by: str | None) ->
 def send_targeted(app: App, subject: str, body_markdown: str, segment: str, *,
                   test_to: tuple[str, ...] = (), dry_run: bool = False,
                   rate: float | None = None, yes: bool = False, by: str | None = None,
-                  at: str | None = None) -> None:
+                  at: str | None = None, preheader: str = "") -> None:
     """The targeted-mailing path of `newsletter mail`, for other commands that make the text
     (e.g. `remisser call`): create the mailing once, then send or resume it."""
-    _run(app, TargetedSource(app.settings, subject, body_markdown), segment,
+    _run(app, TargetedSource(app.settings, subject, body_markdown, preheader), segment,
          test_to=test_to, dry_run=dry_run, rate=rate, yes=yes, by=by, at=at)
 
 
@@ -259,9 +263,9 @@ class _Progress:
         elif done != self.shown and (time.monotonic() - self.last_log > 2 or
                                      done >= report.total):
             self.last_log = time.monotonic()
-            click.echo(f"{self.label}: {done}/{report.total} klara ({report.sent} skickade, "
-                       f"{report.deferred} uppskjutna, {report.failed + report.bounced} "
-                       f"misslyckade)")
+            click.echo(_("{label}: {done}/{total} done ({counts})").format(
+                label=self.label, done=done, total=report.total,
+                counts=labels.send_counts(report)))
         self.shown = done
 
     def close(self) -> None:
@@ -281,9 +285,7 @@ def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -
     if report.reclaimed:
         click.echo(f"{report.reclaimed} meddelanden från en avbruten sändning skickades igen "
                    "(de kan ha nått fram två gånger).")
-    click.echo(f"{report.sent} skickade, {report.bounced} studsade, {report.failed} "
-               f"misslyckade, {report.suppressed} spärrade, {report.remaining} kvar "
-               f"({report.transport}).")
+    click.echo(f"{labels.send_counts(report)} ({report.transport}).")
     if report.paused_reason:
         raise SendError(f"utskick {mailing_id} pausat: {report.paused_reason}. Åtgärda felet "
                         f"och kör `newsletter send resume {mailing_id}`")
@@ -326,44 +328,61 @@ def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
 @click.argument("mailing_id", type=int, required=False)
 @pass_app
 def status(app: App, mailing_id: int | None) -> None:
-    """List mailings, or show one: counts per state, failures with reasons, possibly sent.
+    """List the latest mailings (when made, state, sent of all, kind, to whom, subject), or
+    show one: its recipients per state, failures with names and reasons, possibly sent.
 
     Example: newsletter send status 3
     """
+    tz = dates.zone(app.settings)
     with app.transaction() as s:
         if mailing_id is None:
-            rows = outbox.list_mailings(s)
+            rows = [(st.mailing.id, dates.stamp(st.mailing.created_at, tz),
+                     labels.mailing_status(st.mailing.status),
+                     f"{st.counts[OutboxStatus.SENT]}/{st.total}",
+                     labels.mailing_kind(st.mailing.kind), outbox.audience(s, st.mailing),
+                     st.mailing.subject) for st in outbox.list_mailings(s)]
             if not rows:
-                click.echo("Inga utskick ännu.")
-            for st in rows:
-                m, sent = st.mailing, st.counts[OutboxStatus.SENT]
-                click.echo(f"{m.id:>4}  {m.status:<8} {sent:>6}/{st.total:<6} "
-                           f"{m.kind:<9} {m.source[:24]:<24} {m.segment[:30]}  {m.subject[:40]}")
+                click.echo(_("No mailings yet."))
+                return
+            tables.echo((_("ID"), _("Created"), _("Status"), _("Sent"), _("Kind"), _("To"),
+                         _("Subject")), rows, (True, False, False, True), limit=40)
             return
         st = outbox.mailing_status(s, mailing_id)
+        to = outbox.audience(s, st.mailing)
     m = st.mailing
-    click.echo(f"Utskick {m.id}: {m.kind} {m.source} till {m.segment}")
-    click.echo(f"Ämne: {m.subject}")
-    click.echo(f"Status: {m.status}" + (f" ({m.paused_reason})" if m.paused_reason else ""))
+    click.echo(_("Mailing {id}: {kind} to {to}").format(
+        id=m.id, kind=labels.mailing_kind(m.kind), to=to))
+    click.echo(_("Subject: {subject}").format(subject=m.subject))
+    click.echo(_("Created: {when}").format(when=dates.stamp(m.created_at, tz)))
+    click.echo(_("Status: {status}").format(status=labels.mailing_status(m.status))
+               + (f" ({m.paused_reason})" if m.paused_reason else ""))
     if m.scheduled_at is not None:
         click.echo(_("Scheduled for: {at} ({zone})").format(
             at=schedule.scheduled_at_local(app.settings, m),
             zone=app.settings.organisation.timezone))
-    click.echo(f"Mottagare: {st.total}")
-    for state in (OutboxStatus.SENT, OutboxStatus.PENDING, OutboxStatus.SENDING,
-                  OutboxStatus.DEFERRED, OutboxStatus.FAILED, OutboxStatus.SUPPRESSED):
-        if st.counts[state]:
-            click.echo(f"  {STATE_NAMES[state]}: {st.counts[state]}")
+    click.echo(_("Recipients: {n}").format(n=st.total))
+    counts = [(labels.outbox_status(OutboxStatus.SENT), st.counts[OutboxStatus.SENT]),
+              (labels.bounced(), st.bounced),
+              (labels.outbox_status(OutboxStatus.FAILED), st.failed)]
+    counts += [(labels.outbox_status(state), st.counts[state])
+               for state in (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.DEFERRED,
+                             OutboxStatus.SUPPRESSED)]
+    for label, n in counts:
+        if n:
+            click.echo(f"  {label}: {n}")
     if st.possibly_sent:
         click.echo(f"Möjligen skickade: {st.possibly_sent} (en sändare dog efter att ha lämnat "
                    "dem; de skickas igen vid nästa körning och kan då komma fram två gånger)")
     if st.reclaimed:
         click.echo(f"Skickade igen efter en avbruten sändning: {st.reclaimed} (kan ha kommit "
                    "fram två gånger)")
-    if st.failures:
-        click.echo("Fel:")
-        for who, why in st.failures:
-            click.echo(f"  {who}: {why}")
+    if st.problems:
+        click.echo(_("Failures:"))
+        for p in st.problems:
+            who = f"{p.name} <{p.address}>" if p.name else p.address
+            state = (labels.bounced() if p.error.startswith(outbox.HARD_BOUNCE)
+                     else labels.outbox_status(p.state))
+            click.echo(f"  {who}: {state}: {p.error}")
 
 
 @group.command("pause")

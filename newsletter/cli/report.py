@@ -10,30 +10,15 @@ from .. import db
 from ..i18n import _
 from ..report_tables import Table, build, write_csv
 from ..year_page import write_year_page
+from . import tables
 from .app import App, pass_app
-
-MAX_CELL = 48
-
-
-def _cell(text: str) -> str:
-    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 
 def _echo_table(table: Table) -> None:
-    rows = [tuple(_cell(c) for c in row) for row in table.rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(table.headers)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if table.numeric[i] else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
     click.echo(table.title)
     click.echo("=" * len(table.title))
-    click.echo(line(table.headers))
-    click.echo("  ".join("-" * w for w in widths))
-    for row in rows:
-        click.echo(line(row))
-    if not rows:
+    tables.echo(table.headers, table.rows, table.numeric)
+    if not table.rows:
         click.echo(_("(nothing in this period)"))
     if table.note:
         click.echo(table.note)

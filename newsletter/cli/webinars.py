@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .. import links, outbox, preflight, sender, webinars
+from .. import dates, labels, links, outbox, preflight, sender, webinars
 from ..i18n import _, ngettext
 from ..kinds import webinar as messages
 from ..kinds.webinar import person_label, when
 from ..models import OutboxStatus
 from ..segments import count, resolve_segment
+from . import tables
 from .app import App, pass_app
 from .mailings import submit_for_review
 from .prompts import confirm
@@ -40,12 +41,11 @@ def _deliver(app: App, outcome: webinars.Outcome, dry_run: bool) -> None:
                             len(outcome.resumed)).format(
             ids=", ".join(str(i) for i in outcome.resumed)))
     for r in sender.deliver(app.settings, app.sessions, outcome.mailings + outcome.resumed):
-        line = (f"Utskick {r.mailing_id}: {r.sent} skickade, {r.suppressed} spärrade, "
-                f"{r.failed + r.bounced} misslyckade")
+        line = _("Mailing {id}: {counts}").format(id=r.mailing_id, counts=labels.send_counts(r))
         if r.deferred or r.remaining:
-            line += f", {r.deferred + r.remaining} kvar (`newsletter send status {r.mailing_id}`)"
+            line += " " + _("(`newsletter send status {id}`)").format(id=r.mailing_id)
         if r.paused_reason:
-            line += f"; pausat: {r.paused_reason}"
+            line += "; " + _("paused: {reason}").format(reason=r.paused_reason)
         click.echo(line)
 
 
@@ -82,18 +82,21 @@ def new(app: App, title: str, start: str, duration: int, join_url: str, area: st
 @group.command("list")
 @pass_app
 def list_(app: App) -> None:
-    """List webinars, soonest first: slug, start, status, registered and waiting.
+    """List webinars, soonest first: slug, start, status, registered (of the places), the
+    waiting list and the title.
 
     Example: newsletter webinar list
     """
+    tz = dates.zone(app.settings)
     with app.transaction() as session:
-        rows = webinars.list_webinars(session)
-        for webinar, n in rows:
-            places = f"/{webinar.capacity}" if webinar.capacity else ""
-            click.echo(f"{webinar.slug:<32} {when(app.settings, webinar):<40} {webinar.status:<10} "
-                       f"anmälda {n.registered}{places}, väntelista {n.waitlisted}")
+        rows = [(w.slug, dates.stamp(w.starts_at, tz), labels.webinar_status(w.status),
+                 f"{n.registered}/{w.capacity}" if w.capacity else str(n.registered),
+                 n.waitlisted, w.title) for w, n in webinars.list_webinars(session)]
     if not rows:
-        click.echo("Inga webbinarier än: skapa ett med `newsletter webinar new`.")
+        click.echo(_("No webinars yet: create one with `newsletter webinar new`."))
+        return
+    tables.echo((_("Slug"), _("Start"), _("Status"), _("Registered"), _("Waiting list"),
+                 _("Title")), rows, (False, False, False, True, True, False), limit=60)
 
 
 @group.command("show")
@@ -109,7 +112,8 @@ def show(app: App, slug: str) -> None:
         w = webinars.get_webinar(session, slug)
         n = webinars.counts(session, w)
         click.echo(f"{w.title}\n  slug:        {w.slug}\n  när:         {when(settings, w)}\n"
-                   f"  status:      {w.status} (SEQUENCE {w.sequence}, UID {w.uid})\n"
+                   f"  status:      {labels.webinar_status(w.status)} "
+                   f"(SEQUENCE {w.sequence}, UID {w.uid})\n"
                    f"  område:      {w.area or '-'}\n  länk:        {w.join_url}\n"
                    f"  anmälan:     {links.webinar_url(settings, w.slug)}\n"
                    f"  platser:     {w.capacity or 'obegränsat'}\n"
@@ -175,15 +179,20 @@ def edit(app: App, slug: str, title, start, duration, join_url, area, descriptio
 
 @group.command("cancel")
 @click.argument("slug")
+@click.option("--message", default="", metavar="TEXT",
+              help=_("Your own words in the cancellation, e.g. the new date. Without it the "
+                     "message promises nothing."))
 @_DRY_RUN
 @pass_app
-def cancel(app: App, slug: str, dry_run: bool) -> None:
-    """Cancel a webinar: those registered get a calendar cancellation (METHOD:CANCEL).
+def cancel(app: App, slug: str, message: str, dry_run: bool) -> None:
+    """Cancel a webinar: those registered get a calendar cancellation (METHOD:CANCEL), those
+    on the waiting list a notice; the text is templates/email/messages/LANG/webinar_cancellation.md.
 
     Example: newsletter webinar cancel bredband-pa-landsbygden
+    --message "Vi återkommer med ett nytt datum i vår."
     """
     with app.transaction(dry_run=dry_run) as session:
-        outcome = webinars.cancel_webinar(session, app.settings, slug)
+        outcome = webinars.cancel_webinar(session, app.settings, slug, message=message.strip())
         n = webinars.counts(session, outcome.webinar).registered
     if outcome.status == "already-cancelled":
         click.echo(f"{slug} var redan inställt.")

@@ -20,7 +20,7 @@ from flask import Flask, Response, current_app, g, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import HTTPException, NotFound
 
-from .. import db, i18n
+from .. import db, i18n, labels
 from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..i18n import _
@@ -172,7 +172,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     i18n.install(app.jinja_env)
     app.jinja_env.globals.update(csrf_token=access.csrf_token, csrf_field=access.CSRF_FIELD)
     app.jinja_env.filters.update(swedish_date=swedish_date, swedish_datetime=swedish_datetime,
-                                 swedish_month=swedish_month)
+                                 swedish_month=swedish_month,
+                                 mailing_status=labels.mailing_status)
 
     for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages,
                    contacts_pages):

@@ -10,17 +10,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
 from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import dates
 from ..background import BackgroundSender
 from ..events import EventKind, log_event
 from ..settings import Settings
 from .mailer import LinkMailer
 from .oidc import OidcClient
-
-LOCALE = "sv_SE"
 
 
 @dataclass
@@ -104,19 +102,18 @@ def _zone():
 
 
 def swedish_date(value: date) -> str:
-    return format_date(value, "d MMMM y", locale=LOCALE)
+    """'3 mars 2026' (dates.py: one way everywhere, in the site's language)."""
+    return dates.day(value)
 
 
 def swedish_datetime(value: datetime) -> str:
-    """E.g. "3 mars 2026 kl. 10:00" in the organisation's time zone."""
-    return format_datetime(value.astimezone(_zone()), "d MMMM y 'kl.' HH:mm", tzinfo=_zone(),
-                           locale=LOCALE)
+    """E.g. "3 mars 2026 kl. 10.00" in the organisation's time zone."""
+    return dates.moment(value, _zone(), with_weekday=False)
 
 
 def swedish_month(month: str) -> str:
     """'2026-03' -> 'mars 2026'."""
-    year, mon = (int(part) for part in month.split("-"))
-    return format_date(date(year, mon, 1), "LLLL y", locale=LOCALE)
+    return dates.month(month)
 
 
 def this_month() -> str:

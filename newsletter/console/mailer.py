@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from ..i18n import _
+from .. import letters
+from ..markdown import convert
 from ..settings import Settings
 from ..transports import Outcome, from_settings
 
@@ -29,21 +30,19 @@ QUEUE_SIZE = 200
 
 
 def link_message(settings: Settings, address: str, url: str, minutes: int) -> bytes:
-    """The sign-in mail to ADDRESS: plain text, the link and how long it works."""
+    """The sign-in mail to ADDRESS: plain text, the link and how long it works. The words are
+    templates/email/messages/LANG/signin.md (letters.py), its Markdown written as text."""
     org = settings.organisation
+    words = letters.write_message(settings, "signin", {
+        "organisation": org.name, "url": letters.Markdown(url), "minutes": minutes})
     msg = EmailMessage()
-    msg["Subject"] = _("Sign in to the newsletter console")
+    msg["Subject"] = words.subject
     msg["From"] = f"{org.sender_name} <{org.sender}>"
     msg["To"] = address
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=org.sender.rpartition("@")[2] or None)
     msg["Auto-Submitted"] = "auto-generated"
-    body = _(
-        "Someone (hopefully you) asked to sign in to the staff console of {org}.\n\n"
-        "Open this link to sign in. It works once, for {minutes} minutes:\n\n{url}\n\n"
-        "If you did not ask for it, you can ignore this message: nobody can sign in without "
-        "the link.\n").format(org=org.name, minutes=minutes, url=url)
-    msg.set_content(body, charset="utf-8", cte="quoted-printable")
+    msg.set_content(convert(words.body).text + "\n", charset="utf-8", cte="quoted-printable")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import cached_property
 
 from sqlalchemy import select
@@ -77,3 +78,14 @@ def publish(session: Session, settings: Settings, source: IssueSource) -> bool:
     session.add(ArchivedIssue(month=source.month, subject=web.subject, preheader=web.preheader,
                               html=web.html, text=web.text, manifest=manifest))
     return True
+
+
+def next_issue(session: Session, settings: Settings, today: date) -> str:
+    """The month (YYYY-MM) of the next issue to be sent: the first month from TODAY's on that
+    has not been sent (published in the archive), never a month already past."""
+    month = date(today.year, today.month, 1)
+    sent = set(session.scalars(select(ArchivedIssue.month).where(
+        ArchivedIssue.month >= month.strftime("%Y-%m"))))
+    while month.strftime("%Y-%m") in sent:
+        month = (month + timedelta(days=32)).replace(day=1)
+    return month.strftime("%Y-%m")

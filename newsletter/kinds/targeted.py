@@ -16,17 +16,20 @@ from ..sources import Content, Profile
 
 @dataclass
 class TargetedSource:
-    """SUBJECT and BODY (Markdown), the same for everyone: one variant."""
+    """SUBJECT, BODY (Markdown) and PREHEADER (the inbox's preview line; without it the
+    inbox shows the body's first words), the same for everyone: one variant."""
 
     settings: Settings
     subject: str
     body: str
+    preheader: str = ""
     kind = MailingKind.TARGETED
     transactional = False
 
     @property
     def key(self) -> str:
-        digest = hashlib.sha256(f"{self.subject}\0{self.body}".encode()).hexdigest()
+        text = f"{self.subject}\0{self.body}" + (f"\0{self.preheader}" if self.preheader else "")
+        digest = hashlib.sha256(text.encode()).hexdigest()
         return f"sha256:{digest[:32]}"
 
     def variant_of(self, person: Profile) -> str:
@@ -34,7 +37,8 @@ class TargetedSource:
 
     @cached_property
     def _content(self) -> Content:
-        return render_message(self.settings, subject=self.subject, body_markdown=self.body)
+        return render_message(self.settings, subject=self.subject, body_markdown=self.body,
+                              preheader=self.preheader)
 
     def render(self, key: str) -> Content:
         return self._content

@@ -15,7 +15,7 @@ from .. import db, i18n, signups
 from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
-from . import archive, clicks, media, personal, signup, webinar
+from . import archive, clicks, media, personal, signup, webinar, withdraw
 from .pages import (
     PAGE_CSP,
     WebContext,
@@ -116,6 +116,24 @@ def _stylesheet() -> Response:
     raise NotFound()
 
 
+def _brand_stylesheet() -> Response:
+    """/static/brand.css: the [branding] colour over site.css (after it in the page), so that a
+    site's own site.css need not repeat it; and the logo's badge in the header."""
+    colour = web_context().settings.branding.colour
+    dark = "#" + "".join(f"{round(int(colour[i:i + 2], 16) * 0.75):02x}" for i in (1, 3, 5))
+    css = (f"/* [branding] colour = \"{colour}\" in newsletter.toml */\n"
+           f".site-header {{ background: {colour}; }}\n"
+           f"a {{ color: {colour}; }}\na:hover {{ color: {dark}; }}\n"
+           f"button {{ background: {colour}; }}\nbutton:hover {{ background: {dark}; }}\n"
+           f"button.secondary {{ color: {colour}; border-color: {colour}; }}\n"
+           f"input {{ accent-color: {colour}; }}\n"
+           ".site-logo { background: #fff; padding: 4px; border-radius: 4px; height: 2.5rem; "
+           "width: auto; vertical-align: middle; margin-right: 0.5rem; }\n")
+    response = Response(css, mimetype="text/css")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
 def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask:
     """The public pages of the site SETTINGS describes, on its (already initialised) database.
 
@@ -150,7 +168,9 @@ def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webinar.blueprint)
     app.register_blueprint(signup.blueprint)
+    app.register_blueprint(withdraw.blueprint)
     app.add_url_rule("/static/site.css", "stylesheet", _stylesheet)
+    app.add_url_rule("/static/brand.css", "brand_stylesheet", _brand_stylesheet)
     app.add_url_rule("/", "home", lambda: archive.index())
 
     app.before_request(_refuse_nul)

@@ -4,19 +4,18 @@ the error page, the Swedish date filters the templates use, and the app's backgr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
 from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import dates, media
 from ..background import BackgroundSender
 from ..i18n import _
 from ..settings import Settings
 
-LOCALE = "sv_SE"
 # Our own pages: no script at all, styles only from our stylesheet.
 PAGE_CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'none'; form-action 'self'")
@@ -80,30 +79,32 @@ def local_now() -> datetime:
 
 
 def swedish_date(value: date) -> str:
-    return format_date(value, "d MMMM y", locale=LOCALE)
+    """'3 mars 2026' (dates.py: one way everywhere, in the site's language)."""
+    return dates.day(value)
 
 
 def swedish_datetime(value: datetime) -> str:
-    """E.g. "tisdag 3 mars 2026 kl. 10:00" in the organisation's time zone."""
-    tz = ZoneInfo(web_context().settings.organisation.timezone)
-    return format_datetime(value.astimezone(tz), "EEEE d MMMM y 'kl.' HH:mm", tzinfo=tz,
-                           locale=LOCALE)
+    """E.g. "tisdag 3 mars 2026 kl. 10.00" in the organisation's time zone."""
+    return dates.moment(value, dates.zone(web_context().settings))
 
 
 def swedish_time(value: datetime) -> str:
-    tz = ZoneInfo(web_context().settings.organisation.timezone)
-    return format_datetime(value.astimezone(tz), "HH:mm", tzinfo=tz, locale=LOCALE)
+    """'10.00': the end of a span after swedish_datetime."""
+    return dates.clock(value, dates.zone(web_context().settings))
 
 
 def swedish_month(month: str) -> str:
     """'2026-03' -> 'mars 2026'."""
-    year, mon = (int(part) for part in month.split("-"))
-    return format_date(date(year, mon, 1), "LLLL y", locale=LOCALE)
+    return dates.month(month)
 
 
 def page(template: str, status: int = 200, **context) -> Response:
-    """Render templates/web/TEMPLATE with the organisation in the context."""
-    body = render_template(f"web/{template}", org=web_context().settings.organisation, **context)
+    """Render templates/web/TEMPLATE with the organisation and the logo in the context."""
+    settings = web_context().settings
+    logo = media.logo(settings)
+    if logo is not None:  # from this site's own /media/, which the pages' CSP allows
+        logo = replace(logo, url=media.URL_PREFIX + settings.branding.logo)
+    body = render_template(f"web/{template}", org=settings.organisation, logo=logo, **context)
     return Response(body, status=status, mimetype="text/html")
 
 
