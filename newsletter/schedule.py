@@ -49,11 +49,11 @@ from .markdown import convert
 from .models import Mailing, MailingKind, MailingStatus, Person
 from .render import IssueRenderer
 from .settings import Area, Settings
-from .sources import Content, Source
+from .sources import Content, Profile, Source
 
 _BATCH = 500
-_PROBE = Person(email="schemalagd@example.se", name="", public_id="scheduled", areas=[],
-                positions=[])
+_PROBE = Profile(id=0, public_id="scheduled", email="schemalagd@example.se", name="", areas=None,
+                 roles=frozenset())
 
 
 def local_day(settings: Settings, now: datetime) -> date:
@@ -224,13 +224,14 @@ class FrozenSource:
     def pick(self) -> dict[str, Any]:
         return (self.mailing.meta or {}).get("pick") or {}
 
-    def variant_of(self, person: Person) -> str:
+    def variant_of(self, person: Profile) -> str:
+        """PERSON's frozen variant: areas as chosen, roles as held on the day the mailing
+        started (outbox.add_recipients reads them for that day)."""
         pick = self.pick
         if pick.get("kind") != "issue":
             return pick["key"]
         renderer = self._keys()
-        areas = frozenset(a.area for a in person.areas) or None
-        roles = person.roles(self.today)
+        areas, roles = person.areas, person.roles
         for key in (renderer.variant_key(areas, roles), renderer.variant_key(None, roles)):
             if key in self.frozen:
                 return key

@@ -68,6 +68,11 @@ class Site:
     def transaction(self, *, dry_run: bool = False):
         return db.transaction(self.sessions(), dry_run=dry_run)
 
+    def writing(self):
+        """A transaction that reads, then writes, while other processes (workers, serve) commit:
+        through db.writer, as the CLI's own (a plain one fails with "database is locked")."""
+        return db.transaction(db.session_factory(db.writer(db.make_engine(self.settings.db_url))))
+
     def cli(self, *args: str, input: str | None = None, ok: bool = True, env=None) -> Result:
         """Run `newsletter --root ROOT ARGS...`; with ok=True, fail the test on a non-zero exit."""
         runner = CliRunner()

@@ -458,3 +458,11 @@ def follow_confirmation(client, path: str, headers=SAME_SITE):
     assert page.status_code == 200, page.status_code
     return client.post(path, data={"csrf": csrf_of(page.get_data(as_text=True))},
                        headers=headers)
+
+
+def output_of(proc: subprocess.Popen) -> tuple[str, str]:
+    """What PROC wrote, for a failing assertion's message: stopped first if it still runs (a
+    plain communicate() on a live process would wait for it forever)."""
+    if proc.poll() is None:
+        proc.kill()
+    return proc.communicate(timeout=30)

@@ -19,7 +19,7 @@ from sqlalchemy import make_url, select
 from newsletter.cli import main
 from newsletter.models import OutboxRow, Person
 
-from .helpers import PG_URL, TEST_ENV, seed
+from .helpers import PG_URL, TEST_ENV, output_of, seed
 from .smtp_server import RecordingSMTPServer
 
 
@@ -59,7 +59,7 @@ def test_a_backup_taken_mid_send_restores_and_the_send_resumes_without_second_co
     smtp_server.delay = 0.03  # slow enough that the backup lands in the middle
     proc = _sender(site, smtp_server.url)
     try:
-        assert smtp_server.wait_for(15, timeout=60), proc.communicate()
+        assert smtp_server.wait_for(15, timeout=60), output_of(proc)
         backup = tmp_path / "backups" / "subscribers.db"
         backup.parent.mkdir()
         result = site.cli("backup", str(backup))

@@ -17,7 +17,7 @@ from newsletter.links import unsubscribe_url
 from newsletter.models import ArchivedIssue, Mailing, OutboxRow, Person
 from newsletter.transports import SMTPTransport
 
-from .helpers import TEST_ENV, check_message, maildir, seed
+from .helpers import TEST_ENV, check_message, maildir, output_of, seed
 
 
 def received(site) -> list:
@@ -143,7 +143,7 @@ def test_kill_9_mid_send_then_resume_nobody_missed_duplicates_within_the_window(
     kills = 0
     for target in (12, 30):
         proc = _sender(site, smtp_server.url)
-        assert smtp_server.wait_for(target, timeout=60), proc.communicate()
+        assert smtp_server.wait_for(target, timeout=60), output_of(proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         kills += 1

@@ -18,7 +18,7 @@ from newsletter import heartbeat, schedule
 from newsletter.kinds.issue import IssueSource
 from newsletter.models import Mailing, OutboxRow
 
-from .helpers import TEST_ENV, seed
+from .helpers import TEST_ENV, output_of, seed
 
 
 def _worker(site, url: str) -> subprocess.Popen:
@@ -33,7 +33,7 @@ def _worker(site, url: str) -> subprocess.Popen:
 def _schedule_now(site) -> int:
     """The sample issue scheduled to `medlemmar` for a moment ago: due at once."""
     at = datetime.now(UTC).replace(microsecond=0)
-    with site.transaction() as s:
+    with site.writing() as s:
         return schedule.schedule(s, site.settings, IssueSource(site.settings, "2026-12"),
                                  "medlemmar", at, now=at).id
 
@@ -70,7 +70,7 @@ def test_kill_9_mid_scheduled_mailing_then_restart_nobody_missed_duplicates_with
     kills = 0
     for target in (12, 30):
         proc = _worker(site, smtp_server.url)
-        assert smtp_server.wait_for(target, timeout=60), proc.communicate()
+        assert smtp_server.wait_for(target, timeout=60), output_of(proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         kills += 1

@@ -15,7 +15,7 @@ from newsletter import outbox
 from newsletter.kinds.issue import IssueSource
 from newsletter.models import MailingStatus, OutboxRow, OutboxStatus, Person
 
-from .helpers import TEST_ENV, seed
+from .helpers import TEST_ENV, output_of, seed
 
 CONNECTIONS = 2  # per sender process
 
@@ -38,7 +38,7 @@ def test_three_senders_one_killed_the_others_finish_each_recipient_once(site, sm
     smtp_server.delay = 0.05  # a slow server: the kill lands while every sender holds rows
     senders = [_sender(site, smtp_server.url, mailing_id) for _ in range(3)]
     try:
-        assert smtp_server.wait_for(25, timeout=120), senders[0].communicate()
+        assert smtp_server.wait_for(25, timeout=120), output_of(senders[0])
         senders[0].send_signal(signal.SIGKILL)
         senders[0].wait(10)  # reaped: the survivors see that its process is gone
         for proc in senders[1:]:
