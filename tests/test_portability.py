@@ -102,9 +102,16 @@ def test_every_short_string_column_is_checked_here_or_written_by_the_program():
                     "remiss_reminders.recipient": 320,
                     # area slugs (MAX_SLUG): the configured areas
                     "intake_entries.suggested_area": MAX_SLUG, "intake_entries.area": MAX_SLUG,
-                    "tracked_links.area": MAX_SLUG}
+                    "tracked_links.area": MAX_SLUG,
+                    # the sign-up forms: contact_fields.contact_name, a role from the settings
+                    "signups.name": 200, "signups.role": MAX_SLUG, "role_claims.role": MAX_SLUG}
     assert {k: lengths[k] for k in user_written} == user_written
     program_written = {
+        # sign-up: a validated address, generated ids, page paths, consent versions
+        # (PURPOSE-SHA256[:12]), purposes and outcomes from fixed lists, a staff address
+        "signups.email", "signups.public_id", "signups.page", "consent_texts.version",
+        "consent_texts.purpose", "consents.purpose", "consents.page", "role_claims.page",
+        "role_claims.decided_by", "role_claims.outcome",
         "municipalities.kommunkod", "municipalities.name", "municipalities.county_code",
         "municipalities.county",  # package data
         "persons.public_id", "persons.email", "persons.status", "persons.language",

@@ -85,7 +85,7 @@ def test_a_server_without_smtputf8_fails_those_rows_alone_and_the_mailing_goes_o
         assert server.copies() == {a: 1 for a in plain}
     status = site.cli("send", "status", "1").stdout
     for address in UTF8:
-        line = next(line for line in status.splitlines() if line.strip().startswith(address))
+        line = next(line for line in status.splitlines() if f"<{address}>: " in line)
         assert "SMTPUTF8" in line and "does not offer" in line
     with site.transaction() as s:
         reasons = s.scalars(select(OutboxRow.last_error).where(
@@ -136,5 +136,6 @@ def test_a_message_that_cannot_be_built_fails_alone(site):
     assert len(failed) == 10  # p000 ... p009
     assert all("could not be built" in r and "@example.se" in r for r in failed)
     status = site.cli("send", "status", str(mailing_id)).stdout
-    assert "p000@example.se: failed: p000@example.se: the message could not be built" in status
+    assert ("<p000@example.se>: misslyckade: p000@example.se: the message could not be built"
+            in status)
     assert sender.send_mailing(site.settings, site.sessions(), mailing_id).done
