@@ -124,7 +124,7 @@ def test_unregister_with_a_promotion_killed_then_run_again_confirms_the_promoted
 def test_remind_killed_then_run_again_reminds_everyone(site, smtp_server):
     addresses = _setup(site)
     smtp_server.delay = 0.05
-    args = ("webinar", "remind", SLUG)
+    args = ("webinar", "remind", SLUG, "--force")  # by hand, weeks early: on purpose
     _kill_midway(site, smtp_server, args, after=20)
     _shows_unfinished(site)
     smtp_server.delay = 0
