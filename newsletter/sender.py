@@ -187,7 +187,10 @@ class _Run:
                 or self.error is not None)
 
     def tx(self):
-        return db.transaction(self.sessions)
+        """A transaction that reads, then writes (reclaiming a dead sender's rows): through
+        db.writer, since on SQLite a plain one fails at once with "database is locked" when
+        another sender commits between its read and its write."""
+        return db.transaction(_writers(self.sessions))
 
     def template(self, key: str) -> MessageTemplate:
         with self.lock:
@@ -406,6 +409,11 @@ class _Run:
                                    mailing=self.mailing_id, code=code, source="smtp")
 
 
+def _writers(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """SESSIONS' database, for transactions that read, then write (db.writer)."""
+    return db.session_factory(db.writer(sessions.kw["bind"]))
+
+
 def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id: int, *,
                  transport: Transport | None = None, rate: float | None = None,
                  progress: Callable[[SendReport], None] | None = None,
@@ -429,7 +437,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
         confirmation = mailing.kind == MailingKind.SIGNUP
     transport = transport or from_settings(settings)
     report = SendReport(mailing_id, transport=transport.description)
-    with db.transaction(sessions) as s:
+    with db.transaction(_writers(sessions)) as s:  # reads, then writes: see _Run.tx
         report.reclaimed = outbox.reclaim(s, mailing_id, clock() if clock else None)
     t = settings.transport
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
