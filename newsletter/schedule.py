@@ -49,7 +49,7 @@ from .markdown import convert
 from .models import Mailing, MailingKind, MailingStatus, Person
 from .render import IssueRenderer
 from .settings import Area, Settings
-from .sources import Content, Source
+from .sources import Content, Profile, Source
 
 _BATCH = 500
 _PROBE = Person(email="schemalagd@example.se", name="", public_id="scheduled", areas=[],
@@ -224,14 +224,14 @@ class FrozenSource:
     def pick(self) -> dict[str, Any]:
         return (self.mailing.meta or {}).get("pick") or {}
 
-    def variant_of(self, person: Person) -> str:
+    def variant_of(self, person: Profile) -> str:
         pick = self.pick
         if pick.get("kind") != "issue":
             return pick["key"]
         renderer = self._keys()
-        areas = frozenset(a.area for a in person.areas) or None
-        roles = person.roles(self.today)
-        for key in (renderer.variant_key(areas, roles), renderer.variant_key(None, roles)):
+        roles = person.roles  # a Profile: held on the mailing's day, as outbox.py read them
+        for key in (renderer.variant_key(person.areas, roles),
+                    renderer.variant_key(None, roles)):
             if key in self.frozen:
                 return key
         return pick["fallback"]
