@@ -26,6 +26,7 @@ ISSUE = f"/nummer/{MONTH}"
 ITEM = "07-kommuninvest-rantebesked"
 ZONE = ZoneInfo("Europe/Stockholm")
 PEOPLE = 6
+EVERYONE = [f"p{i:03d}@example.se" for i in range(PEOPLE)]
 
 
 @pytest.fixture
@@ -138,12 +139,12 @@ def test_compose_review_send_back_approve_edit_schedule_and_the_worker_sends(flo
     report = worker.round(now=at + timedelta(seconds=5))
     assert report.started == [mailing.id] and not report.errors
     assert smtp_server.wait_for(PEOPLE, timeout=15)
-    assert sorted(smtp_server.copies().elements()) == [f"p{i:03d}@example.se" for i in range(PEOPLE)]
+    assert sorted(smtp_server.copies().elements()) == EVERYONE
     assert _state(granskare) == "skickat"
     with site.transaction() as session:
         kinds = [e.kind for e in session.scalars(select(Event).where(
             Event.kind.like("console-%")).order_by(Event.id))]
-        assert kinds.count("console-review-approved") == 3
+        assert kinds.count("console-review-approved") == 2
         assert "console-mailing-scheduled" in kinds
 
 
@@ -197,7 +198,7 @@ def test_pause_and_resume_on_utskick(flow, smtp_server):
     _worker(console).round(now=at + timedelta(minutes=3))
     assert background_of(console.app).idle(20)
     assert smtp_server.wait_for(PEOPLE, timeout=15)
-    assert sorted(smtp_server.copies().elements()) == [f"p{i:03d}@example.se" for i in range(PEOPLE)]
+    assert sorted(smtp_server.copies().elements()) == EVERYONE
     page = granskare.get(f"/utskick/{mailing.id}").text
     assert re.search(r'data-count="sent">6<', page) and "klart" in page
     assert 'data-live="1"' not in page
