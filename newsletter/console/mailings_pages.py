@@ -87,7 +87,7 @@ def _act(mailing_id: int, step: str, kind: EventKind, action) -> Response:
     except NewsletterError as exc:
         ctx.db().rollback()
         return mailing_page(mailing_id, status=409 if exc.http_status < 500 else 500,
-                            error=str(exc))
+                            error=str(exc))  # SendError (400): the state forbids it
     ctx.audit(kind, mailing=mailing_id)
     return redirect(f"/utskick/{mailing_id}?meddelande={step}", code=303)
 

@@ -67,10 +67,9 @@ def _refused(target: _Target, exc: NewsletterError) -> Response:
 
 def _status_of(exc: NewsletterError) -> int:
     """409 for a refusal (also the author's own approval: the page says why), else the
-    error's own (400 for bad input, 404 for what does not exist)."""
-    if isinstance(exc, Refused):
-        return 409
-    return exc.http_status if exc.http_status < 500 else 400
+    error's own (400 for bad input, 404 for what does not exist, 500 for a site that cannot
+    send: background.check)."""
+    return 409 if isinstance(exc, Refused) else exc.http_status
 
 
 def _done(target: _Target, step: str) -> Response:
