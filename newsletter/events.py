@@ -85,6 +85,18 @@ class EventKind(StrEnum):
     CONSOLE_AREAS_SAVED = "console-areas-saved"
     CONSOLE_ROLE_VERIFIED = "console-role-verified"
     CONSOLE_ROLE_REJECTED = "console-role-rejected"
+    # The workflow in the console (console/review_pages.py, mailings_pages.py, webinar_pages.py).
+    CONSOLE_REVIEW_SUBMITTED = "console-review-submitted"
+    CONSOLE_REVIEW_APPROVED = "console-review-approved"
+    CONSOLE_REVIEW_SENT_BACK = "console-review-sent-back"
+    CONSOLE_MAILING_CREATED = "console-mailing-created"  # send now: left to the background sender
+    CONSOLE_MAILING_SCHEDULED = "console-mailing-scheduled"
+    CONSOLE_MAILING_CANCELLED = "console-mailing-cancelled"
+    CONSOLE_MAILING_PAUSED = "console-mailing-paused"
+    CONSOLE_MAILING_RESUMED = "console-mailing-resumed"
+    CONSOLE_WEBINAR_SAVED = "console-webinar-saved"
+    CONSOLE_WEBINAR_CANCELLED = "console-webinar-cancelled"
+    CONSOLE_WEBINAR_FOLLOWED_UP = "console-webinar-followed-up"
 
 
 class SuppressionReason(StrEnum):

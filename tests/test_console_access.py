@@ -47,10 +47,22 @@ EXPECTED = {
     "contacts.vacancies": "redaktor", "contacts.end_role": "granskare",
     "contacts.hand_over": "granskare", "contacts.save_areas": "granskare",
     "contacts.decide": "granskare",
+    # The workflow (console/review_pages.py, mailings_pages.py, webinar_pages.py): anyone
+    # submits, composes a webinar and follows the mailings; a granskare (or admin) approves,
+    # sends back, sends, pauses, resumes, cancels, and mails a webinar's registered.
+    "review.issue_submit": "redaktor", "review.issue_approve": "granskare",
+    "review.issue_send_back": "granskare", "review.issue_send": "granskare",
+    "review.webinar_submit": "redaktor", "review.webinar_approve": "granskare",
+    "review.webinar_send_back": "granskare", "review.webinar_send": "granskare",
+    "mailings.index": "redaktor", "mailings.show": "redaktor", "mailings.pause": "granskare",
+    "mailings.resume": "granskare", "mailings.cancel": "granskare",
+    "webinars.index": "redaktor", "webinars.create": "redaktor", "webinars.show": "redaktor",
+    "webinars.update": "redaktor", "webinars.cancel": "granskare",
+    "webinars.followup": "granskare",
 }
 ARGS = {"month": "2026-12", "item_id": ITEM, "token": "x" * 43, "name": "console.css",
         "entry_id": 1, "mailing_id": 1, "year": 2026,
-        "public_id": "x" * 22}
+        "public_id": "x" * 22, "slug": "bredband"}
 RANK = {role: i for i, role in enumerate(ROLES)}
 
 

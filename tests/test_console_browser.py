@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from newsletter import content, role_claims
 from newsletter.console import create_app
 from newsletter.console.context import background_of
-from newsletter.models import Event, Municipality, Person
+from newsletter.models import Event, Mailing, Municipality, Person
 from newsletter.positions import start_position
 
 from .browser import chromium, require_chromium, screenshot_path
@@ -36,8 +37,11 @@ from .helpers import (
     ca_env,
     configure,
     enable_tracking,
+    future_start,
     maildir,
+    new_webinar,
     read_tracked_issue,
+    require_approval,
     seed,
 )
 from .smtp_server import RecordingSMTPServer
@@ -242,6 +246,8 @@ def filled(site, certs) -> Iterator[None]:
     first = next(iter(maildir(site).values()))
     read_tracked_issue(site, first.as_bytes())
     site.cli("send", "issue", MONTH, "--to", "medlemmar", "--test-to", "red@example.se")
+    new_webinar(site, future_start())
+    site.cli("webinar", "register", "bredband", "p001@example.se")
     yield
 
 
@@ -266,8 +272,10 @@ def test_every_console_page_passes_axe(site, filled, running):
              f"/nummer/{MONTH}/forhandsgranska/webb", "/personal",
              "/nummer/2031-01", "/finns-inte", "/inkorg", f"/statistik?ar={YEAR}",
              "/statistik/utskick/1", f"/statistik/ar/{YEAR}", "/statistik?ar=1900", "/kontakter",
-             "/kontakter?q=eva", "/kontakter/roller", "/kontakter/vakanser"]
-    phone_pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}",
+             "/kontakter?q=eva", "/kontakter/roller", "/kontakter/vakanser", "/utskick",
+             "/utskick/1", "/webbinarier", "/webbinarier/bredband"]
+    phone_pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}", "/utskick",
+                   "/utskick/1", "/webbinarier", "/webbinarier/bredband",
                    f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef", "/inkorg",
                    f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}"]
     found: dict[str, list] = {}
@@ -314,6 +322,60 @@ def test_every_console_page_passes_axe(site, filled, running):
         background_of(app).stop()
     pages_of_app = {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
     assert pages_of_app - scanned - set(NOT_PAGES) == set()
+
+
+@pytest.fixture
+def submitted(site) -> None:
+    """A site that requires approval, six members, the issue submitted by a redaktör (before
+    the console starts: it reads the settings once)."""
+    require_approval(site)
+    seed(site, 6)
+    site.cli("staff", "add", "redaktor@example.se", "--name", "Rut Redaktör", "--role",
+             "redaktor")
+    site.cli("issue", "submit", MONTH, "--by", "redaktor@example.se")
+
+
+def _state(page) -> str:
+    return page.inner_text("#arbetsflode-tillstand")
+
+
+def test_approve_and_schedule_on_a_phone(site, submitted, running):
+    base, smtp = running
+    found: dict[str, list] = {}
+    with chromium() as browser:
+        context = browser.new_context(viewport=PHONE, bypass_csp=True)  # axe, as above
+        page = context.new_page()
+        _sign_in(page, base, smtp)
+        page.goto(f"{base}/nummer/{MONTH}#arbetsflode")
+        assert _state(page) == "på granskning"
+        _fits(page, PHONE["width"])
+        found["in review"] = _axe(page)
+        page.click("#godkann")
+        page.wait_for_url(re.compile(r".*steg=godkant.*"))
+        assert _state(page) == "godkänt"
+        assert "Godkänt." in page.inner_text("#arbetsflode p.notice")
+        found["approved"] = _axe(page)
+        at = (datetime.now(UTC) + timedelta(minutes=10)).astimezone(ZoneInfo(
+            "Europe/Stockholm")).replace(second=0, microsecond=0)
+        page.check("#nar-tid")
+        page.fill("#skicka-tid", at.strftime("%Y-%m-%dT%H:%M"))
+        page.select_option("#skicka-segment", "medlemmar")
+        page.click("#skicka")
+        page.wait_for_url(re.compile(r".*steg=schemalagt.*"))
+        assert _state(page) == "schemalagt"
+        _fits(page, PHONE["width"])
+        found["scheduled"] = _axe(page)
+        page.screenshot(path=str(screenshot_path("console-workflow-375.png")), full_page=True)
+        page.click("#arbetsflode a[href^='/utskick/']")
+        page.wait_for_url(re.compile(rf"{base}/utskick/\d+"))
+        assert "schemalagt" in page.inner_text("#utskick-tillstand")
+        _fits(page, PHONE["width"])
+        found["the mailing"] = _axe(page)
+    assert {name: v for name, v in found.items() if v} == {}
+    with site.transaction() as session:
+        [mailing] = session.scalars(select(Mailing)).all()
+    assert mailing.status == "scheduled" and mailing.scheduled_at == at
+    assert smtp.wait_for(1, timeout=5) and len(smtp.copies()) == 1  # only the sign-in link
 
 
 CLAIMANT = "eva.lind@asele.se"

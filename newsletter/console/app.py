@@ -32,11 +32,14 @@ from . import (
     dashboard,
     inbox_pages,
     items,
+    mailings_pages,
     media_view,
     preview,
+    review_pages,
     signin_pages,
     staff_pages,
     statistics_pages,
+    webinar_pages,
 )
 from .context import ConsoleContext, swedish_date, swedish_datetime, swedish_month, utc_now
 from .context import page as render_page
@@ -178,7 +181,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages,
                    contacts_pages):
         app.register_blueprint(module.blueprint)
-    for module in (inbox_pages, statistics_pages):
+    for module in (inbox_pages, statistics_pages, review_pages, mailings_pages, webinar_pages):
         app.register_blueprint(module.blueprint)
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)

@@ -13,13 +13,14 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, redirect, request
 from werkzeug.datastructures import FileStorage
 
-from .. import content, issue_build, media
+from .. import content, issue_build, media, review
 from ..errors import InputError, NewsletterError, NotFound
 from ..events import EventKind
 from ..i18n import _
 from ..markdown import convert
+from ..models import MailingKind
 from ..staff import REDAKTOR
-from . import access
+from . import access, workflow
 from . import context as ctx
 from .media_view import local_media
 
@@ -78,7 +79,9 @@ def _broken_items(month: str, errors: list[InputError]) -> list[tuple[str, str]]
 
 def issue_page(month: str, *, status: int = 200, form: dict | None = None,
                errors: dict | None = None, conflict: str | None = None,
-               version: str | None = None) -> Response:
+               version: str | None = None, workflow_error: str | None = None,
+               workflow_form: dict | None = None) -> Response:
+    """The issue page; WORKFLOW_ERROR: why the last review or send step was refused."""
     settings = ctx.settings()
     path = settings.issues_dir / month / "issue.md"
     if not path.is_file():
@@ -96,6 +99,8 @@ def issue_page(month: str, *, status: int = 200, form: dict | None = None,
         version=version or disk_version, conflict=conflict, areas=areas,
         broken=_broken_items(month, load_errors), report=report,
         item_findings=findings_by_item(report),
+        workflow=workflow.panel(ctx.db(), review.Ref(MailingKind.ISSUE, month),
+                                f"/nummer/{month}", error=workflow_error, form=workflow_form),
         editorial_html=local_media(convert(form["body"]).html), kinds=content.KINDS,
         notice=_notice(request.args.get("meddelande", "")))
 

@@ -1,4 +1,5 @@
-"""/: the dashboard: this month's issue, upcoming webinars, the last mailings (read only)."""
+"""/: the dashboard: this month's issue, upcoming webinars, the last mailings, and whether the
+worker runs (its heartbeat; a warning when it has not been seen for a while). Read only."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask import Blueprint, Response
 from .. import content, issue_build, outbox, webinars
 from ..errors import NewsletterError
 from ..staff import REDAKTOR
-from . import access
+from . import access, workflow
 from . import context as ctx
 
 blueprint = Blueprint("dashboard", __name__)
@@ -39,4 +40,5 @@ def index() -> Response:
         "dashboard.html", month=month, summary=issue_summary(month),
         months=content.issue_months(settings),
         webinars=webinars.upcoming(session, settings, ctx.now(), limit=5),
-        mailings=outbox.list_mailings(session, limit=RECENT_MAILINGS))
+        mailings=outbox.list_mailings(session, limit=RECENT_MAILINGS),
+        worker=workflow.worker_note(session))

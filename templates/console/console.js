@@ -1,6 +1,8 @@
 /* The staff console's only script: it enhances pages that work without it.
    - A Markdown text box with data-preview updates its preview as you type.
-   - A form with data-confirm asks before it is sent. */
+   - A form with data-confirm asks before it is sent.
+   - A region #framsteg with data-live (a mailing under way) is fetched again every few
+     seconds and swapped in, until the server no longer marks it live. */
 (function () {
   "use strict";
   function csrf(form) {
@@ -27,6 +29,19 @@
       }, 400);
     });
   });
+  var live = document.getElementById("framsteg");
+  function poll() {
+    fetch(window.location.href, {credentials: "same-origin"}).then(function (response) {
+      return response.ok ? response.text() : null;
+    }).then(function (html) {
+      if (html === null) { return; }
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("framsteg");
+      if (!fresh) { return; }
+      live.innerHTML = fresh.innerHTML;  /* our own page, escaped by the server */
+      if (fresh.dataset.live) { setTimeout(poll, 3000); } else { delete live.dataset.live; }
+    }).catch(function () {});
+  }
+  if (live && live.dataset.live) { setTimeout(poll, 3000); }
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
