@@ -85,6 +85,7 @@ class EventKind(StrEnum):
     CONSOLE_AREAS_SAVED = "console-areas-saved"
     CONSOLE_ROLE_VERIFIED = "console-role-verified"
     CONSOLE_ROLE_REJECTED = "console-role-rejected"
+    CONSOLE_BRANDING_SAVED = "console-branding-saved"  # logo, alt text, colour (branding.toml)
 
 
 class SuppressionReason(StrEnum):

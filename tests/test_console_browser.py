@@ -263,13 +263,15 @@ def test_every_console_page_passes_axe(site, filled, running):
              f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef",
              f"/nummer/{MONTH}/forhandsgranska?sok=example",
              f"/nummer/{MONTH}/forhandsgranska/epost?roll=kso",
-             f"/nummer/{MONTH}/forhandsgranska/webb", "/personal",
+             f"/nummer/{MONTH}/forhandsgranska/webb", "/personal", "/installningar/profil",
+             "/installningar/profil/prov?farg=%238a1538",
              "/nummer/2031-01", "/finns-inte", "/inkorg", f"/statistik?ar={YEAR}",
              "/statistik/utskick/1", f"/statistik/ar/{YEAR}", "/statistik?ar=1900", "/kontakter",
              "/kontakter?q=eva", "/kontakter/roller", "/kontakter/vakanser"]
     phone_pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}",
                    f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef", "/inkorg",
-                   f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}"]
+                   f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}",
+                   "/installningar/profil"]
     found: dict[str, list] = {}
     with chromium() as browser:
         # bypass_csp: only so that the test can inject axe; the pages' own CSP is tested apart.

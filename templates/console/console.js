@@ -1,6 +1,7 @@
 /* The staff console's only script: it enhances pages that work without it.
    - A Markdown text box with data-preview updates its preview as you type.
-   - A form with data-confirm asks before it is sent. */
+   - A form with data-confirm asks before it is sent.
+   - The branding page's sample follows the colour field, and a colour picker joins it. */
 (function () {
   "use strict";
   function csrf(form) {
@@ -27,6 +28,28 @@
       }, 400);
     });
   });
+  (function () {
+    var colour = document.getElementById("colour");
+    var picker = document.getElementById("colour-picker");
+    var sample = document.getElementById("prov");
+    var timer = null;
+    if (!colour || !sample) { return; }
+    function show() {
+      var value = colour.value.trim();
+      if (!/^#?[0-9a-fA-F]{6}$/.test(value)) { return; }
+      value = (value.charAt(0) === "#" ? value : "#" + value).toLowerCase();
+      if (picker) { picker.value = value; }
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        sample.src = sample.dataset.base + "?farg=" + encodeURIComponent(value);
+      }, 250);
+    }
+    colour.addEventListener("input", show);
+    if (picker) {
+      picker.hidden = false;
+      picker.addEventListener("input", function () { colour.value = picker.value; show(); });
+    }
+  }());
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
