@@ -382,3 +382,35 @@ def test_the_register_pages_verify_a_role_and_end_another(site, running):
         detail = session.scalars(select(Event).where(
             Event.kind == "console-role-verified")).one().detail
         assert detail["staff"] == EDITOR
+
+
+def test_the_profile_page_samples_a_colour_as_it_is_typed_and_saves_a_logo(site, running,
+                                                                            tmp_path):
+    base, smtp = running
+    logo = tmp_path / "Logga.png"
+    Image.new("RGB", (1000, 250), (11, 93, 30)).save(logo)
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        _sign_in(page, base, smtp)
+        page.get_by_role("link", name="Profil").click()
+        page.wait_for_url(f"{base}/installningar/profil")
+        assert page.is_visible("#colour-picker")  # the script shows the picker
+        page.fill("#colour", "#0B5D1E")
+        page.wait_for_selector('#prov[src$="farg=%230b5d1e"]')
+        # The sample frame loads the email in the colour typed (waits until it has).
+        page.frame_locator("#prov").locator('[bgcolor="#0b5d1e"]').first.wait_for(
+            state="attached", timeout=10_000)
+        page.set_input_files("#logo", str(logo))
+        page.fill("#logo_alt", "Föreningen")
+        page.click("#spara")
+        page.wait_for_selector("p.notice")
+        assert page.get_attribute("img.logo-now", "alt") == "Föreningen"
+        sample_logo = page.frame_locator("#prov").locator('img[alt="Föreningen"]')
+        sample_logo.wait_for(state="visible", timeout=10_000)  # the saved logo, inline
+        assert sample_logo.get_attribute("src").startswith("data:image/png;base64,")
+        page.screenshot(path=str(screenshot_path("console-profile.png")), full_page=True)
+        page.fill("#colour", "#ffcc00")
+        page.click("#spara")
+        page.wait_for_selector("#colour-fel")
+        assert "1.5:1" in page.inner_text("#colour-fel")
+    assert 'colour = "#0b5d1e"' in (site.root / "branding.toml").read_text("utf-8")
