@@ -97,6 +97,7 @@ class EventKind(StrEnum):
     CONSOLE_WEBINAR_SAVED = "console-webinar-saved"
     CONSOLE_WEBINAR_CANCELLED = "console-webinar-cancelled"
     CONSOLE_WEBINAR_FOLLOWED_UP = "console-webinar-followed-up"
+    CONSOLE_BRANDING_SAVED = "console-branding-saved"  # logo, alt text, colour (branding.toml)
 
 
 class SuppressionReason(StrEnum):

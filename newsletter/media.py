@@ -22,7 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 from .i18n import _
-from .settings import Settings
+from .settings import Branding, Settings
 
 MAX_WIDTH = 1200  # twice the email's column, for sharp images on high-density screens
 HEAVY_BYTES = 300 * 1024  # `issue check` warns above this
@@ -99,11 +99,11 @@ def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def logo(settings: Settings) -> Logo | None:
-    """The logo to show (settings.py checked that the file is in media/), sized for email:
-    an HTML width and height within LOGO_BOX, so Outlook (which ignores CSS sizes) shows it
-    small too; None without a logo, or when the file is not a readable image."""
-    branding = settings.branding
+def logo(settings: Settings, branding: Branding) -> Logo | None:
+    """BRANDING's logo to show (settings.py checked that the file is in media/; the callers
+    pass branding.current(settings)), sized for email: an HTML width and height within
+    LOGO_BOX, so Outlook (which ignores CSS sizes) shows it small too; None without a logo, or
+    when the file is not a readable image."""
     if not branding.logo:
         return None
     url = media_url(settings, branding.logo)
@@ -114,8 +114,10 @@ def logo(settings: Settings) -> Logo | None:
     return Logo(url=url, alt=branding.logo_alt, width=width, height=height)
 
 
-def store_upload(settings: Settings, data: bytes) -> StoredImage:
-    """Check, clean and store an uploaded image under media/ (see the module's docstring)."""
+def store_upload(settings: Settings, data: bytes, *,
+                 box: tuple[int, int] | None = None) -> StoredImage:
+    """Check, clean and store an uploaded image under media/ (see the module's docstring);
+    with BOX (width, height), scaled down to fit inside it (a logo) rather than to MAX_WIDTH."""
     console = settings.console
     if len(data) > console.max_upload_bytes:
         raise InputError(_("the image is larger than {mb} MB").format(
@@ -136,9 +138,9 @@ def store_upload(settings: Settings, data: bytes) -> StoredImage:
                 Image.DecompressionBombError, OSError, ValueError, SyntaxError):
             raise InputError(_("not a JPEG, PNG or WebP image"), field="image") from None
     img = ImageOps.exif_transpose(img)
-    if img.width > MAX_WIDTH:
-        img = img.resize((MAX_WIDTH, max(1, round(img.height * MAX_WIDTH / img.width))),
-                         Image.Resampling.LANCZOS)
+    size = fit(img.size, box or (MAX_WIDTH, img.height))
+    if size != img.size:
+        img = img.resize(size, Image.Resampling.LANCZOS)
     # Saved from pixels only: no EXIF, XMP, ICC or text chunks come along.
     img.info = {k: v for k, v in img.info.items() if k == "transparency"}
     extension, _type = FORMATS[fmt]

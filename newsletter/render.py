@@ -22,13 +22,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from premailer import Premailer
 
+from . import branding as site_branding
 from . import dates, i18n, links, media
 from .assembly import Assembly, Marks, structural_css
 from .content import Issue, Item, month_name
 from .errors import ConfigError
 from .i18n import _
 from .markdown import convert
-from .settings import Settings
+from .settings import Branding, Settings
 from .sources import EMAIL, Content
 
 WEB_KEY = "web"
@@ -96,13 +97,16 @@ def _tidy_text(text: str) -> str:
 
 
 def _frame(settings: Settings, *, subject: str, preheader: str, heading: str,
-           web_url: str | None, personal: bool, why: str) -> dict[str, Any]:
+           web_url: str | None, personal: bool, why: str,
+           branding: Branding | None = None) -> dict[str, Any]:
+    # The branding as saved now (branding.py), not as it was when this process started.
+    branding = branding or site_branding.current(settings)
     return {
         "org": settings.organisation, "subject": subject, "preheader": preheader,
         "heading": heading, "web_url": web_url, "web_label": "Läs i webbläsaren",
         "personal": personal, "why": why, "archive_url": links.archive_url(settings),
         "transactional": False, "cancel_url": "",
-        "brand": settings.branding.colour, "logo": media.logo(settings),
+        "brand": branding.colour, "logo": media.logo(settings, branding),
     }
 
 
@@ -377,14 +381,15 @@ def _item_manifest(settings: Settings, item: Item) -> dict[str, Any]:
 def render_message(settings: Settings, *, subject: str, body_markdown: str,
                    preheader: str = "", action: tuple[str, str] | None = None,
                    transactional: bool = False, cancel_url: str | None = None,
-                   why: str | None = None) -> Content:
+                   why: str | None = None, branding: Branding | None = None) -> Content:
     """A targeted mailing or webinar message: BODY_MARKDOWN in the same frame as the issue.
 
     ACTION (label, URL) is a button after the body. A TRANSACTIONAL message answers something
     the person asked for (a webinar registration): its footer keeps the newsletter's unsubscribe
     link, small, and offers CANCEL_URL (e.g. cancel my registration) when there is one. WHY
     replaces the footer's line on why the person gets it (a sign-up's confirmation goes to
-    someone who may not be a contact yet).
+    someone who may not be a contact yet). BRANDING: another than the site's (the console's
+    sample of a colour not saved yet).
     """
     body = convert(body_markdown)
     org = settings.organisation.name
@@ -393,7 +398,7 @@ def render_message(settings: Settings, *, subject: str, body_markdown: str,
            _("You get this email because you are listed as a contact of {org} or of one of its "
              "member municipalities. It was sent to {email}.")).format(org=org, email=EMAIL)
     context = _frame(settings, subject=subject, preheader=preheader, heading=subject,
-                     web_url=None, personal=True, why=why)
+                     web_url=None, personal=True, why=why, branding=branding)
     context.update(body_html=Markup(body.html), body_text=body.text,
                    action_label=action[0] if action else "",
                    action_url=action[1] if action else "",

@@ -686,6 +686,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
     src.at_least(soft_limit, 1, "bounces.soft_limit")
     db_url = src.value(src.table(data, "database"), "url", str, "database",
                        "sqlite:///subscribers.db", var="NEWSLETTER_DB_URL")
+    branding = _branding(src, src.table(data, "branding"), root)  # checked even when replaced
     return Settings(
         console=_console(data.get("console", {}), env),
         root=root,
@@ -699,7 +700,7 @@ def load_settings(root: Path | str | None = None, env: Mapping[str, str] | None 
         soft_bounce_limit=soft_limit,
         intake=_intake(data, site, env, {a.slug for a in areas}),
         tracking=tracking_settings,
-        branding=_branding(src, src.table(data, "branding"), root),
+        branding=saved_branding(root) or branding,
         vacancy_roles=_vacancy_roles(data.get("register", {}), data.get("roles", {})),
         workflow=_workflow(src, src.table(data, "workflow")),
         worker=_worker(src, data, root),
@@ -791,6 +792,21 @@ def _worker(src: _Source, data: Mapping, root: Path) -> WorkerSettings:
     return WorkerSettings(
         interval=interval, reminders=tuple(sorted(leads, key=lambda lead: -lead.seconds)),
         bounce_mailbox=(root / mailbox) if mailbox else None)
+
+
+BRANDING_FILE = "branding.toml"  # the branding saved in the console (branding.py)
+
+
+def saved_branding(root: Path) -> Branding | None:
+    """ROOT/branding.toml's `[branding]`, checked as newsletter.toml's is; None without the
+    file. The console writes it; when it is there, it replaces newsletter.toml's [branding]."""
+    path = root / BRANDING_FILE
+    if not path.is_file():
+        return None
+    src = _Source(path, {})
+    return _branding(src, src.table(_read_toml(path), "branding"), root)
+
+
 def _branding(src: _Source, table: Mapping, root: Path) -> Branding:
     """`[branding]`, checked: a colour that is no #rrggbb or too light for white text, a logo
     that is not a file in media/ or has no alt text, is a ConfigError naming the key."""

@@ -14,7 +14,9 @@ import mailbox
 import os
 import re
 import socket
+import struct
 import subprocess
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -466,3 +468,12 @@ def output_of(proc: subprocess.Popen) -> tuple[str, str]:
     if proc.poll() is None:
         proc.kill()
     return proc.communicate(timeout=30)
+def png_bomb(side: int = 30000) -> bytes:
+    """A small PNG whose header says SIDE x SIDE pixels (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (side + 1) * 64, 9)  # some of it; enough to be a PNG
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(
+        b"IEND", b"")

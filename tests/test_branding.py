@@ -87,7 +87,7 @@ def test_the_logo_and_colour_are_on_the_public_pages(site):
     html = page.get_data(as_text=True)
     assert ('<img class="site-logo" src="/media/logo.png" alt="Föreningen" width="120" '
             'height="60">') in html
-    assert '<link rel="stylesheet" href="/static/brand.css">' in html
+    assert '<link rel="stylesheet" href="/static/brand.css?v=8a1538">' in html
     css = client.get("/static/brand.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
     assert ".site-header { background: #8a1538; }" in css.get_data(as_text=True)

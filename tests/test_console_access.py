@@ -42,6 +42,7 @@ EXPECTED = {
     "statistics.year_document": "redaktor",
     "media.image": "redaktor",
     "staff.index": "admin", "staff.save": "admin", "staff.remove": "admin",
+    "branding.show": "admin", "branding.sample": "admin", "branding.save": "admin",
     # The register: everyone reads, a granskare (or admin) changes (console/contacts_pages.py).
     "contacts.index": "redaktor", "contacts.person": "redaktor", "contacts.claims": "redaktor",
     "contacts.vacancies": "redaktor", "contacts.end_role": "granskare",

@@ -269,7 +269,8 @@ def test_every_console_page_passes_axe(site, filled, running):
              f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef",
              f"/nummer/{MONTH}/forhandsgranska?sok=example",
              f"/nummer/{MONTH}/forhandsgranska/epost?roll=kso",
-             f"/nummer/{MONTH}/forhandsgranska/webb", "/personal",
+             f"/nummer/{MONTH}/forhandsgranska/webb", "/personal", "/installningar/profil",
+             "/installningar/profil/prov?farg=%238a1538",
              "/nummer/2031-01", "/finns-inte", "/inkorg", f"/statistik?ar={YEAR}",
              "/statistik/utskick/1", f"/statistik/ar/{YEAR}", "/statistik?ar=1900", "/kontakter",
              "/kontakter?q=eva", "/kontakter/roller", "/kontakter/vakanser", "/utskick",
@@ -277,7 +278,8 @@ def test_every_console_page_passes_axe(site, filled, running):
     phone_pages = ["/", f"/nummer/{MONTH}", f"/nummer/{MONTH}/nyhet/{item}", "/utskick",
                    "/utskick/1", "/webbinarier", "/webbinarier/bredband",
                    f"/nummer/{MONTH}/forhandsgranska?roll=kommunchef", "/inkorg",
-                   f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}"]
+                   f"/statistik?ar={YEAR}", "/statistik/utskick/1", f"/statistik/ar/{YEAR}",
+                   "/installningar/profil"]
     found: dict[str, list] = {}
     with chromium() as browser:
         # bypass_csp: only so that the test can inject axe; the pages' own CSP is tested apart.
@@ -442,3 +444,35 @@ def test_the_register_pages_verify_a_role_and_end_another(site, running):
         detail = session.scalars(select(Event).where(
             Event.kind == "console-role-verified")).one().detail
         assert detail["staff"] == EDITOR
+
+
+def test_the_profile_page_samples_a_colour_as_it_is_typed_and_saves_a_logo(site, running,
+                                                                            tmp_path):
+    base, smtp = running
+    logo = tmp_path / "Logga.png"
+    Image.new("RGB", (1000, 250), (11, 93, 30)).save(logo)
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        _sign_in(page, base, smtp)
+        page.get_by_role("link", name="Profil").click()
+        page.wait_for_url(f"{base}/installningar/profil")
+        assert page.is_visible("#colour-picker")  # the script shows the picker
+        page.fill("#colour", "#0B5D1E")
+        page.wait_for_selector('#prov[src$="farg=%230b5d1e"]')
+        # The sample frame loads the email in the colour typed (waits until it has).
+        page.frame_locator("#prov").locator('[bgcolor="#0b5d1e"]').first.wait_for(
+            state="attached", timeout=10_000)
+        page.set_input_files("#logo", str(logo))
+        page.fill("#logo_alt", "Föreningen")
+        page.click("#spara")
+        page.wait_for_selector("p.notice")
+        assert page.get_attribute("img.logo-now", "alt") == "Föreningen"
+        sample_logo = page.frame_locator("#prov").locator('img[alt="Föreningen"]')
+        sample_logo.wait_for(state="visible", timeout=10_000)  # the saved logo, inline
+        assert sample_logo.get_attribute("src").startswith("data:image/png;base64,")
+        page.screenshot(path=str(screenshot_path("console-profile.png")), full_page=True)
+        page.fill("#colour", "#ffcc00")
+        page.click("#spara")
+        page.wait_for_selector("#colour-fel")
+        assert "1.5:1" in page.inner_text("#colour-fel")
+    assert 'colour = "#0b5d1e"' in (site.root / "branding.toml").read_text("utf-8")

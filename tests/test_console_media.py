@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import struct
-import zlib
 
 import pytest
 from PIL import Image
@@ -14,6 +12,8 @@ from PIL import Image
 from newsletter import content, issue_build, media
 from newsletter.markdown import COLUMN_WIDTH, convert
 from newsletter.web import create_app as public_app
+
+from .helpers import png_bomb
 
 MONTH = "2026-12"
 ITEM = "07-kommuninvest-rantebesked"
@@ -28,17 +28,6 @@ def jpeg_with_gps(width: int = 2400, height: int = 1600) -> bytes:
     out = io.BytesIO()
     img.save(out, "JPEG", exif=exif.tobytes(), quality=80)
     return out.getvalue()
-
-
-def png_bomb(side: int = 30000) -> bytes:
-    """A small PNG whose header says SIDE x SIDE pixels (a decompression bomb)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (side + 1) * 64, 9)  # some of it; enough to be a PNG
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(
-        b"IEND", b"")
 
 
 def _upload(console, client, data: bytes, filename: str, alt: str = "Ett foto"):

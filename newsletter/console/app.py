@@ -27,6 +27,7 @@ from ..i18n import _
 from ..settings import Settings
 from . import (
     access,
+    branding_pages,
     compose,
     contacts_pages,
     dashboard,
@@ -181,7 +182,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     for module in (signin_pages, dashboard, compose, items, preview, media_view, staff_pages,
                    contacts_pages):
         app.register_blueprint(module.blueprint)
-    for module in (inbox_pages, statistics_pages, review_pages, mailings_pages, webinar_pages):
+    for module in (inbox_pages, statistics_pages, review_pages, mailings_pages, webinar_pages,
+                   branding_pages):
         app.register_blueprint(module.blueprint)
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)

@@ -190,7 +190,8 @@ def test_send(month: str) -> Response:
     return redirect(f"/nummer/{month}/forhandsgranska?{query}#testutskick", code=303)
 
 
-def _frame(html: str) -> Response:
+def frame_response(html: str) -> Response:
+    """HTML (an email) as a sandboxed frame's document: the site's images inline, no script."""
     response = Response(inline_media(html), mimetype="text/html")
     response.headers["Content-Security-Policy"] = FRAME_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
@@ -200,10 +201,10 @@ def _frame(html: str) -> Response:
 @blueprint.get("/nummer/<month>/forhandsgranska/epost")
 @access.requires(REDAKTOR)
 def email_html(month: str) -> Response:
-    return _frame(_rendered(checked_month(month), _choice()).html)
+    return frame_response(_rendered(checked_month(month), _choice()).html)
 
 
 @blueprint.get("/nummer/<month>/forhandsgranska/webb")
 @access.requires(REDAKTOR)
 def web_html(month: str) -> Response:
-    return _frame(_rendered(checked_month(month), Choice(None, frozenset()), web=True).html)
+    return frame_response(_rendered(checked_month(month), Choice(None, frozenset()), web=True).html)

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, g, request, send_file
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from .. import db, i18n, signups
+from .. import branding, db, i18n, signups
 from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..settings import Settings
@@ -119,9 +119,9 @@ def _stylesheet() -> Response:
 def _brand_stylesheet() -> Response:
     """/static/brand.css: the [branding] colour over site.css (after it in the page), so that a
     site's own site.css need not repeat it; and the logo's badge in the header."""
-    colour = web_context().settings.branding.colour
+    colour = branding.current(web_context().settings).colour
     dark = "#" + "".join(f"{round(int(colour[i:i + 2], 16) * 0.75):02x}" for i in (1, 3, 5))
-    css = (f"/* [branding] colour = \"{colour}\" in newsletter.toml */\n"
+    css = (f"/* [branding] colour = \"{colour}\" (newsletter.toml or branding.toml) */\n"
            f".site-header {{ background: {colour}; }}\n"
            f"a {{ color: {colour}; }}\na:hover {{ color: {dark}; }}\n"
            f"button {{ background: {colour}; }}\nbutton:hover {{ background: {dark}; }}\n"

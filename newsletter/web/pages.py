@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Response, current_app, g, render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import dates, media
+from .. import branding, dates, media
 from ..background import BackgroundSender
 from ..i18n import _
 from ..settings import Settings
@@ -101,10 +101,12 @@ def swedish_month(month: str) -> str:
 def page(template: str, status: int = 200, **context) -> Response:
     """Render templates/web/TEMPLATE with the organisation and the logo in the context."""
     settings = web_context().settings
-    logo = media.logo(settings)
+    brand = branding.current(settings)  # as saved now, perhaps in the console after the start
+    logo = media.logo(settings, brand)
     if logo is not None:  # from this site's own /media/, which the pages' CSP allows
-        logo = replace(logo, url=media.URL_PREFIX + settings.branding.logo)
-    body = render_template(f"web/{template}", org=settings.organisation, logo=logo, **context)
+        logo = replace(logo, url=media.URL_PREFIX + brand.logo)
+    body = render_template(f"web/{template}", org=settings.organisation, logo=logo,
+                           brand=brand.colour, **context)
     return Response(body, status=status, mimetype="text/html")
 
 

@@ -3,6 +3,7 @@
    - A form with data-confirm asks before it is sent.
    - A region #framsteg with data-live (a mailing under way) is fetched again every few
      seconds and swapped in, until the server no longer marks it live. */
+   - The branding page's sample follows the colour field, and a colour picker joins it. */
 (function () {
   "use strict";
   function csrf(form) {
@@ -42,6 +43,28 @@
     }).catch(function () {});
   }
   if (live && live.dataset.live) { setTimeout(poll, 3000); }
+  (function () {
+    var colour = document.getElementById("colour");
+    var picker = document.getElementById("colour-picker");
+    var sample = document.getElementById("prov");
+    var timer = null;
+    if (!colour || !sample) { return; }
+    function show() {
+      var value = colour.value.trim();
+      if (!/^#?[0-9a-fA-F]{6}$/.test(value)) { return; }
+      value = (value.charAt(0) === "#" ? value : "#" + value).toLowerCase();
+      if (picker) { picker.value = value; }
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        sample.src = sample.dataset.base + "?farg=" + encodeURIComponent(value);
+      }, 250);
+    }
+    colour.addEventListener("input", show);
+    if (picker) {
+      picker.hidden = false;
+      picker.addEventListener("input", function () { colour.value = picker.value; show(); });
+    }
+  }());
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
