@@ -2,7 +2,7 @@
    - A Markdown text box with data-preview updates its preview as you type.
    - A form with data-confirm asks before it is sent.
    - A region #framsteg with data-live (a mailing under way) is fetched again every few
-     seconds and swapped in, until the server no longer marks it live. */
+     seconds and swapped in, until the server no longer marks it live.
    - The branding page's sample follows the colour field, and a colour picker joins it. */
 (function () {
   "use strict";
