@@ -261,6 +261,19 @@ def test_a_long_subject_never_makes_a_header_line_over_998(site, subject):
     assert msg["To"].addresses[0].display_name.replace(" ", "") == long_name
 
 
+def test_a_long_name_on_an_smtputf8_address_keeps_every_header_line_short(site):
+    # The To: line of such an address is UTF-8 (RFC 6532), not encoded words: still folded.
+    template = MessageTemplate(site.settings, Content(subject="Ö" * 1500, html="<p>Hej</p>",
+                                                      text="Hej"))
+    data = template.build(Recipient(
+        email="åsa.lindström@kommun.example.se", name="Åsa" + "ö" * 900 + "-Lindström",
+        message_id="<1.x@example.se>", unsubscribe_url="https://example.se/u/x",
+        preferences_url="https://example.se/p/x"))
+    head = data.partition(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert "<åsa.lindström@kommun.example.se>".encode() in head
+
+
 # --- numbers beyond what the database holds -----------------------------------------------
 
 @pytest.mark.parametrize("command", [("send", "status"), ("send", "pause"), ("send", "cancel"),
