@@ -207,3 +207,20 @@ def preview_issue(settings: Settings, month: str, *, session: Session | None = N
     path = build_folder(settings, month) / "preview.html"
     _write_atomically(path, personalise(content, recipient).html)
     return path
+
+
+def forget_previews(settings: Settings, *names: str) -> list[Path]:
+    """Erasure (`contacts forget`): delete every issues/*/build/preview.html that holds one of
+    NAMES (the erased address, their public id), in any case; returns the files deleted.
+
+    A preview made `--as` a contact holds their address, name and personal links, and stays
+    until the next preview replaces it: left alone, an erased person would remain in it.
+    """
+    wanted = [n.casefold() for n in names if n]
+    removed = []
+    for path in sorted(settings.issues_dir.glob("*/build/preview.html")):
+        text = path.read_text(encoding="utf-8", errors="replace").casefold()
+        if any(n in text for n in wanted):
+            path.unlink()
+            removed.append(path)
+    return removed

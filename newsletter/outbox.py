@@ -23,6 +23,7 @@ exactly-once window. A mailing is scheduled -> sending <-> paused -> done, or ca
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 from collections import Counter
@@ -48,8 +49,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from . import segments, tracking
-from .errors import NotFound, SendError, SuppressedAddress
-from .events import SuppressionReason, may_confirm, suppression_reason
+from .errors import NotFound, SendError
+from .events import may_confirm, suppression_reason
 from .i18n import _
 from .messages import MessageTemplate, message_id
 from .models import (
@@ -342,12 +343,9 @@ def create_test_mailings(session: Session, settings: Settings, source: Source,
     contacts or not), subject marked [TEST]: the variant the address's contact would get, or
     the plain one.
 
-    Each is a new mailing: it never touches, and is never mistaken for, the real one. An
-    address on the suppression list is refused (SuppressedAddress), before any is made.
+    Each is a new mailing: it never touches, and is never mistaken for, the real one. Which
+    addresses may get one is testcopies.py's rule (testcopies.create checks, then calls this).
     """
-    addresses = list(addresses)
-    for address in addresses:
-        _refuse_suppressed(session, settings, address)
     return [_test_mailing(session, settings, source, address) for address in addresses]
 
 
@@ -365,21 +363,6 @@ def _track(session: Session, settings: Settings, mailing: Mailing) -> None:
         variant.html, variant.text = html, text
     mailing.meta = {**(mailing.meta or {}), "tracked_links": numbered}
     session.flush()
-
-
-def _refuse_suppressed(session: Session, settings: Settings, address: str) -> None:
-    """A test copy goes nowhere the suppression list forbids: an address that bounced, was
-    erased, reported spam or unsubscribed is refused with one line naming it."""
-    reason = suppression_reason(session, settings.secret_key, address)
-    if reason is None:
-        return
-    why = {SuppressionReason.BOUNCED: _("it bounced"),
-           SuppressionReason.ERASED: _("it was erased"),
-           SuppressionReason.COMPLAINT: _("it reported spam"),
-           SuppressionReason.UNSUBSCRIBED: _("it unsubscribed")}.get(reason, reason)
-    raise SuppressedAddress(_("--test-to {address}: the address is on the suppression list "
-                              "({why}); no test copy is sent to it").format(address=address,
-                                                                           why=why))
 
 
 def _test_mailing(session: Session, settings: Settings, source: Source, address: str) -> Mailing:
@@ -840,11 +823,20 @@ def create_message_to(session: Session, settings: Settings, source: Source, addr
 # --- what the ledger forgets: erasure, retention; what it tells about a person -----------------
 
 def forget_address(session: Session, email: str) -> None:
-    """Erasure of EMAIL (contacts.forget): the test copies sent to it (`--test-to`) name it in
-    their label and meta; they lose it. A pending test row is then a row without a person,
-    which the engine marks suppressed."""
-    for mailing in session.scalars(select(Mailing).where(Mailing.segment == f"test:{email}")):
+    """Erasure of EMAIL (contacts.forget): the test copies sent to it (`--test-to`) and the
+    one-off messages to it (create_message_to) name it in their label and meta, and their rows'
+    error text may quote it (the relay's refusal); they lose it, and the error keeps its reason.
+    A pending row is then a row without a person, which the engine marks suppressed."""
+    for mailing in session.scalars(select(Mailing).where(
+            Mailing.segment.endswith(f":{email}", autoescape=True))):
+        if (mailing.meta or {}).get("test_to", email) != email:
+            continue
         _forget_test_address(mailing, "erased")
+        quoting = re.compile(re.escape(email), re.IGNORECASE)
+        for row in session.scalars(select(OutboxRow).where(
+                OutboxRow.mailing_id == mailing.id,
+                OutboxRow.last_error.icontains(email, autoescape=True))):
+            row.last_error = quoting.sub(_("(erased)"), row.last_error)
 
 
 def forget_person(session: Session, person: Person) -> None:
@@ -858,9 +850,10 @@ def forget_person(session: Session, person: Person) -> None:
 
 
 def _forget_test_address(mailing: Mailing, why: str) -> None:
-    """Take the address out of a test mailing: its label becomes "test:WHY:ID" and its meta
-    loses test_to."""
-    mailing.segment = f"test:{why}:{mailing.id}"
+    """Take the address out of a test mailing or one-off message: its label "LABEL:ADDRESS"
+    becomes "LABEL:WHY:ID" and its meta loses test_to."""
+    label = mailing.segment.split(":", 1)[0] if ":" in mailing.segment else "test"
+    mailing.segment = f"{label}:{why}:{mailing.id}"
     mailing.meta = {k: v for k, v in (mailing.meta or {}).items() if k != "test_to"}
 
 

@@ -54,6 +54,10 @@ from .settings import Settings
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_SLUG = 60
 _MAX_TITLE: int = Webinar.__table__.c.title.type.length
+# More places than any meeting service holds (the column is a 32-bit integer on PostgreSQL).
+MAX_CAPACITY = 1_000_000
+# Longer than any meeting link (Teams' run to some 500 characters), far below a flood.
+MAX_URL = 2_000
 REMINDERS = ("day", "hour")
 REMIND_AHEAD = timedelta(days=2)  # `webinar remind` by hand refuses earlier (unless --force)
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a webinar may start in
@@ -141,10 +145,16 @@ def _check(settings: Settings, *, title: str | None = None, duration: int | None
                          field="--area")
     if capacity is not None and capacity < 1:
         raise InputError("the capacity must be at least 1", field="--capacity")
+    if capacity is not None and capacity > MAX_CAPACITY:
+        raise InputError(_("the capacity is {n}, at most {most}").format(
+            n=capacity, most=MAX_CAPACITY), field="--capacity")
 
 
 def _check_url(url: str, field_name: str) -> None:
     """An http(s) address that goes into every invitation's link and calendar file as it is."""
+    if len(url) > MAX_URL:
+        raise InputError(_("the link is {n} characters long, at most {most}").format(
+            n=len(url), most=MAX_URL), field=field_name)
     if not (url.lower().startswith(("https://", "http://")) and safe_url(url)):
         raise InputError(_("{url} is not an http(s) URL (a link such as "
                            "https://teams.microsoft.com/l/meetup-join/...)").format(

@@ -9,19 +9,25 @@ import base64
 import email
 import email.message
 import email.policy
+import http.client
 import json
 import mailbox
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
+import sys
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 
@@ -63,6 +69,54 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- a running site ----------------------------------------------------------------------------
+
+@contextmanager
+def serve_site(site, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`newsletter serve` of SITE on a free port, stopped with SIGTERM (as systemd does)."""
+    port = free_port()
+    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
+        [sys.executable, "-m", "newsletter", "serve", "--port", str(port)],
+        env={**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root), **env},
+        cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise AssertionError(f"serve did not start: {proc.communicate()}") from None
+                time.sleep(0.1)
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def http_request(port: int, method: str, path: str, form: dict[str, str] | None = None
+             ) -> tuple[int, str, float]:
+    """(status, body, seconds) of one HTTP request, redirects not followed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = urlencode(form) if form is not None else None
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Sec-Fetch-Site": "same-origin", "Origin": "null"} if form is not None else {}
+    started = time.perf_counter()
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    text = response.read().decode("utf-8", "replace")
+    took = time.perf_counter() - started
+    conn.close()
+    return response.status, text, took
 
 
 # --- contacts ----------------------------------------------------------------------------------

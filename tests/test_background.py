@@ -3,21 +3,13 @@ are the background's; what the relay deferred is retried without anyone running 
 
 from __future__ import annotations
 
-import http.client
 import logging
-import os
 import re
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
@@ -28,7 +20,7 @@ from newsletter.models import OutboxRow, OutboxStatus
 from newsletter.web import create_app
 from newsletter.web.pages import background_of
 
-from .helpers import TEST_ENV, free_port, rsa_key, seed, token
+from .helpers import http_request, rsa_key, seed, serve_site, token
 from .smtp_server import RecordingSMTPServer, SilentRelay
 
 SLUG = "bredband"
@@ -42,52 +34,6 @@ def _webinar(site) -> None:
             join_url="https://teams.example.se/l/meetup-join/abc")
 
 
-@contextmanager
-def _serve(site, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
-    """`newsletter serve` of SITE on a free port, stopped with SIGTERM (as systemd does)."""
-    port = free_port()
-    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
-        [sys.executable, "-m", "newsletter", "serve", "--port", str(port)],
-        env={**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root), **env},
-        cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    raise AssertionError(f"serve did not start: {proc.communicate()}") from None
-                time.sleep(0.1)
-        yield port, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _request(port: int, method: str, path: str, form: dict[str, str] | None = None
-             ) -> tuple[int, str, float]:
-    """(status, body, seconds) of one HTTP request, redirects not followed."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = urlencode(form) if form is not None else None
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "Sec-Fetch-Site": "same-origin", "Origin": "null"} if form is not None else {}
-    started = time.perf_counter()
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    text = response.read().decode("utf-8", "replace")
-    took = time.perf_counter() - started
-    conn.close()
-    return response.status, text, took
-
-
 def test_with_the_relay_silent_pages_answer_at_once_and_confirmations_follow_when_it_is_back(
         site):
     addresses = seed(site, 40)
@@ -97,17 +43,17 @@ def test_with_the_relay_silent_pages_answer_at_once_and_confirmations_follow_whe
     env = {"NEWSLETTER_TRANSPORT": relay.url, "NEWSLETTER_SMTP_TIMEOUT": "1",
            "NEWSLETTER_RETRY_AFTER": "1"}
     try:
-        with _serve(site, env) as (port, proc):
-            status, page, _ = _request(port, "GET", f"/webinar/{SLUG}")
+        with serve_site(site, env) as (port, proc):
+            status, page, _ = http_request(port, "GET", f"/webinar/{SLUG}")
             assert status == 200
             csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
             times = {"registration": [], "one-click unsubscribe": []}
             for joining, going in zip(registering, leaving, strict=True):
-                status, _, took = _request(port, "POST", f"/webinar/{SLUG}",
+                status, _, took = http_request(port, "POST", f"/webinar/{SLUG}",
                                            {"csrf": csrf, "email": joining})
                 assert status == 303
                 times["registration"].append(took)
-                status, _, took = _request(port, "POST",
+                status, _, took = http_request(port, "POST",
                                            f"/u/{token(site, links.UNSUBSCRIBE, going)}",
                                            {"List-Unsubscribe": "One-Click"})
                 assert status == 200

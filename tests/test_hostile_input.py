@@ -259,3 +259,42 @@ def test_a_long_subject_never_makes_a_header_line_over_998(site, subject):
     assert msg["Subject"] == " ".join(subject.split())
     # Python's parser keeps a space between encoded words in a display name (see messages.py).
     assert msg["To"].addresses[0].display_name.replace(" ", "") == long_name
+
+
+def test_a_long_name_on_an_smtputf8_address_keeps_every_header_line_short(site):
+    # The To: line of such an address is UTF-8 (RFC 6532), not encoded words: still folded.
+    template = MessageTemplate(site.settings, Content(subject="Ö" * 1500, html="<p>Hej</p>",
+                                                      text="Hej"))
+    data = template.build(Recipient(
+        email="åsa.lindström@kommun.example.se", name="Åsa" + "ö" * 900 + "-Lindström",
+        message_id="<1.x@example.se>", unsubscribe_url="https://example.se/u/x",
+        preferences_url="https://example.se/p/x"))
+    head = data.partition(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert "<åsa.lindström@kommun.example.se>".encode() in head
+
+
+# --- numbers beyond what the database holds -----------------------------------------------
+
+@pytest.mark.parametrize("command", [("send", "status"), ("send", "pause"), ("send", "cancel"),
+                                     ("send", "resume"), ("intake", "show"),
+                                     ("intake", "reject"), ("remisser", "set")])
+@pytest.mark.parametrize("number", ["99999999999999999999", "2147483648"])
+def test_an_id_beyond_any_row_is_a_usage_error_not_a_traceback(site, command, number):
+    # SQLite raised OverflowError (a traceback), PostgreSQL "integer out of range".
+    result = site.cli(*command, number, *(["--state", "declined"] if "set" in command else []),
+                      ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "1<=x<=2147483647" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("capacity", ["99999999999", "2147483648", "1000001"])
+def test_a_capacity_beyond_reason_is_one_line(site, capacity):
+    result = _new_webinar(site, "--capacity", capacity)
+    assert result.exit_code == 1 and "--capacity" in one_line(result)
+    assert _new_webinar(site, "--capacity", "1000000").exit_code == 0
+
+
+def test_a_join_url_longer_than_any_link_is_refused(site):
+    result = _new_webinar(site, url="https://example.se/" + "m" * 200_000)
+    assert result.exit_code == 1 and "--join-url" in one_line(result)

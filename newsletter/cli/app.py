@@ -18,6 +18,9 @@ from ..i18n import _
 from ..settings import Settings, load_settings, site_language
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+# The type of a row id argument (a mailing, an intake entry): a number the database can hold
+# (a 32-bit integer on PostgreSQL; a larger one made SQLite raise OverflowError).
+ROW_ID = click.IntRange(1, 2**31 - 1)
 
 
 class App:

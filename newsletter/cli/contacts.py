@@ -17,6 +17,7 @@ from ..contacts import (
     change_email,
     contact_details,
     export_contacts,
+    find_person,
     forget,
     list_contacts,
     normalise_email,
@@ -25,6 +26,7 @@ from ..contacts import (
 )
 from ..contacts_import import ImportReport, import_contacts
 from ..i18n import _, ngettext
+from ..issue_build import forget_previews
 from ..models import PERSON_STATUSES, Person, Position
 from ..person_record import FORMATS, export_person
 from ..positions import Change, end_role, hand_over
@@ -311,10 +313,14 @@ def forget_(app: App, email: str, yes: bool) -> None:
     if not yes:
         confirm(f"Radera {address} för gott?", abort=True)
     with app.transaction() as session:
+        person = find_person(session, address)
+        public_id = person.public_id if person is not None else ""
         found = forget(session, app.settings.secret_key, address)
     if not db.checkpoint(app.engine):
         click.echo(_("Another process is reading the database: its -wal file could not be "
                      "emptied now (the next writes overwrite it)."), err=True)
+    for path in forget_previews(app.settings, address, public_id):
+        click.echo(_("Deleted {path}: a preview as {email}.").format(path=path, email=address))
     if found:
         click.echo(f"Raderade {address}; bara en hashad spärr finns kvar.")
     else:

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..i18n import _, ngettext
 from ..kinds.targeted import TargetedSource
 from ..models import EntryStatus, RemissState, utcnow
-from .app import App, pass_app
+from .app import ROW_ID, App, pass_app
 from .mailings import send_targeted, submit_for_review
 
 AREA_NONE = "okategoriserad"
@@ -93,7 +93,7 @@ def list_cmd(app: App, status: str, area: str | None) -> None:
 
 
 @intake_group.command("show")
-@click.argument("entry_id", type=int, metavar="ID")
+@click.argument("entry_id", type=ROW_ID, metavar="ID")
 @pass_app
 def show(app: App, entry_id: int) -> None:
     """Show one entry: title, link, summary, suggested area and why, and what became of it.
@@ -116,7 +116,7 @@ def show(app: App, entry_id: int) -> None:
 
 
 @intake_group.command("accept")
-@click.argument("ids", type=int, nargs=-1, required=True, metavar="ID...")
+@click.argument("ids", type=ROW_ID, nargs=-1, required=True, metavar="ID...")
 @click.option("--issue", "month", required=True, metavar="YYYY-MM", help="The issue.")
 @click.option("--area", metavar="SLUG", help="The area (default: the suggested one).")
 @pass_app
@@ -133,7 +133,7 @@ def accept(app: App, ids: tuple[int, ...], month: str, area: str | None) -> None
 
 
 @intake_group.command("reject")
-@click.argument("ids", type=int, nargs=-1, required=True, metavar="ID...")
+@click.argument("ids", type=ROW_ID, nargs=-1, required=True, metavar="ID...")
 @pass_app
 def reject(app: App, ids: tuple[int, ...]) -> None:
     """Reject entries (not for the newsletter; a remiss is then declined). The suggestions
@@ -199,7 +199,7 @@ def remisser_list(app: App, all_: bool) -> None:
 
 
 @remisser_group.command("set")
-@click.argument("entry_id", type=int, metavar="ID")
+@click.argument("entry_id", type=ROW_ID, metavar="ID")
 @click.option("--answer-by", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="The answer date, entered by hand.")
 @click.option("--state", type=click.Choice([s.value for s in RemissState]),
@@ -220,7 +220,7 @@ def remisser_set(app: App, entry_id: int, answer_by: datetime | None, state: str
 
 
 @remisser_group.command("call")
-@click.argument("entry_id", type=int, metavar="ID")
+@click.argument("entry_id", type=ROW_ID, metavar="ID")
 @click.option("--to", "segment", required=True,
               help='A named segment or an expression, e.g. "kommunchefer".')
 @click.option("--dry-run", is_flag=True, help="Print the message and its recipients; send nothing.")
@@ -254,7 +254,7 @@ def remisser_call(app: App, entry_id: int, segment: str, dry_run: bool, test_to:
 
 
 @remisser_group.command("answer")
-@click.argument("entry_id", type=int, metavar="ID")
+@click.argument("entry_id", type=ROW_ID, metavar="ID")
 @click.option("--url", required=True, help="Where the association's answer is published.")
 @click.option("--issue", "month", metavar="YYYY-MM",
               help="The issue to tell it in (default: the next one not yet sent).")

@@ -36,7 +36,7 @@ from ..kinds.targeted import TargetedSource
 from ..models import MailingStatus, Municipality, OutboxStatus
 from ..sources import Source
 from . import tables
-from .app import App, pass_app
+from .app import ROW_ID, App, pass_app
 from .prompts import confirm
 
 
@@ -325,7 +325,7 @@ def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
 
 
 @group.command("status")
-@click.argument("mailing_id", type=int, required=False)
+@click.argument("mailing_id", type=ROW_ID, required=False)
 @pass_app
 def status(app: App, mailing_id: int | None) -> None:
     """List the latest mailings (when made, state, sent of all, kind, to whom, subject), or
@@ -386,7 +386,7 @@ def status(app: App, mailing_id: int | None) -> None:
 
 
 @group.command("pause")
-@click.argument("mailing_id", type=int)
+@click.argument("mailing_id", type=ROW_ID)
 @pass_app
 def pause(app: App, mailing_id: int) -> None:
     """Pause a mailing: a running sender stops after the messages in flight.
@@ -399,7 +399,7 @@ def pause(app: App, mailing_id: int) -> None:
 
 
 @group.command("cancel")
-@click.argument("mailing_id", type=int)
+@click.argument("mailing_id", type=ROW_ID)
 @click.option("--by", "by", metavar="EMAIL",
               help=_("The staff member who cancels it (a reviewer or an administrator)."))
 @pass_app
@@ -417,7 +417,7 @@ def cancel(app: App, mailing_id: int, by: str | None) -> None:
 
 
 @group.command("resume")
-@click.argument("mailing_id", type=int)
+@click.argument("mailing_id", type=ROW_ID)
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second (0: no limit).")
 @pass_app
 def resume(app: App, mailing_id: int, rate: float | None) -> None:

@@ -25,6 +25,7 @@ from ..background import BackgroundSender, Schedule
 from ..errors import ConfigError, NewsletterError
 from ..i18n import _
 from ..settings import Settings
+from ..web import refuse_nul
 from . import (
     access,
     branding_pages,
@@ -188,6 +189,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.add_url_rule("/static/<name>", "asset", asset)
     access.check_declared(app)
 
+    app.before_request(refuse_nul)
     app.before_request(access.enforce)
     app.after_request(_commit_before_response)
     app.after_request(access.finish)

@@ -44,9 +44,10 @@ def _end_request(exc: BaseException | None) -> None:
         db_session.close()
 
 
-def _refuse_nul() -> None:
+def refuse_nul() -> None:
     """A NUL character is in no address, token or form value of ours, and PostgreSQL refuses to
-    store or even compare one (a 500): such a path is a 404, such a form a 400."""
+    store or even compare one (a 500): such a path is a 404, such a form a 400. A before_request
+    hook of both apps, the public one and the staff console."""
     if "\x00" in request.path:
         raise NotFound()
     for values in (request.args, request.form):
@@ -173,7 +174,7 @@ def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask
     app.add_url_rule("/static/brand.css", "brand_stylesheet", _brand_stylesheet)
     app.add_url_rule("/", "home", lambda: archive.index())
 
-    app.before_request(_refuse_nul)
+    app.before_request(refuse_nul)
     app.after_request(_commit_before_response)
     app.after_request(_security_headers)
     app.after_request(_canonical_redirect)
