@@ -210,6 +210,8 @@ class _Run:
         limit = self.settings.transport.max_consecutive_failures
         with self.lock:
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+            if outcome != "deferred":  # the row is finished: one less left (for progress)
+                self.report.remaining = max(0, self.report.remaining - 1)
             self.consecutive_failures = self.consecutive_failures + 1 if failure else 0
             tripped = failure and limit and self.consecutive_failures >= limit
         if tripped:
