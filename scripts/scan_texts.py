@@ -25,8 +25,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ECHOES = {"echo", "secho", "prompt", "confirm", "fail", "flash", "notice", "_notice", "abort"}
-CLICK_ERRORS = {"ClickException", "UsageError", "BadParameter", "BadOptionUsage",
-                "FileError"}
+ERRORS = {"ClickException", "UsageError", "BadParameter", "BadOptionUsage", "FileError",
+          "NotFound", "Refused", "NotPermitted", "SuppressedAddress", "InvalidAddress"}
+INTERNAL = {"ValueError", "TypeError", "RuntimeError", "AssertionError", "KeyError",
+            "LookupError", "NotImplementedError"}  # a programming error, not told to a user
 TRANSLATORS = {"_", "ngettext", "pgettext", "N_"}
 _LETTERS = re.compile(r"[A-Za-zÅÄÖåäö]{2,}")
 
@@ -58,7 +60,7 @@ def _literal_text(node: ast.AST) -> str | None:
 
 def _is_error_call(call: ast.Call) -> bool:
     name = _name(call.func)
-    return name in CLICK_ERRORS or name.endswith(("Error", "Exception"))
+    return name not in INTERNAL and (name in ERRORS or name.endswith(("Error", "Exception")))
 
 
 def python_findings(path: Path) -> Iterator[tuple[int, str]]:

@@ -47,7 +47,7 @@ def test_success_is_0(site):
     (("contacts", "add", "not-an-address"), "not-an-address"),  # InputError
     (("contacts", "show", "nobody@example.se"), "no contact nobody@example.se"),  # NotFound
     (("segments", "count", "role:kommunchef and ("), "column"),  # SegmentSyntaxError
-    (("issue", "build", "2026-13"), "not a month"),
+    (("issue", "build", "2026-13"), "inte en månad"),
     (("webinar", "show", "finns-inte"), "does not exist"),
 ])
 def test_bad_input_is_1(site, args, words):
