@@ -16,9 +16,9 @@ from .. import db, i18n
 from ..errors import NewsletterError
 from ..i18n import _
 from ..settings import Settings, load_settings, site_language
-from .click_texts import translate_click
+from . import click_texts
 
-translate_click()  # click's own "Usage:", "Error:", "Aborted!" in the site's language
+click_texts.translate_click()  # click's own "Usage:", "Error:", "Aborted!" in the site's language
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
@@ -85,6 +85,7 @@ class Group(click.Group):
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         if parent is None:  # the site's language before parsing: usage errors and help speak it
             i18n.activate(site_language(_root_argument(args)))
+            click_texts.refresh(self)
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: click.Context):

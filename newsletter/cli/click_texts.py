@@ -12,6 +12,7 @@ text only loses that translation (tests/test_i18n.py checks the common ones).
 
 from __future__ import annotations
 
+import click
 import click.core
 import click.decorators
 import click.exceptions
@@ -60,3 +61,17 @@ def translate_click() -> None:
             module._ = i18n._
         if hasattr(module, "ngettext"):
             module.ngettext = i18n.ngettext
+
+
+def refresh(command: click.Command) -> None:
+    """Put the help texts click made once (the --help and --version options' help) of COMMAND
+    and its subcommands in the active language: click keeps each command's help option, made
+    with the language active at the time, for the life of the process."""
+    help_option = getattr(command, "_help_option", None)  # click >= 8.1.8 caches it there
+    if help_option is not None:
+        help_option.help = i18n._("Show this message and exit.")
+    for param in command.params:
+        if param.name == "version":
+            param.help = i18n._("Show the version and exit.")
+    for sub in getattr(command, "commands", {}).values():
+        refresh(sub)
