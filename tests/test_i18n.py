@@ -10,10 +10,16 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from sqlalchemy import select
 
-from newsletter import i18n
+from newsletter import i18n, links
 from newsletter.errors import ConfigError
+from newsletter.issue_build import build_issue
+from newsletter.models import Person
 from newsletter.settings import load_settings
+from newsletter.signing import make_token
+from newsletter.web import create_app
+from newsletter.web.pages import background_of
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -167,3 +173,53 @@ def test_an_english_sites_cli_prints_no_swedish(site) -> None:
         for name_ in ("Åsele", "Anna Berg", "Västerbottens län", "Kommunchef"):  # data, not words
             text = text.replace(name_, "")
         assert not SWEDISH_LEAKS.search(text), (name, SWEDISH_LEAKS.search(text), text)
+
+
+# --- one language per surface: the public pages and the issue's email -------------------------
+
+PAGE_SWEDISH = re.compile(r"\b(Avregistrera|Dina inställningar|Prenumerera|Spara|Pausa|"
+                          r"utskick|Tidigare|Hoppa|Ledare|Läs mer|Alla nummer|Välj vilka)\b")
+PAGE_ENGLISH = re.compile(r"\b(Unsubscribe|Your preferences|Subscribe|Save|Pause|mailings|"
+                          r"Earlier|Skip|Editorial|Read more|Every issue|Choose the areas)\b")
+
+
+def _public_texts(site) -> dict[str, str]:
+    """The unsubscribe and preferences pages, the archive and the issue's email (HTML and text)
+    of SITE in its language: what a reader sees, tags and the site's own names removed."""
+    settings = site.settings
+    with site.transaction() as session:
+        session.add(Person(email="anna@example.se", name="Anna (demodata)"))
+    with site.transaction() as session:
+        public_id = session.scalar(select(Person.public_id).where(
+            Person.email == "anna@example.se"))
+    app = create_app(settings)
+    app.testing = True
+    client = app.test_client()
+    try:
+        key = settings.secret_key
+        pages = {"unsubscribe": f"/u/{make_token(key, links.UNSUBSCRIBE, public_id)}",
+                 "preferences": f"/p/{make_token(key, links.PREFERENCES, public_id)}",
+                 "archive": "/arkiv/"}
+        texts = {name: client.get(path).get_data(as_text=True) for name, path in pages.items()}
+    finally:
+        assert background_of(app).stop()
+    build = build_issue(settings, "2026-12")
+    texts |= {"email": build.content.html, "email text": build.content.text}
+    return {name: re.sub(r"<[^>]*>|\{[^}]*\}", " ", t) for name, t in texts.items()}
+
+
+def test_an_english_sites_pages_and_email_are_english(site) -> None:
+    _speak(site, "en")
+    out = _public_texts(site)
+    assert "Your preferences" in out["preferences"] and "Unsubscribe" in out["unsubscribe"]
+    assert "Editorial" in out["email"] and "Choose the areas" in out["email text"]
+    for name, text in out.items():
+        assert not PAGE_SWEDISH.search(text), (name, PAGE_SWEDISH.search(text))
+
+
+def test_a_swedish_sites_pages_and_email_are_swedish(site) -> None:
+    out = _public_texts(site)
+    assert "Dina inställningar" in out["preferences"] and "Avregistrera" in out["unsubscribe"]
+    assert "Ledare" in out["email"] and "Välj vilka områden" in out["email text"]
+    for name, text in out.items():
+        assert not PAGE_ENGLISH.search(text), (name, PAGE_ENGLISH.search(text))
