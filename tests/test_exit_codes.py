@@ -167,7 +167,7 @@ def test_a_table_of_the_wrong_shape_is_one_line(site, text, words):
 @pytest.mark.parametrize("var, value, words", [
     ("NEWSLETTER_RATE", "fast", "NEWSLETTER_RATE måste vara ett tal, inte \"fast\""),
     ("NEWSLETTER_CONNECTIONS", "2.5", "NEWSLETTER_CONNECTIONS måste vara ett heltal"),
-    ("NEWSLETTER_TRANSPORT", "pigeon://loft", "transport url 'pigeon://loft'"),
+    ("NEWSLETTER_TRANSPORT", "pigeon://loft", "transportens url ”pigeon://loft”"),
     ("NEWSLETTER_SECRET_KEY", "too-short", "NEWSLETTER_SECRET_KEY"),
     ("NEWSLETTER_SECRET_KEY", "another-secret-key-of-some-length", "not the one"),
     ("NEWSLETTER_DB_URL", "nosuchdb://x", "database url"),
