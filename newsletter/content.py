@@ -30,7 +30,7 @@ from babel.dates import format_date
 
 from .errors import InputError, NewsletterError, NotFound
 from .files import atomic_write
-from .i18n import _
+from .i18n import _, shown
 from .markdown import Converted, convert, safe_url
 from .media import image_size
 from .settings import Settings
@@ -105,7 +105,8 @@ def scaffold_sources(issue: Issue) -> list[str]:
 def check_month(month: str) -> str:
     """MONTH if it is YYYY-MM, else an InputError."""
     if not _MONTH.fullmatch(month or ""):
-        raise InputError(f"not a month: {month!r} (write YYYY-MM, e.g. 2026-12)", field="month")
+        raise InputError(_("not a month: “{month}” (write YYYY-MM, e.g. 2026-12)").format(
+            month=shown(month)), field="month")
     return month
 
 
@@ -133,7 +134,8 @@ def issue_dir(settings: Settings, month: str) -> Path:
     packaged = Path(str(resources.files("newsletter.site_issues"))) / month
     if (packaged / "issue.md").is_file():
         return packaged
-    raise NotFound(f"no issue {month}: {folder} does not exist (newsletter issue new {month})")
+    raise NotFound(_("no issue {month}: {folder} does not exist (newsletter issue new {month})")
+                   .format(month=month, folder=folder))
 
 
 class _Loader(yaml.SafeLoader):
@@ -149,17 +151,17 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str, int
     """(front matter, Markdown body, line number where the body starts) of a file's TEXT."""
     match = _FRONT.match(text)
     if not match:
-        raise InputError("no front matter: the file must start with a line '---'", source=source,
+        raise InputError(_("no front matter: the file must start with a line “---”"), source=source,
                          line=1)
     try:
         data = yaml.load(match.group(1) or "", Loader=_Loader) or {}  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(f"front matter: {problem}", source=source,
+        raise InputError(_("front matter: {problem}").format(problem=problem), source=source,
                          line=mark.line + 2 if mark else None) from None
     if not isinstance(data, dict):
-        raise InputError("front matter must be 'key: value' lines", source=source, line=2)
+        raise InputError(_("front matter must be “key: value” lines"), source=source, line=2)
     body_line = text[:match.end()].count("\n") + 1
     return data, text[match.end():], body_line
 
@@ -168,17 +170,17 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("not UTF-8 text: save the file as UTF-8", source=str(path)) from None
+        raise InputError(_("not UTF-8 text: save the file as UTF-8"), source=str(path)) from None
 
 
 def _text_field(data: dict, key: str, source: str, *, required: bool = False) -> str:
     value = data.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise InputError(f"missing {key}", source=source, field=key)
+            raise InputError(_("missing {field}").format(field=key), source=source, field=key)
         return ""
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise InputError(f"{key} must be text", source=source, field=key)
+        raise InputError(_("{field} must be text").format(field=key), source=source, field=key)
     return plain_text(str(value))
 
 
@@ -195,14 +197,16 @@ def _list_field(data: dict, key: str, source: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v for v in re.split(r"[,;]", value)]
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-        raise InputError(f"{key} must be a list, e.g. [kommunchef, kso]", source=source, field=key)
+        raise InputError(_("{field} must be a list, e.g. [kommunchef, kso]").format(field=key),
+                         source=source, field=key)
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def _unknown_fields(data: dict, known: tuple[str, ...], source: str) -> None:
     for key in data:
         if key not in known:
-            raise InputError(f"unknown field {key!r} (known: {', '.join(known)})",
+            raise InputError(_("unknown field “{field}” (known: {known})").format(
+                field=shown(key), known=", ".join(known)),
                              source=source, field=str(key))
 
 
@@ -217,13 +221,14 @@ def _date_field(data: dict, source: str) -> date | None:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InputError(f"bad date {value!r} (write YYYY-MM-DD)", source=source,
+        raise InputError(_("bad date “{value}” (write YYYY-MM-DD)").format(value=shown(value)),
+                         source=source,
                          field="date") from None
 
 
 def load_item(settings: Settings, path: Path) -> Item:
     """One item file, validated against the configured areas, kinds and roles."""
-    data, body, _ = split_front_matter(_read(path), str(path))
+    data, body, _line = split_front_matter(_read(path), str(path))
     return _item(settings, data, body, path)
 
 
@@ -233,28 +238,32 @@ def _item(settings: Settings, data: dict, body: str, path: Path) -> Item:
     title = _text_field(data, "title", source, required=True)
     area = _text_field(data, "area", source, required=True)
     if area not in settings.area_slugs:
-        raise InputError(f"unknown area {area!r} (valid: {', '.join(settings.area_slugs)})",
+        raise InputError(_("unknown area “{area}” (valid: {valid})").format(
+            area=shown(area), valid=", ".join(settings.area_slugs)),
                          source=source, field="area")
     kind = _text_field(data, "kind", source) or "nyhet"
     if kind not in KINDS:
-        raise InputError(f"unknown kind {kind!r} (valid: {', '.join(KINDS)})", source=source,
+        raise InputError(_("unknown kind “{kind}” (valid: {valid})").format(
+            kind=shown(kind), valid=", ".join(KINDS)), source=source,
                          field="kind")
     url = _text_field(data, "url", source) or None
     if url is not None and not safe_url(url):
-        raise InputError(f"url must be an https:// or http:// address, not {url!r}",
+        raise InputError(_("url must be an https:// or http:// address, not “{url}”").format(
+            url=shown(url)),
                          source=source, field="url")
     if url is not None and url.lower().startswith("mailto:"):
-        raise InputError("url must be a web address (put email addresses in the text)",
+        raise InputError(_("url must be a web address (put email addresses in the text)"),
                          source=source, field="url")
     roles = _list_field(data, "roles", source)
     for role in roles:
         if role not in settings.roles:
-            raise InputError(f"unknown role {role!r} (valid: {', '.join(settings.roles)})",
+            raise InputError(_("unknown role “{role}” (valid: {valid})").format(
+                role=shown(role), valid=", ".join(settings.roles)),
                              source=source, field="roles")
     order = data.get("order")
     if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
-        raise InputError(f"order must be a whole number, not {order!r}", source=source,
-                         field="order")
+        raise InputError(_("order must be a whole number, not “{order}”").format(
+            order=shown(order)), source=source, field="order")
     return Item(id=path.stem, source=source, title=title, area=area, kind=kind, url=url,
                 date=_date_field(data, source), tags=_list_field(data, "tags", source),
                 roles=frozenset(roles), body=_convert(settings, body), order=order)
@@ -266,9 +275,10 @@ def scan_issue(settings: Settings, month: str) -> tuple[Issue, list[InputError]]
     errors: list[InputError] = []
     issue_file = folder / "issue.md"
     if not issue_file.is_file():
-        raise NotFound(f"{issue_file} does not exist (newsletter issue new {month})")
+        raise NotFound(_("{path} does not exist (newsletter issue new {month})").format(
+            path=issue_file, month=month))
     source = str(issue_file)
-    data, body, _ = split_front_matter(_read(issue_file), source)
+    data, body, _line = split_front_matter(_read(issue_file), source)
     try:
         _unknown_fields(data, ISSUE_FIELDS, source)
     except InputError as exc:
@@ -309,7 +319,8 @@ def load_issue(settings: Settings, month: str) -> Issue:
     if errors:
         raise errors[0]
     if not issue.subject:
-        raise InputError("missing subject", source=f"{issue.source}/issue.md", field="subject")
+        raise InputError(_("missing subject"), source=f"{issue.source}/issue.md",
+                         field="subject")
     return issue
 
 
@@ -334,7 +345,7 @@ def _write_new(path: Path, text: str) -> None:
         with path.open("x", encoding="utf-8") as fh:
             fh.write(text)
     except FileExistsError:
-        raise InputError("already exists: choose another title or edit the file",
+        raise InputError(_("already exists: choose another title or edit the file"),
                          source=str(path)) from None
 
 
@@ -390,7 +401,7 @@ def new_item(settings: Settings, month: str, *, area: str, title: str, url: str 
         except InputError:
             if not free_name:
                 raise
-    raise InputError("no free file name for the item", source=str(folder / "items"))
+    raise InputError(_("no free file name for the item"), source=str(folder / "items"))
 
 
 # --- writing files ----------------------------------------------------------------------------
@@ -456,7 +467,7 @@ def _body(text: str) -> str:
 def item_path(settings: Settings, month: str, item_id: str) -> Path:
     """The file of item ITEM_ID (a file name without .md; never a path) in MONTH."""
     if not _ITEM_ID.match(item_id or "") or ".." in item_id:
-        raise NotFound(f"no item {item_id!r}")
+        raise NotFound(_("no item “{item}”").format(item=shown(item_id)))
     return settings.issues_dir / check_month(month) / "items" / f"{item_id}.md"
 
 
@@ -472,7 +483,7 @@ def _replace(path: Path, text: str, expected_version: str) -> None:
 def read_source(path: Path) -> tuple[dict[str, Any], str, str]:
     """(front matter, Markdown body, version) of an issue or item file, for a form."""
     text = _read(path)
-    data, body, _ = split_front_matter(text, str(path))
+    data, body, _line = split_front_matter(text, str(path))
     return data, body, file_version(path)
 
 
@@ -485,7 +496,8 @@ def write_item(settings: Settings, month: str, item_id: str | None, fields: dict
     """
     folder = settings.issues_dir / check_month(month)
     if not (folder / "issue.md").is_file():
-        raise NotFound(f"no issue {month}: {folder / 'issue.md'} does not exist")
+        raise NotFound(_("no issue {month}: {path} does not exist").format(
+            month=month, path=folder / "issue.md"))
     fields = {key: fields.get(key) for key in ITEM_FIELDS}
     if item_id is None:
         base = slugify(fields.get("title") or "")
@@ -496,7 +508,7 @@ def write_item(settings: Settings, month: str, item_id: str | None, fields: dict
     else:
         path = item_path(settings, month, item_id)
         if not path.is_file():
-            raise NotFound(f"{path} does not exist (deleted meanwhile?)")
+            raise NotFound(_("{path} does not exist (deleted meanwhile?)").format(path=path))
     _item(settings, fields, body, path)  # raises InputError naming the field
     if item_id is None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -511,13 +523,15 @@ def write_issue(settings: Settings, month: str, fields: dict[str, Any], body: st
     """Replace issues/MONTH/issue.md (subject, preheader, author, editorial)."""
     path = settings.issues_dir / check_month(month) / "issue.md"
     if not path.is_file():
-        raise NotFound(f"{path} does not exist (newsletter issue new {month})")
+        raise NotFound(_("{path} does not exist (newsletter issue new {month})").format(
+            path=path, month=month))
     for key in ISSUE_FIELDS:
         value = fields.get(key)
         if value is not None and not isinstance(value, str):
-            raise InputError(f"{key} must be text", source=str(path), field=key)
+            raise InputError(_("{field} must be text").format(field=key), source=str(path),
+                             field=key)
         if key == "subject" and not plain_text(value or ""):
-            raise InputError("missing subject", source=str(path), field="subject")
+            raise InputError(_("missing subject"), source=str(path), field="subject")
     clean = {key: plain_text(fields.get(key) or "") for key in ISSUE_FIELDS}
     _replace(path, issue_text(clean, body), expected_version)
     return path
@@ -528,7 +542,7 @@ def delete_item(settings: Settings, month: str, item_id: str, *, expected_versio
     path = item_path(settings, month, item_id)
     current = file_version(path)
     if not current:
-        raise NotFound(f"{path} does not exist")
+        raise NotFound(_("{path} does not exist").format(path=path))
     if current != expected_version:
         raise ChangedOnDisk(path, path.read_text(encoding="utf-8-sig"))
     path.unlink()

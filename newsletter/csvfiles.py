@@ -39,13 +39,14 @@ class Record:
 def decode(data: bytes, *, source: str) -> str:
     """The text of DATA: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252."""
     if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise InputError("this is an Excel workbook, not CSV: in Excel choose Save As, "
-                         "CSV UTF-8 (or CSV semicolon-separated)", source=source)
+        raise InputError(_("this is an Excel workbook, not CSV: in Excel choose Save As, "
+                           "CSV UTF-8 (or CSV semicolon-separated)"), source=source)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise InputError(f"not valid UTF-16: {exc.reason}", source=source) from None
+            raise InputError(_("not valid UTF-16: {reason}").format(reason=exc.reason),
+                             source=source) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -54,7 +55,7 @@ def decode(data: bytes, *, source: str) -> str:
         return data.decode("cp1252")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputError("neither UTF-8 nor Windows-1252: save the file as CSV (UTF-8)",
+        raise InputError(_("neither UTF-8 nor Windows-1252: save the file as CSV (UTF-8)"),
                          source=source, line=line) from None
 
 

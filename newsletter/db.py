@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import files
 from .errors import ConfigError
+from .i18n import _, pgettext
 from .models import SiteMeta
 
 BUSY_TIMEOUT_MS = 30_000
@@ -199,9 +200,10 @@ def require_current(engine: Engine, secret_key: bytes) -> None:
     a secret key other than the one it was made with."""
     rev = current_revision(engine)
     if rev != head_revision():
-        raise ConfigError(
-            f"database {engine.url.render_as_string(hide_password=True)} is not initialised "
-            f"or is out of date (revision {rev or 'none'}): run `newsletter init`")
+        raise ConfigError(_(
+            "database {url} is not initialised or is out of date (revision {revision}): run "
+            "`newsletter init`").format(url=engine.url.render_as_string(hide_password=True),
+                                        revision=rev or pgettext("revision", "none")))
     with transaction(session_factory(engine)) as session:
         check_secret_key(session, secret_key)
 
@@ -214,15 +216,15 @@ def check_secret_key(session: Session, secret_key: bytes) -> None:
     every link already sent would stop working.
     """
     if not secret_key:
-        raise ConfigError("no secret key: set NEWSLETTER_SECRET_KEY or run `newsletter init`")
+        raise ConfigError(_("no secret key: set NEWSLETTER_SECRET_KEY or run `newsletter init`"))
     stored = session.get(SiteMeta, _KEY_FINGERPRINT)
     if stored is None:
         session.add(SiteMeta(key=_KEY_FINGERPRINT, value=_fingerprint(secret_key)))
     elif not key_matches(session, secret_key):
-        raise ConfigError(
+        raise ConfigError(_(
             "the secret key (NEWSLETTER_SECRET_KEY or .secret_key) is not the one this database "
             "was made with: with another key the suppression list and every link already sent "
-            "stop working. Restore the old key")
+            "stop working. Restore the old key"))
 
 
 def _fingerprint(secret_key: bytes) -> str:

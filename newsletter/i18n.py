@@ -87,6 +87,17 @@ def pgettext(context: str, message: str) -> str:
     return _catalog().pgettext(context, message)
 
 
+def N_(message: str) -> str:
+    """MESSAGE unchanged: marks an id for the catalogs that is translated elsewhere, later."""
+    return message
+
+
+def shown(value: object) -> str:
+    """VALUE as quoted in a message (“{value}”): control characters escaped (a newline as \\n), so
+    that an error about a hostile value stays one line; unlike `{value!r}`, no Python quotes."""
+    return repr(str(value))[1:-1]
+
+
 def install(env: Any) -> None:
     """Make `_`, `ngettext` and `pgettext` globals of the Jinja2 environment ENV."""
     env.globals.update(_=_, ngettext=ngettext, pgettext=pgettext)

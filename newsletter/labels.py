@@ -51,6 +51,22 @@ def bounced() -> str:
     return pgettext("recipients", "bounced")
 
 
+def contact_status(status: str) -> str:
+    """A contact's state: 'aktiv', 'väntar på bekräftelse', 'avregistrerad', 'raderad' ..."""
+    words = {"active": pgettext("contact", "active"),
+             "pending": pgettext("contact", "awaiting confirmation"),
+             "unsubscribed": pgettext("contact", "unsubscribed"),
+             "bounced": pgettext("contact", "bounced"),
+             "erased": pgettext("contact", "erased")}
+    return words.get(status, str(status))
+
+
+def lawful_basis(basis: str) -> str:
+    """The GDPR lawful basis of a contact: 'berättigat intresse' or 'samtycke'."""
+    words = {"legitimate_interest": _("legitimate interest"), "consent": _("consent")}
+    return words.get(basis, str(basis))
+
+
 def webinar_status(status: str) -> str:
     """A webinar's state: 'planerat' or 'inställt'."""
     words = {"scheduled": pgettext("webinar", "scheduled"),

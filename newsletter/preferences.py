@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from .errors import InputError, SuppressedAddress
 from .events import EventKind, SuppressionReason, log_event
+from .i18n import _, shown
 from .models import Person, PersonArea, Suppression
 from .settings import Settings
 from .signing import address_hash
@@ -38,9 +39,10 @@ def set_areas(session: Session, settings: Settings, person: Person, slugs: list[
     wanted = set(slugs)
     unknown = wanted - set(settings.area_slugs)
     if unknown:
-        raise InputError(f"unknown area {min(unknown)!r}", field="areas")
+        raise InputError(_("unknown area “{area}”").format(area=shown(min(unknown))),
+                         field="areas")
     if not wanted:
-        raise InputError("choose at least one area", field="areas")
+        raise InputError(_("choose at least one area"), field="areas")
     before = chosen_areas(session, settings, person)
     after = [slug for slug in settings.area_slugs if slug in wanted]
     stored = set(session.scalars(select(PersonArea.area).where(PersonArea.person_id == person.id)))
@@ -67,8 +69,8 @@ def add_months(day: date, months: int) -> date:
 def pause(session: Session, person: Person, months: int, *, today: date) -> date:
     """Hold mailings to PERSON back for MONTHS months (one of PAUSE_MONTHS); returns the end."""
     if months not in PAUSE_MONTHS:
-        raise InputError(f"pause must be one of {PAUSE_MONTHS} months, not {months}",
-                         field="months")
+        raise InputError(_("pause must be one of {valid} months, not {months}").format(
+            valid=", ".join(str(n) for n in PAUSE_MONTHS), months=months), field="months")
     until = add_months(today, months)
     person.paused_until = until
     log_event(session, EventKind.PREFERENCES, person, change="paused", until=until.isoformat(),
@@ -100,8 +102,8 @@ def resubscribe(session: Session, secret: bytes, person: Person, *, source: str)
     entry = session.scalar(select(Suppression).where(
         Suppression.email_hash == address_hash(secret, person.email)))
     if entry is not None and entry.reason != SuppressionReason.UNSUBSCRIBED:
-        raise SuppressedAddress(f"the address is suppressed ({entry.reason}) and cannot be "
-                                "resubscribed from the web")
+        raise SuppressedAddress(_("the address is suppressed ({reason}) and cannot be "
+                                  "resubscribed from the web").format(reason=entry.reason))
     if entry is not None:
         session.delete(entry)
     person.status = "active"

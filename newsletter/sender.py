@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, events, outbox
 from .errors import ConfigError, SendError
+from .i18n import _
 from .messages import DkimSigner, MessageTemplate
 from .models import MailingKind, MailingStatus, OutboxStatus, Person
 from .settings import Settings
@@ -215,7 +216,8 @@ class _Run:
             self.consecutive_failures = self.consecutive_failures + 1 if failure else 0
             tripped = failure and limit and self.consecutive_failures >= limit
         if tripped:
-            self.pause(f"{limit} misslyckade sändningar i rad, senast: {result}")
+            self.pause(_("{n} failed sends in a row, the last: {result}").format(
+                n=limit, result=result))
 
     # --- one worker: claim -> re-check -> personalise -> send -> record
     def work(self, number: int) -> None:
@@ -432,8 +434,9 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     with db.transaction(sessions) as s:
         mailing = outbox.get_mailing(s, mailing_id)
         if mailing.status == MailingStatus.PAUSED:
-            raise SendError(f"utskick {mailing_id} är pausat: {mailing.paused_reason}; "
-                            f"kör `newsletter send resume {mailing_id}` när felet är åtgärdat")
+            raise SendError(_("mailing {id} is paused: {reason}; run `newsletter send resume "
+                              "{id}` once the fault is corrected").format(
+                              id=mailing_id, reason=mailing.paused_reason))
         test_to = (mailing.meta or {}).get("test_to")
         transactional = bool((mailing.meta or {}).get("transactional"))
         confirmation = mailing.kind == MailingKind.SIGNUP

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from .addresses import AddressError, needs_smtputf8, wire_form
 from .errors import TransportConfigError
 from .files import PRIVATE
+from .i18n import _, shown
 from .netloc import is_loopback
 from .settings import Settings
 
@@ -175,10 +176,11 @@ class SMTPTransport:
         self.timeout = timeout
         self.description = f"{scheme}://{host}:{port}"
         if scheme == "smtp" and user and not is_loopback(host):
-            raise TransportConfigError(
-                f"transport url {self.description}: NEWSLETTER_SMTP_USER is set, but smtp:// is "
-                "plaintext and the password would cross the network in clear: use "
-                "smtp+starttls:// or smtps:// (AUTH over smtp:// only to 127.0.0.1 or ::1)")
+            raise TransportConfigError(_(
+                "transport url {url}: NEWSLETTER_SMTP_USER is set, but smtp:// is plaintext "
+                "and the password would cross the network in clear: use smtp+starttls:// or "
+                "smtps:// (AUTH over smtp:// only to 127.0.0.1 or ::1)").format(
+                url=self.description))
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.ca_file = ca_file
 
@@ -350,10 +352,12 @@ def _ssl_context(settings: Settings) -> tuple[ssl.SSLContext, str | None]:
     try:
         return ssl.create_default_context(cafile=str(path)), str(path)
     except FileNotFoundError:
-        raise TransportConfigError(f"NEWSLETTER_SMTP_CA_FILE {path}: no such file") from None
+        raise TransportConfigError(_("NEWSLETTER_SMTP_CA_FILE {path}: no such file").format(
+            path=path)) from None
     except (OSError, ssl.SSLError) as exc:
         raise TransportConfigError(
-            f"NEWSLETTER_SMTP_CA_FILE {path}: not a PEM file of CA certificates: {exc}") from None
+            _("NEWSLETTER_SMTP_CA_FILE {path}: not a PEM file of CA certificates: {reason}")
+            .format(path=path, reason=exc)) from None
 
 
 def _quietly_close(smtp: smtplib.SMTP) -> None:
@@ -381,28 +385,32 @@ def from_settings(settings: Settings, url: str | None = None) -> Transport:
         raw = url[len("maildir:"):]
         raw = raw.removeprefix("//")
         if not raw:
-            raise TransportConfigError(f"transport url {url!r}: maildir: needs a path")
+            raise TransportConfigError(_("transport url “{url}”: maildir: needs a path").format(
+                url=shown(url)))
         path = Path(raw).expanduser()
         return MaildirTransport(path if path.is_absolute() else settings.root / path)
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise TransportConfigError(
-            f"transport url {url!r}: use maildir:PATH, smtp://HOST:PORT, "
-            "smtp+starttls://HOST:PORT or smtps://HOST:PORT "
-            "(transport.url or NEWSLETTER_TRANSPORT)")
+            _("transport url “{url}”: use maildir:PATH, smtp://HOST:PORT, "
+              "smtp+starttls://HOST:PORT or smtps://HOST:PORT (transport.url or "
+              "NEWSLETTER_TRANSPORT)").format(url=shown(url)))
     if not parts.hostname:
-        raise TransportConfigError(f"transport url {url!r}: no host")
+        raise TransportConfigError(_("transport url “{url}”: no host").format(url=shown(url)))
     try:
         port = parts.port or SCHEMES[parts.scheme]
     except ValueError:
-        raise TransportConfigError(f"transport url {url!r}: bad port") from None
+        raise TransportConfigError(_("transport url “{url}”: bad port").format(
+            url=shown(url))) from None
     if parts.username or parts.password:
         raise TransportConfigError(
-            f"transport url {parts.scheme}://{parts.hostname}: put the user and password in "
-            "NEWSLETTER_SMTP_USER and NEWSLETTER_SMTP_PASSWORD, not in the URL")
+            _("transport url {url}: put the user and password in NEWSLETTER_SMTP_USER and "
+              "NEWSLETTER_SMTP_PASSWORD, not in the URL").format(
+              url=f"{parts.scheme}://{parts.hostname}"))
     if settings.transport.smtp_password and not settings.transport.smtp_user:
         raise TransportConfigError(
-            "NEWSLETTER_SMTP_PASSWORD is set but NEWSLETTER_SMTP_USER is not: set both for AUTH")
+            _("NEWSLETTER_SMTP_PASSWORD is set but NEWSLETTER_SMTP_USER is not: set both for "
+              "AUTH"))
     context, ca_file = _ssl_context(settings)
     return SMTPTransport(parts.scheme, parts.hostname, port, user=settings.transport.smtp_user,
                          password=settings.transport.smtp_password, ssl_context=context,

@@ -39,12 +39,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import dates, ical, links, outbox
+from . import dates, ical, labels, links, outbox
 from .contacts import find_person
 from .content import slugify
 from .errors import InputError, NotFound
 from .events import EventKind, log_event
-from .i18n import _
+from .i18n import _, shown
 from .kinds import webinar as messages
 from .markdown import safe_url
 from .models import MailingKind, MailingStatus, Person, Registration, Webinar
@@ -97,7 +97,8 @@ def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -
     try:
         naive = datetime.strptime(text.strip().replace("T", " "), "%Y-%m-%d %H:%M")
     except ValueError:
-        raise InputError(f"{text!r} is not a start time like 2026-12-10 14:00",
+        raise InputError(_("“{text}” is not a start time like 2026-12-10 14:00").format(
+            text=shown(text)),
                          field=field_name) from None
     if not FIRST_YEAR <= naive.year <= LAST_YEAR:  # 0001 or 9999 overflow in time zone sums
         raise InputError(_("{start}: the year must be between {first} and {last}").format(
@@ -105,7 +106,8 @@ def parse_start(settings: Settings, text: str, *, field_name: str = "--start") -
     tz = ical.zone(settings)
     local = naive.replace(tzinfo=tz)
     if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
-        raise InputError(f"{text} does not exist in {tz.key} (the clocks skip that hour)",
+        raise InputError(_("{text} does not exist in {zone} (the clocks skip that hour)").format(
+            text=text, zone=tz.key),
                          field=field_name)
     return local.astimezone(UTC)
 
@@ -115,7 +117,7 @@ def read_description(value: str) -> str:
     if value.endswith(".md") and "\n" not in value:
         path = Path(value)
         if not path.is_file():
-            raise InputError("no such file", source=value, field="--description")
+            raise InputError(_("no such file"), source=value, field="--description")
         return path.read_text(encoding="utf-8-sig")
     return value
 
@@ -132,19 +134,21 @@ def _check(settings: Settings, *, title: str | None = None, duration: int | None
            join_url: str | None = None, area: str | None = None,
            capacity: int | None = None) -> None:
     if title is not None and not title.strip():
-        raise InputError("the title is empty", field="--title")
+        raise InputError(_("the title is empty"), field="--title")
     if title is not None and len(title.strip()) > _MAX_TITLE:
-        raise InputError(f"the title is {len(title.strip())} characters long, at most "
-                         f"{_MAX_TITLE}", field="--title")
+        raise InputError(_("the title is {n} characters long, at most {max}").format(
+            n=len(title.strip()), max=_MAX_TITLE), field="--title")
     if duration is not None and not 0 < duration <= 24 * 60:
-        raise InputError(f"{duration} is not a duration in minutes (1-1440)", field="--duration")
+        raise InputError(_("{duration} is not a duration in minutes (1-1440)").format(
+            duration=duration), field="--duration")
     if join_url is not None:
         _check_url(join_url, "--join-url")
     if area is not None and area not in settings.area_slugs:
-        raise InputError(f"unknown area {area!r} (areas: {', '.join(settings.area_slugs)})",
+        raise InputError(_("unknown area “{area}” (valid: {valid})").format(
+            area=shown(area), valid=", ".join(settings.area_slugs)),
                          field="--area")
     if capacity is not None and capacity < 1:
-        raise InputError("the capacity must be at least 1", field="--capacity")
+        raise InputError(_("the capacity must be at least 1"), field="--capacity")
     if capacity is not None and capacity > MAX_CAPACITY:
         raise InputError(_("the capacity is {n}, at most {most}").format(
             n=capacity, most=MAX_CAPACITY), field="--capacity")
@@ -174,10 +178,12 @@ def create_webinar(session: Session, settings: Settings, *, title: str, starts_a
             start=dates.stamp(starts_at, dates.zone(settings))), field="--start")
     if slug is not None:
         if not _SLUG.fullmatch(slug) or len(slug) > _MAX_SLUG:
-            raise InputError(f"{slug!r} is not a slug (a-z, 0-9 and -, at most {_MAX_SLUG})",
+            raise InputError(_("“{slug}” is not a slug (a-z, 0-9 and -, at most {max})").format(
+                slug=shown(slug), max=_MAX_SLUG),
                              field="--slug")
         if session.scalar(select(Webinar.id).where(Webinar.slug == slug)) is not None:
-            raise InputError(f"a webinar {slug!r} already exists", field="--slug")
+            raise InputError(_("a webinar “{slug}” already exists").format(slug=shown(slug)),
+                             field="--slug")
     else:
         slug = _free_slug(session, slugify(title, fallback="webinar"), starts_at)
     domain = settings.organisation.sender.rpartition("@")[2] or "newsletter.invalid"
@@ -236,16 +242,19 @@ def _person(session: Session, email: str) -> Person:
         raise NotFound(f"no contact with the address {email} (add them with "
                        "`newsletter contacts add` first)")
     if person.status != "active":
-        raise InputError(f"{person.email} is {person.status} and cannot be registered",
+        raise InputError(_("{email} is {status} and cannot be registered").format(
+            email=person.email, status=labels.contact_status(person.status)),
                          field="EMAIL")
     return person
 
 
 def _open(webinar: Webinar, now: datetime) -> None:
     if webinar.status != "scheduled":
-        raise InputError(f"webinar {webinar.slug} is {webinar.status}", field="SLUG")
+        raise InputError(_("webinar {slug} is {status}").format(
+            slug=webinar.slug, status=labels.webinar_status(webinar.status)), field="SLUG")
     if webinar.starts_at <= now:
-        raise InputError(f"webinar {webinar.slug} has already started", field="SLUG")
+        raise InputError(_("webinar {slug} has already started").format(slug=webinar.slug),
+                         field="SLUG")
 
 
 def _ids(mailing_id: int | None) -> list[int]:
@@ -430,9 +439,10 @@ def edit_webinar(session: Session, settings: Settings, slug: str, *, now: dateti
     if not changed:  # the same command again after a crash: finish what it had started
         return _resume(session, outcome, f"{slug}:update:", f"{slug}:confirm:")
     if webinar.status == "cancelled":
-        raise InputError(f"webinar {slug} is cancelled and cannot be changed", field="SLUG")
+        raise InputError(_("webinar {slug} is cancelled and cannot be changed").format(slug=slug),
+                         field="SLUG")
     if "starts_at" in changed and given["starts_at"] <= now:
-        raise InputError("the new start is in the past", field="--start")
+        raise InputError(_("the new start is in the past"), field="--start")
     for key in changed:
         setattr(webinar, key, given[key])
     if any(k in _TIME_AND_PLACE for k in changed):
@@ -485,7 +495,8 @@ def remind(session: Session, settings: Settings, slug: str, when: str = "day", *
     More than REMIND_AHEAD before the start it is refused unless FORCE (the worker sends the
     reminders by themselves: reminders.py)."""
     if when not in REMINDERS:
-        raise InputError(f"{when!r} is not one of {', '.join(REMINDERS)}", field="--when")
+        raise InputError(_("“{when}” is not one of {valid}").format(
+            when=shown(when), valid=", ".join(REMINDERS)), field="--when")
     webinar = get_webinar(session, slug)
     now = now or datetime.now(UTC)
     _open(webinar, now)
@@ -502,7 +513,7 @@ def followup(session: Session, settings: Settings, slug: str, recording_url: str
     """Thanks and the recording, to everyone registered (once)."""
     webinar = get_webinar(session, slug)
     if webinar.status == "cancelled":
-        raise InputError(f"webinar {slug} was cancelled", field="SLUG")
+        raise InputError(_("webinar {slug} was cancelled").format(slug=slug), field="SLUG")
     _check_url(recording_url, "--recording")
     webinar.recording_url = recording_url
     session.flush()

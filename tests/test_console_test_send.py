@@ -157,7 +157,7 @@ def test_a_site_that_cannot_send_refuses_before_recording(site, monkeypatch):
     try:
         client = console.signed_in("redaktor")
         page = client.get(PREVIEW)
-        assert "no host" in page.text  # the form says so before anyone tries
+        assert "värd saknas" in page.text  # the form says so before anyone tries
         response = _send(client, STAFF["redaktor"])
         assert response.status_code == 500
         assert _count(site, Mailing) == 0

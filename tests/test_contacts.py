@@ -90,11 +90,11 @@ def test_list_filters(site):
 def test_show(site):
     site.cli("contacts", "import", str(DATA / "contacts_excel_utf8_bom.csv"))
     out = site.cli("contacts", "show", "Ake.Ostlund@asele.example.se").stdout
-    assert "Åke Östlund" in out and "active" in out
+    assert "Åke Östlund" in out and "Status:      aktiv" in out
     assert "Kommunstyrelsens ordförande, Åsele (Västerbottens län)" in out
-    assert "Styrelsen, föreningen" in out
+    assert "Styrelsen, förbundet" in out
     assert "bostad, kapital" in out
-    assert "legitimate_interest (källa: contacts_excel_utf8_bom.csv" in out
+    assert "berättigat intresse (källa: contacts_excel_utf8_bom.csv" in out
     assert "imported" in out
     result = site.cli("contacts", "show", "nobody@example.se", ok=False)
     assert result.exit_code == 1 and "no contact nobody@example.se" in result.stderr

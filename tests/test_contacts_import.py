@@ -124,8 +124,8 @@ def test_lines_are_counted_in_the_file_even_before_the_header(site, tmp_path):
 @pytest.mark.parametrize("content,message", [
     (b"", "empty file"),
     (b"\r\n \r\n", "empty file"),
-    (b"email\n\x81\x8d\x8f\n", "neither UTF-8 nor Windows-1252"),
-    (b"PK\x03\x04\x14\x00\x06\x00binary", "Excel workbook, not CSV"),
+    (b"email\n\x81\x8d\x8f\n", "varken UTF-8 eller Windows-1252"),
+    (b"PK\x03\x04\x14\x00\x06\x00binary", "Excel-arbetsbok, inte CSV"),
 ])
 def test_unreadable_files_are_one_line_errors(site, tmp_path, content, message):
     f = tmp_path / "k.csv"

@@ -28,15 +28,15 @@ def test_sample_issue_loads_with_items_in_every_area(site):
 
 
 @pytest.mark.parametrize("front,field,words", [
-    ("title: X\narea: skola", "area", ["unknown area 'skola'", "medlemmar, bostad, kapital"]),
-    ("area: bostad", "title", ["missing title"]),
-    ("title: X\narea: bostad\ndate: 2026-13-45", "date", ["bad date"]),
-    ("title: X\narea: bostad\ndate: igår", "date", ["bad date"]),
-    ("title: X\narea: bostad\nkind: krönika", "kind", ["unknown kind 'krönika'", "remiss"]),
+    ("title: X\narea: skola", "area", ["okänt område ”skola”", "medlemmar, bostad, kapital"]),
+    ("area: bostad", "title", ["title saknas"]),
+    ("title: X\narea: bostad\ndate: 2026-13-45", "date", ["felaktigt datum"]),
+    ("title: X\narea: bostad\ndate: igår", "date", ["felaktigt datum"]),
+    ("title: X\narea: bostad\nkind: krönika", "kind", ["okänd typ ”krönika”", "remiss"]),
     ("title: X\narea: bostad\nroles: [kommunchef, rektor]", "roles",
-     ["unknown role 'rektor'", "kommunchef, kso"]),
+     ["okänd roll ”rektor”", "kommunchef, kso"]),
     ("title: X\narea: bostad\nurl: javascript:alert(1)", "url", ["https://"]),
-    ("title: X\narea: bostad\nrolls: [kso]", "rolls", ["unknown field 'rolls'"]),
+    ("title: X\narea: bostad\nrolls: [kso]", "rolls", ["okänt fält ”rolls”"]),
 ])
 def test_invalid_item_names_file_and_field(site, front, field, words):
     path = write_item(site, "trasig.md", front)
@@ -51,17 +51,17 @@ def test_invalid_item_names_file_and_field(site, front, field, words):
 
 def test_broken_yaml_names_the_line(site):
     path = write_item(site, "trasig.md", "title: X\narea: [bostad")
-    with pytest.raises(InputError, match=rf"{path}:\d+: front matter"):
+    with pytest.raises(InputError, match=rf"{path}:\d+: inledningen \(front matter\)"):
         load_issue(site.settings, "2026-12")
 
 
 def test_missing_front_matter_and_bad_encoding(site):
     path = site.root / "issues/2026-12/items/ingen.md"
     path.write_text("Bara text\n", encoding="utf-8")
-    with pytest.raises(InputError, match="no front matter"):
+    with pytest.raises(InputError, match="ingen inledning"):
         load_issue(site.settings, "2026-12")
     path.write_bytes("---\ntitle: Åsele\narea: bostad\n---\n".encode("cp1252"))
-    with pytest.raises(InputError, match="not UTF-8"):
+    with pytest.raises(InputError, match="inte UTF-8"):
         load_issue(site.settings, "2026-12")
 
 
@@ -86,7 +86,7 @@ def test_front_matter_text_is_plain_and_dates_parse(site):
 def test_unknown_month_and_bad_month(site):
     with pytest.raises(NotFound, match="newsletter issue new 2031-01"):
         load_issue(site.settings, "2031-01")
-    with pytest.raises(InputError, match="YYYY-MM"):
+    with pytest.raises(InputError, match="ÅÅÅÅ-MM"):
         load_issue(site.settings, "2026-13")
 
 
@@ -117,7 +117,7 @@ def test_issue_new_scaffolds_with_todays_areas_and_refuses_twice(site):
         assert area.slug in text and area.name in text
     assert (site.root / "issues/2027-01/items").is_dir()
     again = site.cli("issue", "new", "2027-01", ok=False)
-    assert again.exit_code != 0 and "already exists" in again.stderr
+    assert again.exit_code != 0 and "finns redan" in again.stderr
 
 
 def test_items_new_and_list(site):
@@ -131,7 +131,7 @@ def test_items_new_and_list(site):
     assert item.kind == "rapport" and item.url == "https://www.asele.se/"
     again = site.cli("items", "new", "--issue", "2027-01", "--area", "bostad", "--title",
                      "Åsele bygger 40 hyresrätter 🎉", ok=False)
-    assert again.exit_code != 0 and "already exists" in again.stderr
+    assert again.exit_code != 0 and "finns redan" in again.stderr
     listing = site.cli("items", "list", "--issue", "2027-01").stdout
     assert "Bostadsförsörjning (bostad): 1" in listing and "Åsele bygger" in listing
 

@@ -47,7 +47,7 @@ def test_success_is_0(site):
     (("contacts", "add", "not-an-address"), "not-an-address"),  # InputError
     (("contacts", "show", "nobody@example.se"), "no contact nobody@example.se"),  # NotFound
     (("segments", "count", "role:kommunchef and ("), "column"),  # SegmentSyntaxError
-    (("issue", "build", "2026-13"), "not a month"),
+    (("issue", "build", "2026-13"), "inte en månad"),
     (("webinar", "show", "finns-inte"), "does not exist"),
 ])
 def test_bad_input_is_1(site, args, words):
@@ -167,7 +167,7 @@ def test_a_table_of_the_wrong_shape_is_one_line(site, text, words):
 @pytest.mark.parametrize("var, value, words", [
     ("NEWSLETTER_RATE", "fast", "NEWSLETTER_RATE måste vara ett tal, inte \"fast\""),
     ("NEWSLETTER_CONNECTIONS", "2.5", "NEWSLETTER_CONNECTIONS måste vara ett heltal"),
-    ("NEWSLETTER_TRANSPORT", "pigeon://loft", "transport url 'pigeon://loft'"),
+    ("NEWSLETTER_TRANSPORT", "pigeon://loft", "transportens url ”pigeon://loft”"),
     ("NEWSLETTER_SECRET_KEY", "too-short", "NEWSLETTER_SECRET_KEY"),
     ("NEWSLETTER_SECRET_KEY", "another-secret-key-of-some-length", "not the one"),
     ("NEWSLETTER_DB_URL", "nosuchdb://x", "database url"),

@@ -128,7 +128,7 @@ def test_another_secret_key_is_refused_in_one_line(site):
     other = {"NEWSLETTER_SECRET_KEY": "another-secret-key-of-some-length"}
     result = site.cli("municipalities", "list", ok=False, env=other)
     assert result.exit_code == 78
-    assert "not the one this database was made with" in result.stderr
+    assert "är inte den som databasen skapades med" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     site.cli("municipalities", "list")  # the right key still works
 

@@ -51,7 +51,7 @@ def rejected(result) -> dict[int, str]:
 def test_a_month_that_only_looks_like_one_is_refused(site, month):
     before = sorted((site.root / "issues").iterdir())
     result = site.cli("issue", "new", month, ok=False)
-    assert result.exit_code == 1 and "not a month" in one_line(result)
+    assert result.exit_code == 1 and "inte en månad" in one_line(result)
     assert sorted((site.root / "issues").iterdir()) == before
     assert site.cli("items", "new", "--issue", month, "--area", "bostad", "--title", "X",
                     ok=False).exit_code == 1

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from sqlalchemy import select
 
-from newsletter import i18n
+from newsletter import i18n, links
 from newsletter.errors import ConfigError
+from newsletter.issue_build import build_issue
+from newsletter.models import Person
 from newsletter.settings import load_settings
+from newsletter.signing import make_token
+from newsletter.web import create_app
+from newsletter.web.pages import background_of
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,3 +57,169 @@ def test_an_unknown_language_is_a_configuration_error(tmp_path: Path) -> None:
                                               encoding="utf-8")
     with pytest.raises(ConfigError, match="organisation.language"):
         load_settings(tmp_path, env={})
+
+
+# --- one language per surface: the CLI's help, errors and main outputs ------------------------
+
+def _scan_texts():
+    """scripts/scan_texts.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("scan_texts", REPO / "scripts" / "scan_texts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# (file, text) the scan finds in newsletter/cli/ that are not words for a reader: a line made of
+# placeholders and a file name.
+NOT_TEXTS = {("issues.py", "  {}.md  {}{}: {}{}")}
+
+
+def test_no_new_hard_coded_text_in_the_cli() -> None:
+    scan = _scan_texts()
+    found = sorted((path.name, line, text) for path, line, text in
+                   scan.scan([REPO / "newsletter" / "cli"]) if (path.name, text) not in NOT_TEXTS)
+    assert not found, ("texts outside _() (docs/LANGUAGE.md; or add to NOT_TEXTS if not a text): "
+                       f"{found}")
+
+
+def test_the_scan_finds_an_echo_an_error_and_a_template_text(tmp_path: Path) -> None:
+    scan = _scan_texts()
+    code = tmp_path / "leak.py"
+    code.write_text('import click\nclick.echo(f"Skrev {n} rader")\nclick.echo(_("ok {n}"))\n'
+                    'raise InputError("bad month")\nraise ValueError("internal")\n',
+                    encoding="utf-8")
+    page = tmp_path / "page.html"
+    page.write_text('<p>{{ _("Sign in") }}</p>\n<p>Logga in</p>\n<img alt="Logotyp">\n',
+                    encoding="utf-8")
+    assert [t for _p, _n, t in scan.scan([code])] == ["Skrev {} rader", "bad month"]
+    assert sorted(t for _p, _n, t in scan.scan([page])) == ["Logga in", "Logotyp"]
+
+
+# English words that a Swedish site printed before (issue 16, item 4) and Swedish ones an English
+# site printed; matched as whole words in what the commands print, file paths removed.
+ENGLISH_LEAKS = re.compile(
+    r"\b(Usage|Error|Options|Commands|Missing|No such|Try|Wrote|Created|Dry run|rows|items|"
+    r"errors|warnings|recipients?|contacts?|active|legitimate_interest|Examples|the association|"
+    r"Show this message|Aborted|Would|Registered|Waiting list|unlimited|when|places|Add items|"
+    r"Lawful basis|Name|Email|Areas|database|municipalities)\b")
+SWEDISH_LEAKS = re.compile(
+    r"[åäöÅÄÖ]|\b(Användning|Fel|Flaggor|Kommandon|saknas|Skrev|Skapade|Torrkörning|rader|"
+    r"nyheter|fel|varningar|mottagare|kontakter|aktiv|förbundet|Exempel|Databasen|kommuner|"
+    r"Namn|Områden|anmälda|väntelista)\b")
+
+
+def _speak(site, language: str) -> None:
+    config = site.root / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('language = "sv"', f'language = "{language}"', 1),
+                      encoding="utf-8")
+
+
+def _cli_outputs(site) -> dict[str, str]:
+    """What a few commands print: help, usage errors, a data error and the main outputs."""
+    (site.root / "kontakter.csv").write_text(
+        "email,name,municipality,role\nanna.berg@example.se,Anna Berg,Åsele,kommunchef\n",
+        encoding="utf-8")
+    runs = {
+        "help": site.cli("contacts", "--help"),
+        "missing": site.cli("contacts", "add", ok=False),
+        "unknown": site.cli("nope", ok=False),
+        "month": site.cli("issue", "build", "2026-13", ok=False),
+        "import": site.cli("contacts", "import", str(site.root / "kontakter.csv")),
+        "show": site.cli("contacts", "show", "anna.berg@example.se"),
+        "count": site.cli("segments", "count", "role:kommunchef"),
+        "init": site.cli("init"),
+        "check": site.cli("issue", "check", "2026-12", ok=False),
+        "webinar": site.cli("webinar", "new", "--title", "Demo (demodata)", "--start",
+                            "2031-03-04 10:00", "--join-url", "https://meet.example.se/x"),
+    }
+    runs["show webinar"] = site.cli("webinar", "show", "demo-demodata")
+    assert runs["missing"].exit_code == 2 and runs["month"].exit_code == 1
+    text = {name: r.stdout + r.stderr for name, r in runs.items()}
+    paths = re.compile(r"(/|\bnewsletter )\S+|\S+@\S+|https?://\S+|\S+\.(csv|md)\b"
+                       r"|”[^”]*”|'[^']*'")  # names quoted: commands, metavars, values
+    usage = re.compile(r"^(Användning:|Usage:) .*$", re.M)  # command names and metavars
+    return {name: usage.sub(r"\1", paths.sub(" ", t)) for name, t in text.items()}
+
+
+def _help_frame(text: str) -> str:
+    """click's frame of a --help text: its headings and the help option's line. The commands'
+    own help (their docstrings, the options' help) is English on every site: not done yet."""
+    return "\n".join(line for line in text.splitlines()
+                     if not line.startswith("  ") or line.lstrip().startswith("-h, --help"))
+
+
+def test_a_swedish_sites_cli_prints_no_english(site) -> None:
+    out = _cli_outputs(site)
+    assert out["help"].startswith("Användning:") and "Flaggor:" in out["help"]
+    assert "Fel: Argument saknas" in out["missing"]
+    assert "Inget sådant kommando" in out["unknown"]
+    assert "Status:      aktiv" in out["show"]
+    assert "Databasen är aktuell" in out["init"]
+    out["help"] = _help_frame(out["help"])
+    for name, text in out.items():
+        assert not ENGLISH_LEAKS.search(text), (name, ENGLISH_LEAKS.search(text), text)
+
+
+def test_an_english_sites_cli_prints_no_swedish(site) -> None:
+    _speak(site, "en")
+    out = _cli_outputs(site)
+    assert out["help"].startswith("Usage:") and "Options:" in out["help"]
+    assert "Error: Missing argument" in out["missing"]
+    assert "Status:      active" in out["show"]
+    assert "The database is up to date" in out["init"]
+    out["help"] = _help_frame(out["help"])
+    for name, text in out.items():
+        for name_ in ("Åsele", "Anna Berg", "Västerbottens län", "Kommunchef"):  # data, not words
+            text = text.replace(name_, "")
+        assert not SWEDISH_LEAKS.search(text), (name, SWEDISH_LEAKS.search(text), text)
+
+
+# --- one language per surface: the public pages and the issue's email -------------------------
+
+PAGE_SWEDISH = re.compile(r"\b(Avregistrera|Dina inställningar|Prenumerera|Spara|Pausa|"
+                          r"utskick|Tidigare|Hoppa|Ledare|Läs mer|Alla nummer|Välj vilka)\b")
+PAGE_ENGLISH = re.compile(r"\b(Unsubscribe|Your preferences|Subscribe|Save|Pause|mailings|"
+                          r"Earlier|Skip|Editorial|Read more|Every issue|Choose the areas)\b")
+
+
+def _public_texts(site) -> dict[str, str]:
+    """The unsubscribe and preferences pages, the archive and the issue's email (HTML and text)
+    of SITE in its language: what a reader sees, tags and the site's own names removed."""
+    settings = site.settings
+    with site.transaction() as session:
+        session.add(Person(email="anna@example.se", name="Anna (demodata)"))
+    with site.transaction() as session:
+        public_id = session.scalar(select(Person.public_id).where(
+            Person.email == "anna@example.se"))
+    app = create_app(settings)
+    app.testing = True
+    client = app.test_client()
+    try:
+        key = settings.secret_key
+        pages = {"unsubscribe": f"/u/{make_token(key, links.UNSUBSCRIBE, public_id)}",
+                 "preferences": f"/p/{make_token(key, links.PREFERENCES, public_id)}",
+                 "archive": "/arkiv/"}
+        texts = {name: client.get(path).get_data(as_text=True) for name, path in pages.items()}
+    finally:
+        assert background_of(app).stop()
+    build = build_issue(settings, "2026-12")
+    texts |= {"email": build.content.html, "email text": build.content.text}
+    return {name: re.sub(r"<[^>]*>|\{[^}]*\}", " ", t) for name, t in texts.items()}
+
+
+def test_an_english_sites_pages_and_email_are_english(site) -> None:
+    _speak(site, "en")
+    out = _public_texts(site)
+    assert "Your preferences" in out["preferences"] and "Unsubscribe" in out["unsubscribe"]
+    assert "Editorial" in out["email"] and "Choose the areas" in out["email text"]
+    for name, text in out.items():
+        assert not PAGE_SWEDISH.search(text), (name, PAGE_SWEDISH.search(text))
+
+
+def test_a_swedish_sites_pages_and_email_are_swedish(site) -> None:
+    out = _public_texts(site)
+    assert "Dina inställningar" in out["preferences"] and "Avregistrera" in out["unsubscribe"]
+    assert "Ledare" in out["email"] and "Välj vilka områden" in out["email text"]
+    for name, text in out.items():
+        assert not PAGE_ENGLISH.search(text), (name, PAGE_ENGLISH.search(text))

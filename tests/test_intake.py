@@ -314,7 +314,7 @@ def test_a_call_for_input_goes_through_the_targeted_mailing_path(site, server,
     template.write_text(template.read_text(encoding="utf-8").replace(
         "Tack på förhand!", "Tack på förhand! /Kansliet (lokal mall)"), encoding="utf-8")
     dry = site.cli("remisser", "call", str(remiss.id), "--to", "kommunchefer", "--dry-run")
-    assert "Ämne: Tyck till om remissen: Remiss av promemorian Justerad" in dry.stdout
+    assert "Ämnesrad: Tyck till om remissen: Remiss av promemorian Justerad" in dry.stdout
     assert "Mottagare: 3" in dry.stdout and "4 februari 2026" in dry.stdout
     assert "lokal mall" in dry.stdout
     assert not (site.root / "Maildir").exists()

@@ -67,7 +67,7 @@ def test_check_reports_errors_and_warnings_and_exits_non_zero(site):
     result = site.cli("issue", "check", "2026-12", ok=False)
     assert result.exit_code != 0
     out = result.stdout
-    assert re.search(r"FEL: .*trasig\.md \[area\]: unknown area 'skola' \(valid: medlemmar", out)
+    assert re.search(r"FEL: .*trasig\.md \[area\]: okänt område ”skola” \(giltiga: medlemmar", out)
     assert re.search(r"VARNING: .*osaker\.md \[url\]: link is not https", out)
     assert re.search(r"VARNING: .*osaker\.md: 1 image\(s\) without alt text", out)
     assert re.search(r"VARNING: .*osaker\.md: link is not https: http://example\.se/", out)
@@ -105,7 +105,7 @@ def test_bad_front_matter_is_one_line_naming_file_and_field(site):
     result = site.cli("issue", "build", "2026-12", ok=False)
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "datum.md [date]: bad date" in lines[0]
+    assert len(lines) == 1 and "datum.md [date]: felaktigt datum" in lines[0]
     assert "Traceback" not in result.output
 
 

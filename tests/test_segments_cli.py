@@ -50,7 +50,7 @@ def test_count_prints_count_and_a_sample_of_five_with_municipality_and_role(staf
     assert out.splitlines()[0] == "3 mottagare"
     bertil = next(line for line in out.splitlines() if "bertil@example.se" in line)
     assert "Bertil" in bertil and "Sundsvall: kommunchef; Strömsund: styrelse" in bertil
-    assert "föreningen: styrelse" in out
+    assert "förbundet: styrelse" in out
 
 
 def test_count_takes_an_unquoted_expression_in_several_words(staff):

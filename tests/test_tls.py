@@ -121,8 +121,8 @@ def test_auth_over_plaintext_only_to_loopback(site):
         "NEWSLETTER_TRANSPORT": "smtp://post.example.se:587", "NEWSLETTER_SMTP_USER": USER,
         "NEWSLETTER_SMTP_PASSWORD": PASSWORD})
     assert result.exit_code != 0 and "Traceback" not in result.stderr
-    assert "smtp:// is plaintext" in result.stderr and "smtp+starttls://" in result.stderr
-    with pytest.raises(TransportConfigError, match="plaintext"):
+    assert "smtp:// är okrypterat" in result.stderr and "smtp+starttls://" in result.stderr
+    with pytest.raises(TransportConfigError, match="okrypterat"):
         SMTPTransport("smtp", "10.0.0.25", 25, user=USER, password=PASSWORD)
     for host in ("127.0.0.1", "::1", "localhost"):
         assert SMTPTransport("smtp", host, 25, user=USER, password=PASSWORD).user == USER
@@ -148,10 +148,11 @@ def test_ca_file_setting(site, certs, tmp_path):
     assert from_settings(load_settings(site.root, env=base)).ca_file is None
     not_pem = tmp_path / "ca.txt"
     not_pem.write_text("inte ett certifikat\n")
-    for path, message in [(tmp_path / "saknas.pem", "no such file"), (not_pem, "not a PEM")]:
+    for path, message in [(tmp_path / "saknas.pem", "filen finns inte"),
+                          (not_pem, "ingen PEM-fil")]:
         bad = load_settings(site.root, env={**base, "NEWSLETTER_SMTP_CA_FILE": str(path)})
         with pytest.raises(TransportConfigError, match=f"NEWSLETTER_SMTP_CA_FILE .*{message}"):
             from_settings(bad)
     lonely = load_settings(site.root, env={**base, "NEWSLETTER_SMTP_PASSWORD": PASSWORD})
-    with pytest.raises(TransportConfigError, match="NEWSLETTER_SMTP_USER is not"):
+    with pytest.raises(TransportConfigError, match="men inte NEWSLETTER_SMTP_USER"):
         from_settings(lonely)

@@ -136,9 +136,9 @@ def test_a_full_webinar_offers_the_waiting_list(web):
 
 
 @pytest.mark.parametrize("state,text", [
-    ("cancelled", "Webinariet är inställt."),
-    ("ended", "Webinariet har redan ägt rum."),
-    ("started", "Webinariet pågår just nu"),
+    ("cancelled", "Webbinariet är inställt."),
+    ("ended", "Webbinariet har redan ägt rum."),
+    ("started", "Webbinariet pågår just nu"),
 ])
 def test_a_cancelled_or_past_webinar_takes_no_registrations(web, state, text):
     client, site = web

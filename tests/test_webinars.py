@@ -182,7 +182,7 @@ def test_a_reminder_after_the_start_is_refused(site):
     seed(site)
     past_webinar(site, "2026-03-30 10:00")
     result = site.cli("webinar", "remind", "bredband", ok=False)
-    assert result.exit_code == 1 and "already started" in result.stderr
+    assert result.exit_code == 1 and "har redan börjat" in result.stderr
 
 
 # --- registration and the waiting list -------------------------------------------------------
@@ -255,10 +255,10 @@ def test_unsubscribed_people_and_cancelled_webinars_take_no_registrations(site):
     new_webinar(site, future_start())
     site.cli("contacts", "unsubscribe", KOMMUNCHEFER[0])
     result = site.cli("webinar", "register", "bredband", KOMMUNCHEFER[0], ok=False)
-    assert result.exit_code == 1 and "unsubscribed" in result.stderr
+    assert result.exit_code == 1 and "är avregistrerad och kan inte anmälas" in result.stderr
     site.cli("webinar", "cancel", "bredband")
     result = site.cli("webinar", "register", "bredband", KOMMUNCHEFER[1], ok=False)
-    assert result.exit_code == 1 and "cancelled" in result.stderr
+    assert result.exit_code == 1 and "är inställt" in result.stderr
 
 
 # --- follow-up ---------------------------------------------------------------------------------
@@ -341,12 +341,12 @@ def test_new_list_show_and_a_description_file(site, tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (("--start", "2026-03-29 02:30"), "does not exist"),
-    (("--start", "10/12 14:00"), "not a start time"),
-    (("--area", "fiske"), "unknown area"),
+    (("--start", "2026-03-29 02:30"), "finns inte i"),
+    (("--start", "10/12 14:00"), "är ingen starttid"),
+    (("--area", "fiske"), "okänt område"),
     (("--join-url", "teams"), "är inte en http(s)-URL"),
-    (("--capacity", "0"), "at least 1"),
-    (("--slug", "Bredband På"), "not a slug"),
+    (("--capacity", "0"), "minst 1"),
+    (("--slug", "Bredband På"), "är inget kortnamn"),
     (("--start", "2026-03-30 10:00"), "starttiden 2026-03-30 kl. 10.00 har redan passerat"),
 ])
 def test_new_refuses_bad_input_in_one_line(site, args, words):

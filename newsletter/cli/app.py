@@ -16,6 +16,9 @@ from .. import db, i18n
 from ..errors import NewsletterError
 from ..i18n import _
 from ..settings import Settings, load_settings, site_language
+from . import click_texts
+
+click_texts.translate_click()  # click's own "Usage:", "Error:", "Aborted!" in the site's language
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 # The type of a row id argument (a mailing, an intake entry): a number the database can hold
@@ -64,6 +67,16 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
+def _root_argument(args: list[str]) -> str | None:
+    """The value of --root among the command line's ARGS (None: NEWSLETTER_ROOT or here)."""
+    for i, arg in enumerate(args):
+        if arg == "--root" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--root="):
+            return arg.removeprefix("--root=")
+    return None
+
+
 class Group(click.Group):
     """Turns every NewsletterError into one line on stderr and its exit code: never a traceback.
 
@@ -71,6 +84,12 @@ class Group(click.Group):
     130 interrupted (see errors.py). Ctrl-C anywhere in a command, at a prompt too, is one line
     and 130; the transaction it interrupted is rolled back (db.transaction).
     """
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        if parent is None:  # the site's language before parsing: usage errors and help speak it
+            i18n.activate(site_language(_root_argument(args)))
+            click_texts.refresh(self)
+        return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: click.Context):
         try:

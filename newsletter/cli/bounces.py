@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..bounces import process_mailbox
-from ..i18n import _
+from ..i18n import _, ngettext
 from .app import App, pass_app
 
 
@@ -33,18 +33,21 @@ def process(app: App, path: Path, dry_run: bool) -> None:
     """
     with app.transaction(dry_run=dry_run) as session:
         s = process_mailbox(session, app.settings, path)
-    click.echo(f"{s.messages} meddelanden lästa i {path}")
-    click.echo(f"  hårda studsar:            {s.hard} (adresserna spärrade)")
-    click.echo(f"  mjuka studsar:            {s.soft} (räknade; {s.suppressed_after_soft} "
-               f"spärrade efter {app.settings.soft_bounce_limit})")
+    click.echo(ngettext("{n} message read in {path}", "{n} messages read in {path}",
+                        s.messages).format(n=s.messages, path=path))
+    click.echo(_("  hard bounces:             {n} (addresses suppressed)").format(n=s.hard))
+    click.echo(_("  soft bounces:             {n} (counted; {suppressed} suppressed after "
+                 "{limit})").format(n=s.soft, suppressed=s.suppressed_after_soft,
+                                     limit=app.settings.soft_bounce_limit))
     click.echo(_("  complaints (spam):        {n} (addresses suppressed)").format(
         n=s.complaints))
-    click.echo(f"  autosvar (ignorerade):    {s.auto_replies}")
-    click.echo(f"  inte leveransrapporter:   {s.not_reports}")
-    click.echo(f"  redan behandlade:         {s.already_processed}")
-    click.echo(f"  okända adresser:          {s.unknown_addresses} (hårt studsande spärras ändå)")
+    click.echo(_("  auto-replies (ignored):   {n}").format(n=s.auto_replies))
+    click.echo(_("  not delivery reports:     {n}").format(n=s.not_reports))
+    click.echo(_("  already processed:        {n}").format(n=s.already_processed))
+    click.echo(_("  unknown addresses:        {n} (suppressed anyway when they bounce hard)")
+               .format(n=s.unknown_addresses))
     if dry_run:
-        click.echo("Torrkörning: inget ändrades.")
+        click.echo(_("Dry run: nothing was changed."))
 
 
 def register(main: click.Group) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .. import db
+from .. import db, labels
 from ..consent import consents_of, purpose_label
 from ..contacts import (
     add_contact,
@@ -41,8 +41,8 @@ def group() -> None:
 
 
 def _print_report(report: ImportReport, dry_run: bool) -> None:
-    for title, problems in ((_("Merged"), report.merged), ("Varning", report.warnings),
-                            ("Hoppade över", report.skipped), ("Avvisad", report.rejected)):
+    for title, problems in ((_("Merged"), report.merged), (_("Warning"), report.warnings),
+                            (_("Skipped"), report.skipped), (_("Rejected"), report.rejected)):
         for p in sorted(problems, key=lambda p: p.line):
             click.echo(f"{report.source}:{p.line}: {title}: {p.reason}", err=True)
     if report.sync:
@@ -50,11 +50,17 @@ def _print_report(report: ImportReport, dry_run: bool) -> None:
         if report.rejected:
             click.echo(_("Rows were rejected, so no position was ended: correct them and run "
                          "the import again."), err=True)
-    verb = "Skulle importera (--dry-run, inget sparat)" if dry_run else "Importerade"
-    click.echo(f"{verb} {report.source}: {report.rows} rader: {report.added} nya, "
-               f"{report.updated} uppdaterade, {report.unchanged} oförändrade, "
-               f"{len(report.skipped)} överhoppade (avregistrerade/spärrade), "
-               f"{len(report.rejected)} avvisade rader.")
+    counts = {"source": report.source, "rows": report.rows, "added": report.added,
+              "updated": report.updated, "unchanged": report.unchanged,
+              "skipped": len(report.skipped), "rejected": len(report.rejected)}
+    if dry_run:
+        click.echo(_("Would import (--dry-run, nothing saved) {source}: {rows} rows: {added} new, "
+                     "{updated} updated, {unchanged} unchanged, {skipped} skipped "
+                     "(unsubscribed/suppressed), {rejected} rejected rows.").format(**counts))
+    else:
+        click.echo(_("Imported {source}: {rows} rows: {added} new, {updated} updated, "
+                     "{unchanged} unchanged, {skipped} skipped (unsubscribed/suppressed), "
+                     "{rejected} rejected rows.").format(**counts))
 
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -111,8 +117,9 @@ def add(app: App, email: str, name: str, municipality: str, role: str,
     with app.transaction() as session:
         person, outcome = add_contact(session, app.settings, email, name=name,
                                       municipality=municipality, role=role, areas=areas)
-        words = {"added": "Lade till", "updated": "Uppdaterade", "unchanged": "Oförändrad:"}
-        click.echo(f"{words[outcome]} {person.email}")
+        words = {"added": _("Added {email}"), "updated": _("Updated {email}"),
+                 "unchanged": _("Unchanged: {email}")}
+        click.echo(words[outcome].format(email=person.email))
         warning = smtputf8_warning(person.email)
     if warning:
         click.echo(_("Warning: {reason}").format(reason=warning), err=True)
@@ -157,7 +164,8 @@ def list_(app: App, status: str | None, segment: str | None, municipality: str |
                                municipality=municipality, role=role)
         for p in people:
             click.echo(f"{p.email}\t{p.name}\t{p.status}\t{_positions(p)}")
-    click.echo(f"{len(people)} kontakter", err=True)
+    click.echo(ngettext("{n} contact", "{n} contacts", len(people)).format(n=len(people)),
+               err=True)
 
 
 @group.command("show")
@@ -171,16 +179,19 @@ def show(app: App, email: str) -> None:
     with app.transaction() as session:
         d = contact_details(session, app.settings, email)
         p = d.person
-        click.echo(f"E-post:      {p.email}")
-        click.echo(f"Namn:        {p.name}")
-        click.echo(f"Status:      {p.status}" + (f" (spärrad: {d.suppression})"
-                                                  if d.suppression else ""))
+        click.echo(_("Email:       {email}").format(email=p.email))
+        click.echo(_("Name:        {name}").format(name=p.name))
+        if d.suppression:
+            click.echo(_("Status:      {status} (suppressed: {reason})").format(
+                status=labels.contact_status(p.status), reason=d.suppression))
+        else:
+            click.echo(_("Status:      {status}").format(status=labels.contact_status(p.status)))
         if not p.subscribed:
             click.echo(_("Newsletter:  no (a contact only for the webinars registered for)"))
         today = date.today()
         for pos in _sorted_positions(p.positions):
             where = f"{pos.municipality.name} ({pos.municipality.county})" \
-                if pos.municipality else "föreningen"
+                if pos.municipality else _("the association")
             role = app.settings.roles.get(pos.role, pos.role)
             if pos.holds_on(today):
                 click.echo(_("Role:        {role}, {place}, since {start}").format(
@@ -192,10 +203,12 @@ def show(app: App, email: str) -> None:
                 click.echo(_("Earlier:     {role}, {place}, {start} – {end}").format(
                     role=role, place=where, start=pos.started_on.isoformat(),
                     end=pos.ended_on.isoformat()))
-        chosen = "alla" if len(d.areas) == len(app.settings.areas) else ", ".join(d.areas)
-        click.echo(f"Områden:     {chosen}")
-        click.echo(f"Rättslig grund: {p.lawful_basis} (källa: {p.basis_source or '-'}, "
-                   f"{p.basis_at:%Y-%m-%d %H:%M} UTC)")
+        if len(d.areas) == len(app.settings.areas):
+            click.echo(_("Areas:       all"))
+        else:
+            click.echo(_("Areas:       {areas}").format(areas=", ".join(d.areas)))
+        click.echo(_("Lawful basis: {basis} (source: {source}, {at:%Y-%m-%d %H:%M} UTC)").format(
+            basis=labels.lawful_basis(p.lawful_basis), source=p.basis_source or "-", at=p.basis_at))
         for c in consents_of(session, p.id):
             click.echo(_("Consent:     {purpose}, {page}, sent {given:%Y-%m-%d %H:%M} UTC, "
                          "confirmed {confirmed:%Y-%m-%d %H:%M} UTC, text {version}").format(
@@ -210,7 +223,7 @@ def show(app: App, email: str) -> None:
                     place=c.municipality.name if c.municipality else _("the association"),
                     day=f"{c.claimed_at:%Y-%m-%d}", email=p.email))
         if p.paused_until:
-            click.echo(f"Pausad till: {p.paused_until.isoformat()}")
+            click.echo(_("Paused until: {day}").format(day=p.paused_until.isoformat()))
         for event in d.events:
             click.echo(f"  {event.at:%Y-%m-%d %H:%M}  {event.kind}  {event.detail or ''}")
 
@@ -280,7 +293,8 @@ def export(app: App, file: str, status: str, semicolon: bool, excel: bool) -> No
         rows = export_contacts(session, file, status=None if status == "all" else status,
                                delimiter=";" if semicolon or excel else ",", bom=excel)
     if file != "-":
-        click.echo(f"Skrev {rows} rader till {file}", err=True)
+        click.echo(ngettext("Wrote {n} row to {file}", "Wrote {n} rows to {file}", rows).format(
+            n=rows, file=file), err=True)
 
 
 @group.command("unsubscribe")
@@ -294,9 +308,10 @@ def unsubscribe_(app: App, email: str) -> None:
     address = normalise_email(email)
     with app.transaction() as session:
         outcome = unsubscribe_address(session, app.settings.secret_key, address, source="cli")
-    click.echo({"unsubscribed": f"Avregistrerade {address}",
-                "already": f"{address} var redan avregistrerad",
-                "blocked": f"{address} finns inte i registret; adressen är nu spärrad."}[outcome])
+    click.echo({"unsubscribed": _("Unsubscribed {email}"),
+                "already": _("{email} was already unsubscribed"),
+                "blocked": _("{email} is not in the register; the address is now suppressed.")}
+               [outcome].format(email=address))
 
 
 @group.command("forget")
@@ -311,7 +326,7 @@ def forget_(app: App, email: str, yes: bool) -> None:
     """
     address = normalise_email(email)
     if not yes:
-        confirm(f"Radera {address} för gott?", abort=True)
+        confirm(_("Erase {email} for good?").format(email=address), abort=True)
     with app.transaction() as session:
         person = find_person(session, address)
         public_id = person.public_id if person is not None else ""
@@ -322,9 +337,11 @@ def forget_(app: App, email: str, yes: bool) -> None:
     for path in forget_previews(app.settings, address, public_id):
         click.echo(_("Deleted {path}: a preview as {email}.").format(path=path, email=address))
     if found:
-        click.echo(f"Raderade {address}; bara en hashad spärr finns kvar.")
+        click.echo(_("Erased {email}; only a hashed suppression entry is left.").format(
+            email=address))
     else:
-        click.echo(f"{address} fanns inte i registret; adressen är nu spärrad.")
+        click.echo(_("{email} was not in the register; the address is now suppressed.").format(
+            email=address))
 
 
 @group.command("end-role")

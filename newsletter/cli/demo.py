@@ -6,7 +6,7 @@ import click
 
 from .. import db, review, schedule, siteconfig, transports, webinars
 from ..demo import DEMO_MONTH, DEMO_SEGMENT, seed
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..issue_build import build_issue
 from ..kinds import issue as issue_kind
 from ..settings import CONFIG_NAME
@@ -43,16 +43,19 @@ def demo(ctx: click.Context) -> None:
     with db.transaction(app.sessions) as session:
         seeded = seed(session, settings)
     report = seeded.contacts
-    click.echo(f"Demodata: {seeded.members} medlemskommuner; kontakter: {report.added} nya, "
-               f"{report.updated} uppdaterade, {report.unchanged} oförändrade.")
+    click.echo(_("Demo data: {members} member municipalities; contacts: {added} new, "
+                 "{updated} updated, {unchanged} unchanged.").format(
+                 members=seeded.members, added=report.added, updated=report.updated,
+                 unchanged=report.unchanged))
     for name, n in seeded.segments.items():
-        click.echo(f"  segment {name}: {n} mottagare")
+        click.echo(ngettext("  segment {name}: {n} recipient", "  segment {name}: {n} recipients",
+                            n).format(name=name, n=n))
 
     with app.sessions() as session:
         upcoming = webinars.upcoming(session, settings)
     build = build_issue(settings, DEMO_MONTH, upcoming)
-    click.echo(f"Byggde numret {DEMO_MONTH}: {build.folder}/issue.html "
-               f"({len(build.content.html.encode()) / 1024:.0f} KB HTML)")
+    click.echo(_("Built the issue {month}: {folder}/issue.html ({kb:.0f} kB HTML)").format(
+        month=DEMO_MONTH, folder=build.folder, kb=len(build.content.html.encode()) / 1024))
 
     if review.approval_required(settings):
         click.echo(_("Not sent: this is a real site, where an issue goes out only once a "
@@ -62,14 +65,15 @@ def demo(ctx: click.Context) -> None:
     with db.transaction(app.sessions) as session:
         source = issue_kind.IssueSource(settings, DEMO_MONTH, upcoming)
         mailing_id = schedule.send_now(session, settings, source, DEMO_SEGMENT).mailing.id
-    send_and_report(app, mailing_id, None, f"utskick {mailing_id}")
+    send_and_report(app, mailing_id, None, _("mailing {id}").format(id=mailing_id))
 
     click.echo("")
-    click.echo("Titta här:")
-    click.echo(f"  meddelandena:  {transports.from_settings(settings).description}")
-    click.echo(f"  webbversionen: {build.folder}/issue.html")
-    click.echo(f"  utskicket:     newsletter send status {mailing_id}")
-    click.echo("  sidorna:       newsletter serve  (avregistrering, inställningar, arkiv)")
+    click.echo(_("Have a look:"))
+    click.echo(_("  the messages:    {where}").format(
+        where=transports.from_settings(settings).description))
+    click.echo(_("  the web version: {folder}/issue.html").format(folder=build.folder))
+    click.echo(_("  the mailing:     newsletter send status {id}").format(id=mailing_id))
+    click.echo(_("  the pages:       newsletter serve  (unsubscribe, preferences, archive)"))
 
 
 def register(main: click.Group) -> None:

@@ -10,7 +10,7 @@ import click
 
 from .. import content, dates, issue_build
 from ..errors import InputError
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..kinds import issue as issue_kind
 from .app import App, pass_app
 
@@ -31,8 +31,9 @@ def issue_new(app: App, month: str) -> None:
     Example: newsletter issue new 2026-12
     """
     path = content.new_issue(app.settings, month)
-    click.echo(f"Skapade {path}")
-    click.echo(f"Lägg till nyheter: newsletter items new --issue {month} --area SLUG --title TEXT")
+    click.echo(_("Created {path}").format(path=path))
+    click.echo(_("Add items: newsletter items new --issue {month} --area SLUG --title TEXT")
+               .format(month=month))
 
 
 @issue_group.command("build")
@@ -47,9 +48,11 @@ def issue_build_cmd(app: App, month: str) -> None:
     build = issue_build.build_issue(app.settings, month,
                                     issue_build.upcoming_webinars(app.settings))
     for path in build.paths:
-        click.echo(f"Skrev {path} ({path.stat().st_size / 1024:.1f} KB)")
+        click.echo(_("Wrote {path} ({kb:.1f} kB)").format(path=path,
+                                                        kb=path.stat().st_size / 1024))
     manifest = build.content.manifest
-    click.echo(f"{len(manifest['items'])} nyheter i {len(manifest['areas'])} områden.")
+    click.echo(_("{items} items in {areas} areas.").format(items=len(manifest["items"]),
+                                                            areas=len(manifest["areas"])))
 
 
 @issue_group.command("check")
@@ -64,14 +67,19 @@ def issue_check(app: App, month: str) -> None:
     """
     report = issue_build.check_issue(app.settings, month)
     for line in report.errors:
-        click.echo(f"FEL: {line}")
+        click.echo(_("ERROR: {line}").format(line=line))
     for line in report.warnings:
-        click.echo(f"VARNING: {line}")
-    size = f", {report.html_bytes / 1024:.0f} KB HTML" if report.html_bytes else ""
-    click.echo(f"{report.items} nyheter{size}: {len(report.errors)} fel, "
-               f"{len(report.warnings)} varningar.")
+        click.echo(_("WARNING: {line}").format(line=line))
+    counts = {"items": report.items, "errors": len(report.errors),
+              "warnings": len(report.warnings)}
+    if report.html_bytes:
+        click.echo(_("{items} items, {kb:.0f} kB HTML: {errors} errors, {warnings} warnings.")
+                   .format(kb=report.html_bytes / 1024, **counts))
+    else:
+        click.echo(_("{items} items: {errors} errors, {warnings} warnings.").format(**counts))
     if report.errors:
-        raise InputError(f"{len(report.errors)} fel i numret {month}: rätta dem och kör igen")
+        raise InputError(_("{n} errors in the issue {month}: correct them and run again")
+                         .format(n=len(report.errors), month=month))
 
 
 @issue_group.command("preview")
@@ -92,7 +100,7 @@ def issue_preview(app: App, month: str, email: str | None, open_: bool) -> None:
                                              webinars=webinars)
     else:
         path = issue_build.preview_issue(app.settings, month, webinars=webinars)
-    click.echo(f"Skrev {path}")
+    click.echo(_("Wrote {path}").format(path=path))
     if open_:
         webbrowser.open(path.resolve().as_uri())
 
@@ -170,10 +178,11 @@ def items_list(app: App, month: str | None) -> None:
         items = issue.items_in(area.slug)
         click.echo(f"{area.name} ({area.slug}): {len(items)}")
         for item in items:
-            roles = f"  [endast {', '.join(sorted(item.roles))}]" if item.roles else ""
+            roles = (_("  [only {roles}]").format(roles=", ".join(sorted(item.roles)))
+                     if item.roles else "")
             when = f" · {dates.day(item.date)}" if item.date else ""
             click.echo(f"  {item.id}.md  {content.KINDS[item.kind]}{when}: {item.title}{roles}")
-    click.echo(f"{len(issue.items)} nyheter.")
+    click.echo(ngettext("{n} item.", "{n} items.", len(issue.items)).format(n=len(issue.items)))
 
 
 def register(main: click.Group) -> None:

@@ -116,9 +116,9 @@ def mail(app: App, segment: str, test_to: tuple[str, ...], at: str | None, by: s
     try:
         text = body.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", source=str(body)) from None
+        raise InputError(_("not UTF-8 text"), source=str(body)) from None
     if not text.strip():
-        raise InputError("the message is empty", source=str(body))
+        raise InputError(_("the message is empty"), source=str(body))
     preheader = " ".join(preheader.split())
     source = TargetedSource(app.settings, subject, text, preheader)
     if submit:
@@ -232,7 +232,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
     def handler(signum, _frame):
         if not stop.is_set():
-            click.echo("\nAvbryter efter meddelandena som skickas just nu ...", err=True)
+            click.echo("\n" + _("Stopping after the messages being sent right now ..."),
+                       err=True)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -283,35 +284,39 @@ def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -
         finally:
             progress.close()
     if report.reclaimed:
-        click.echo(f"{report.reclaimed} meddelanden från en avbruten sändning skickades igen "
-                   "(de kan ha nått fram två gånger).")
+        click.echo(ngettext("{n} message from an interrupted send was sent again (it may "
+                            "have arrived twice).",
+                            "{n} messages from an interrupted send were sent again (they may "
+                            "have arrived twice).", report.reclaimed).format(n=report.reclaimed))
     click.echo(f"{labels.send_counts(report)} ({report.transport}).")
     if report.paused_reason:
-        raise SendError(f"utskick {mailing_id} pausat: {report.paused_reason}. Åtgärda felet "
-                        f"och kör `newsletter send resume {mailing_id}`")
+        raise SendError(_("mailing {id} paused: {reason}. Correct the fault and run "
+                          "`newsletter send resume {id}`").format(
+                          id=mailing_id, reason=report.paused_reason))
     if report.interrupted:
-        click.echo(f"Avbrutet. Kör samma kommando igen (eller `newsletter send resume "
-                   f"{mailing_id}`) för att fortsätta.", err=True)
+        click.echo(_("Interrupted. Run the same command again (or `newsletter send resume {id}`) "
+                     "to continue.").format(id=mailing_id), err=True)
         sys.exit(130)
     if report.done:
-        click.echo(f"Utskick {mailing_id} är klart.")
+        click.echo(_("Mailing {id} is done.").format(id=mailing_id))
     elif report.next_attempt_at:
         when = report.next_attempt_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{report.remaining} uppskjutna (nästa försök {when}): kör "
-                   f"`newsletter send resume {mailing_id}` då.")
+        click.echo(_("{n} deferred (next attempt {when}): run `newsletter send resume {id}` "
+                     "then.").format(n=report.remaining, when=when, id=mailing_id))
 
 
 def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
-    click.echo(f"Ämne: {p.subject}")
-    click.echo(f"Mottagare: {p.recipients}")
+    click.echo(_("Subject: {subject}").format(subject=p.subject))
+    click.echo(_("Recipients: {n}").format(n=p.recipients))
     for name, email in p.sample:
         click.echo(f"  {name} <{email}>" if name else f"  {email}")
     if p.recipients > len(p.sample):
-        click.echo(f"  ... och {p.recipients - len(p.sample)} till")
-    click.echo(f"Meddelandets storlek: {p.message_bytes / 1024:.1f} KiB")
+        click.echo(_("  ... and {n} more").format(n=p.recipients - len(p.sample)))
+    click.echo(_("Size of the message: {kib:.1f} KiB").format(kib=p.message_bytes / 1024))
     if p.already_had_it:
-        click.echo(f"Varav {p.already_had_it} redan har fått det i ett annat utskick: de hoppas "
-                   f"över, så {p.recipients - p.already_had_it} får det nu.")
+        click.echo(_("Of these, {had} already got it in another mailing: they are skipped, so "
+                     "{now} get it now.").format(had=p.already_had_it,
+                                                 now=p.recipients - p.already_had_it))
     if unreached:
         click.echo(ngettext("Not reached: {count} member municipality has no recipient in the "
                             "roles the segment asks for: {names}",
@@ -319,9 +324,10 @@ def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
                             "the roles the segment asks for: {names}", len(unreached)).format(
             count=len(unreached), names=", ".join(m.name for m in unreached)))
     if p.existing is not None:
-        click.echo(f"Utskicket finns redan (utskick {p.existing.id}, {p.existing.status}): "
-                   "samma kommando utan --dry-run återupptar det.")
-    click.echo("Torrkörning: inget skapades och inget skickades.")
+        click.echo(_("The mailing exists already (mailing {id}, {state}): the same command "
+                     "without --dry-run resumes it.").format(
+                     id=p.existing.id, state=labels.mailing_status(p.existing.status)))
+    click.echo(_("Dry run: nothing was created and nothing was sent."))
 
 
 @group.command("status")
@@ -371,11 +377,12 @@ def status(app: App, mailing_id: int | None) -> None:
         if n:
             click.echo(f"  {label}: {n}")
     if st.possibly_sent:
-        click.echo(f"Möjligen skickade: {st.possibly_sent} (en sändare dog efter att ha lämnat "
-                   "dem; de skickas igen vid nästa körning och kan då komma fram två gånger)")
+        click.echo(_("Possibly sent: {n} (a sender died after handing them over; they are sent "
+                     "again at the next run and may then arrive twice)").format(
+                     n=st.possibly_sent))
     if st.reclaimed:
-        click.echo(f"Skickade igen efter en avbruten sändning: {st.reclaimed} (kan ha kommit "
-                   "fram två gånger)")
+        click.echo(_("Sent again after an interrupted send: {n} (may have arrived twice)")
+                   .format(n=st.reclaimed))
     if st.problems:
         click.echo(_("Failures:"))
         for p in st.problems:
@@ -394,8 +401,9 @@ def pause(app: App, mailing_id: int) -> None:
     Example: newsletter send pause 3
     """
     with app.transaction() as s:
-        outbox.pause(s, mailing_id, "pausat med newsletter send pause")
-    click.echo(f"Utskick {mailing_id} pausat. Fortsätt med `newsletter send resume {mailing_id}`.")
+        outbox.pause(s, mailing_id, _("paused with newsletter send pause"))
+    click.echo(_("Mailing {id} paused. Continue with `newsletter send resume {id}`.").format(
+        id=mailing_id))
 
 
 @group.command("cancel")

@@ -49,7 +49,7 @@ def members(app: App, names: tuple[str, ...], file: Path | None, remove: bool,
     Example: newsletter municipalities members Åsele "Dorotea kommun" 2462
     """
     if not names and not file:
-        raise click.UsageError("give municipality names or --file")
+        raise click.UsageError(_("give municipality names or --file"))
     since_date: date | None = since.date() if since else None
     with app.transaction(dry_run=dry_run) as session:
         changed = []
@@ -60,8 +60,11 @@ def members(app: App, names: tuple[str, ...], file: Path | None, remove: bool,
             changed += set_members(session, lines, member=not remove, since=since_date,
                                    source=str(file))
         names_changed = [m.name for m in changed]
-    verb = "skulle ändras" if dry_run else "ändrade"
-    click.echo(f"{len(names_changed)} kommuner {verb}: " + ", ".join(names_changed))
+    changes = {"n": len(names_changed), "names": ", ".join(names_changed)}
+    if dry_run:
+        click.echo(_("{n} municipalities would change: {names}").format(**changes))
+    else:
+        click.echo(_("{n} municipalities changed: {names}").format(**changes))
 
 
 @group.command("vacancies")

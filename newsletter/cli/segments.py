@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError, NewsletterError
+from ..i18n import _, ngettext
 from ..models import Person
 from ..segments import count, named_segment, sample
 from .app import App, pass_app
@@ -24,7 +25,7 @@ def group() -> None:
 def _positions(person: Person) -> str:
     parts = []
     for position in person.positions_on():
-        place = position.municipality.name if position.municipality else "föreningen"
+        place = position.municipality.name if position.municipality else _("the association")
         parts.append(f"{place}: {position.role}")
     return "; ".join(parts) or "-"
 
@@ -32,7 +33,7 @@ def _positions(person: Person) -> str:
 def _print_sample(people: list[Person], reach: int) -> None:
     if not people:
         return
-    click.echo(f"Exempel ({len(people)} av {reach}):")
+    click.echo(_("Examples ({n} of {reach}):").format(n=len(people), reach=reach))
     for person in people:
         click.echo(f"  {person.email:<36} {person.name or '-':<28} {_positions(person)}")
 
@@ -50,11 +51,11 @@ def list_(app: App) -> None:
             try:
                 reach = str(count(session, app.settings, expr))
             except NewsletterError as exc:
-                reach = "FEL"
+                reach = _("ERROR")
                 broken.append(f"{name}: {exc}")
             click.echo(f"{name:<20} {reach:>7}  {expr}")
     if broken:
-        raise ConfigError(f"newsletter.toml [segments] {broken[0]}")
+        raise ConfigError(_("newsletter.toml [segments] {problem}").format(problem=broken[0]))
 
 
 @group.command("show")
@@ -70,7 +71,7 @@ def show(app: App, name: str) -> None:
         reach = count(session, app.settings, expr)
         people = sample(session, app.settings, expr, SAMPLE_SIZE)
         click.echo(f"{name} = {expr}")
-        click.echo(f"{reach} mottagare")
+        click.echo(ngettext("{n} recipient", "{n} recipients", reach).format(n=reach))
         _print_sample(people, reach)
 
 
@@ -87,7 +88,7 @@ def count_(app: App, expr: tuple[str, ...]) -> None:
     with app.transaction() as session:
         reach = count(session, app.settings, text)
         people = sample(session, app.settings, text, SAMPLE_SIZE)
-        click.echo(f"{reach} mottagare")
+        click.echo(ngettext("{n} recipient", "{n} recipients", reach).format(n=reach))
         _print_sample(people, reach)
 
 

@@ -44,8 +44,8 @@ def serve(app: App, host: str, port: int, threads: int) -> None:
         click.echo(_("Warning: no mail can be sent until this is fixed, and registrations are "
                      "refused meanwhile: {reason}").format(reason=background.config_error),
                    err=True)
-    click.echo(f"Serverar {app.settings.organisation.base_url} på http://{host}:{port}/ "
-               f"(avsluta med Ctrl-C)")
+    click.echo(_("Serving {site} on http://{host}:{port}/ (stop with Ctrl-C)").format(
+        site=app.settings.organisation.base_url, host=host, port=port))
     proxy = app.settings.tracking.trusted_proxy
     # Behind a reverse proxy, its X-Forwarded-For names the client (for the click filter).
     behind = ({"trusted_proxy": proxy, "trusted_proxy_count": 1,

@@ -102,11 +102,14 @@ def init(app: App, **values: str | None) -> None:
         db.check_secret_key(session, settings.secret_key)
         added = load_municipalities(session)
     if before == after:
-        click.echo(f"Databasen är aktuell (schema {after}).")
+        click.echo(_("The database is up to date (schema {revision}).").format(revision=after))
+    elif before:
+        click.echo(_("The database was upgraded from {old} to schema {revision}.").format(
+            old=before, revision=after))
     else:
-        click.echo(f"Databasen uppgraderad från {before or 'tom'} till schema {after}.")
+        click.echo(_("The database was created (schema {revision}).").format(revision=after))
     if added:
-        click.echo(f"Lade in {added} kommuner.")
+        click.echo(_("Loaded {n} municipalities.").format(n=added))
 
 
 def register(main: click.Group) -> None:

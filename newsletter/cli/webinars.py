@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import dates, labels, links, outbox, preflight, sender, webinars
-from ..i18n import _, ngettext
+from ..i18n import _, ngettext, pgettext
 from ..kinds import webinar as messages
 from ..kinds.webinar import person_label, when
 from ..models import OutboxStatus
@@ -15,9 +15,19 @@ from .app import App, pass_app
 from .mailings import submit_for_review
 from .prompts import confirm
 
-_FIELD_NAMES = {"title": "titel", "starts_at": "start", "duration_minutes": "längd",
-                "join_url": "länk", "area": "område", "description": "beskrivning",
-                "capacity": "platser"}
+
+def _field_name(field: str) -> str:
+    """A webinar's field as the person who changed it calls it."""
+    names = {"title": pgettext("webinar field", "title"),
+             "starts_at": pgettext("webinar field", "start"),
+             "duration_minutes": pgettext("webinar field", "duration"),
+             "join_url": pgettext("webinar field", "link"),
+             "area": pgettext("webinar field", "area"),
+             "description": pgettext("webinar field", "description"),
+             "capacity": pgettext("webinar field", "places")}
+    return names.get(field, field)
+
+
 _DRY_RUN = click.option("--dry-run", is_flag=True,
                         help="Show what would happen; change and send nothing.")
 
@@ -75,8 +85,11 @@ def new(app: App, title: str, start: str, duration: int, join_url: str, area: st
             session, settings, title=title, starts_at=webinars.parse_start(settings, start),
             duration_minutes=duration, join_url=join_url, area=area,
             description=webinars.read_description(description), capacity=capacity, slug=slug)
-        line = f"{webinar.slug}: {webinar.title}, {when(settings, webinar)}"
-    click.echo(("Skulle skapa " if dry_run else "Skapade ") + line)
+        what = {"slug": webinar.slug, "title": webinar.title, "when": when(settings, webinar)}
+    if dry_run:
+        click.echo(_("Would create {slug}: {title}, {when}").format(**what))
+    else:
+        click.echo(_("Created {slug}: {title}, {when}").format(**what))
 
 
 @group.command("list")
@@ -111,20 +124,24 @@ def show(app: App, slug: str) -> None:
     with app.transaction() as session:
         w = webinars.get_webinar(session, slug)
         n = webinars.counts(session, w)
-        click.echo(f"{w.title}\n  slug:        {w.slug}\n  när:         {when(settings, w)}\n"
-                   f"  status:      {labels.webinar_status(w.status)} "
-                   f"(SEQUENCE {w.sequence}, UID {w.uid})\n"
-                   f"  område:      {w.area or '-'}\n  länk:        {w.join_url}\n"
-                   f"  anmälan:     {links.webinar_url(settings, w.slug)}\n"
-                   f"  platser:     {w.capacity or 'obegränsat'}\n"
-                   f"  anmälda:     {n.registered}\n  väntelista:  {n.waitlisted}\n"
-                   f"  avanmälda:   {n.cancelled}")
+        click.echo(_("{title}\n  slug:         {slug}\n  when:         {when}\n"
+                     "  status:       {status} (SEQUENCE {sequence}, UID {uid})\n"
+                     "  area:         {area}\n  link:         {link}\n"
+                     "  registration: {page}\n  places:       {places}\n"
+                     "  registered:   {registered}\n  waiting list: {waitlisted}\n"
+                     "  withdrawn:    {withdrawn}").format(
+            title=w.title, slug=w.slug, when=when(settings, w),
+            status=labels.webinar_status(w.status), sequence=w.sequence, uid=w.uid,
+            area=w.area or "-", link=w.join_url, page=links.webinar_url(settings, w.slug),
+            places=w.capacity or _("unlimited"), registered=n.registered,
+            waitlisted=n.waitlisted, withdrawn=n.cancelled))
         if w.recording_url:
-            click.echo(f"  inspelning:  {w.recording_url}")
-        for status, heading in (("registered", "Anmälda"), ("waitlisted", "Väntelista")):
+            click.echo(_("  recording:    {url}").format(url=w.recording_url))
+        for status, heading in (("registered", _("Registered:")),
+                                ("waitlisted", _("Waiting list:"))):
             people = webinars.registered_people(session, w, status)
             if people:
-                click.echo(f"{heading}:")
+                click.echo(heading)
                 for i, person in enumerate(people, 1):
                     click.echo(f"  {i:>3}. {person_label(person)}")
         unfinished = [outbox.mailing_status(session, i, failures=0)
@@ -134,7 +151,8 @@ def show(app: App, slug: str) -> None:
                      "`newsletter send resume ID`):"))
         for st in unfinished:
             click.echo(_("  {id}  {source}  {status}: {sent} of {total} sent").format(
-                id=st.mailing.id, source=st.mailing.source, status=st.mailing.status,
+                id=st.mailing.id, source=st.mailing.source,
+                status=labels.mailing_status(st.mailing.status),
                 sent=st.counts[OutboxStatus.SENT], total=st.total))
 
 
@@ -166,14 +184,17 @@ def edit(app: App, slug: str, title, start, duration, join_url, area, descriptio
             capacity=capacity)
         summary = when(settings, outcome.webinar)
     if not outcome.changed:
-        click.echo("Inget ändrades.")
+        click.echo(_("Nothing was changed."))
         _deliver(app, outcome, dry_run)
         return
-    fields = ", ".join(_FIELD_NAMES.get(name, name) for name in outcome.changed)
-    click.echo(("Skulle ändra " if dry_run else "Ändrade ") + fields
-               + f": {slug}, {summary}")
+    what = {"fields": ", ".join(_field_name(name) for name in outcome.changed), "slug": slug,
+            "when": summary}
+    if dry_run:
+        click.echo(_("Would change {fields}: {slug}, {when}").format(**what))
+    else:
+        click.echo(_("Changed {fields}: {slug}, {when}").format(**what))
     for person in outcome.promoted:
-        click.echo(f"Från väntelistan: {person_label(person)}")
+        click.echo(_("From the waiting list: {who}").format(who=person_label(person)))
     _deliver(app, outcome, dry_run)
 
 
@@ -195,9 +216,11 @@ def cancel(app: App, slug: str, message: str, dry_run: bool) -> None:
         outcome = webinars.cancel_webinar(session, app.settings, slug, message=message.strip())
         n = webinars.counts(session, outcome.webinar).registered
     if outcome.status == "already-cancelled":
-        click.echo(f"{slug} var redan inställt.")
+        click.echo(_("{slug} was already cancelled.").format(slug=slug))
+    elif dry_run:
+        click.echo(_("Would cancel {slug} ({n} registered)").format(slug=slug, n=n))
     else:
-        click.echo(("Skulle ställa in " if dry_run else "Inställt: ") + f"{slug} ({n} anmälda)")
+        click.echo(_("Cancelled: {slug} ({n} registered)").format(slug=slug, n=n))
     _deliver(app, outcome, dry_run)
 
 
@@ -231,10 +254,12 @@ def announce(app: App, slug: str, segment: str, yes: bool, submit: bool, by: str
         expr = resolve_segment(settings, segment)
         n = count(session, settings, expr)
     if dry_run:
-        click.echo(f"Skulle skicka inbjudan till {n} mottagare ({expr}).")
+        click.echo(_("Would send the invitation to {n} recipients ({segment}).").format(
+            n=n, segment=expr))
         return
     if n > settings.transport.confirm_above and not yes:
-        confirm(f"Skicka inbjudan till {n} mottagare ({expr})?", abort=True)
+        confirm(_("Send the invitation to {n} recipients ({segment})?").format(
+            n=n, segment=expr), abort=True)
     with app.transaction() as session:
         source = messages.announcement(settings, webinars.get_webinar(session, slug))
         if outbox.find_mailing(session, source.kind, source.key, segment) is None:
@@ -257,11 +282,12 @@ def register_(app: App, slug: str, email: str, dry_run: bool) -> None:
     with app.transaction(dry_run=dry_run) as session:
         outcome = webinars.register(session, app.settings, slug, email)
         who = person_label(outcome.person)
-    messages = {"registered": f"Anmäld: {who}",
-                "waitlisted": f"Väntelista, nummer {outcome.position}: {who}",
-                "already-registered": f"Redan anmäld: {who}",
-                "already-waitlisted": f"Redan på väntelistan: {who}"}
-    click.echo(("(torrkörning) " if dry_run else "") + messages[outcome.status])
+    messages = {"registered": _("Registered: {who}"),
+                "waitlisted": _("Waiting list, number {position}: {who}"),
+                "already-registered": _("Already registered: {who}"),
+                "already-waitlisted": _("Already on the waiting list: {who}")}
+    text = messages[outcome.status].format(who=who, position=outcome.position)
+    click.echo(_("(dry run) {text}").format(text=text) if dry_run else text)
     _deliver(app, outcome, dry_run)
 
 
@@ -280,12 +306,13 @@ def unregister(app: App, slug: str, email: str, dry_run: bool) -> None:
         who = person_label(outcome.person)
         promoted = [person_label(p) for p in outcome.promoted]
     if outcome.status == "not-registered":
-        click.echo(f"{who} var inte anmäld.")
+        click.echo(_("{who} was not registered.").format(who=who))
         _deliver(app, outcome, dry_run)
         return
-    click.echo(("(torrkörning) " if dry_run else "") + f"Avanmäld: {who}")
+    text = _("Withdrawn: {who}").format(who=who)
+    click.echo(_("(dry run) {text}").format(text=text) if dry_run else text)
     for label in promoted:
-        click.echo(f"Fick platsen från väntelistan: {label}")
+        click.echo(_("Got the place from the waiting list: {who}").format(who=label))
     _deliver(app, outcome, dry_run)
 
 
@@ -308,7 +335,7 @@ def remind(app: App, slug: str, what: str, force: bool, dry_run: bool) -> None:
         outcome = webinars.remind(session, app.settings, slug, what, force=force)
         n = webinars.counts(session, outcome.webinar).registered
     if dry_run:
-        click.echo(f"Skulle påminna {n} anmälda.")
+        click.echo(_("Would remind {n} registered.").format(n=n))
     _deliver(app, outcome, dry_run)
 
 
@@ -327,7 +354,7 @@ def followup(app: App, slug: str, recording: str, dry_run: bool) -> None:
         outcome = webinars.followup(session, app.settings, slug, recording)
         n = webinars.counts(session, outcome.webinar).registered
     if dry_run:
-        click.echo(f"Skulle skicka inspelningen till {n} anmälda.")
+        click.echo(_("Would send the recording to {n} registered.").format(n=n))
     _deliver(app, outcome, dry_run)
 
 

@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from .. import links, preferences
 from ..contacts import unsubscribe
 from ..errors import InputError, SuppressedAddress
+from ..i18n import _
 from ..models import Person
 from ..signing import make_token, read_token
 from .csrf import FIELD, make_form_token, require_form_token
@@ -21,13 +22,18 @@ from .pages import error_page, local_now, page, session, web_context
 blueprint = Blueprint("personal", __name__)
 
 ONE_CLICK = "One-Click"
-NOTICES = {
-    "omraden": "Dina val av områden är sparade.",
-    "paus": "Utskicken är pausade.",
-    "aterupptaget": "Pausen är avslutad. Du får nästa nyhetsbrev som vanligt.",
-    "avregistrerad": "Du är avregistrerad och får inga fler utskick från oss.",
-    "prenumererar": "Välkommen tillbaka! Du prenumererar igen.",
-}
+
+
+def _notice(action: str) -> str | None:
+    """The line that tells the reader that ACTION (the redirect's ?sparat=) was done."""
+    notices = {
+        "omraden": _("Your choice of areas is saved."),
+        "paus": _("The mailings are paused."),
+        "aterupptaget": _("The pause is over. You get the next newsletter as usual."),
+        "avregistrerad": _("You are unsubscribed and get no more mailings from us."),
+        "prenumererar": _("Welcome back! You are subscribed again."),
+    }
+    return notices.get(action)
 
 
 def _person(purpose: str, token: str) -> Person:
@@ -89,7 +95,7 @@ def _preferences(person: Person, *, status: int = 200, error: str | None = None,
                  chosen: list[str] | None = None) -> Response:
     settings = web_context().settings
     today = local_now().date()
-    notice = NOTICES.get(request.args.get("sparat", "")) if request.method == "GET" else None
+    notice = _notice(request.args.get("sparat", "")) if request.method == "GET" else None
     return page(
         "preferences.html", status=status, person=person, areas=settings.areas,
         chosen=chosen if chosen is not None else preferences.chosen_areas(
@@ -113,9 +119,9 @@ def preferences_post(token: str) -> Response:
     if action == "omraden":
         chosen = request.form.getlist("area")
         if not chosen:
-            return _preferences(person, status=400, chosen=[], error=(
-                "Välj minst ett område. Vill du inte få något alls kan du avregistrera dig "
-                "längre ned på sidan."))
+            return _preferences(person, status=400, chosen=[], error=_(
+                "Choose at least one area. If you want nothing at all, you can unsubscribe "
+                "further down the page."))
         try:
             preferences.set_areas(session(), settings, person, chosen)
         except InputError:
