@@ -39,9 +39,10 @@ from pathlib import Path
 from population import generate
 from sqlalchemy import func, select
 
-from newsletter import db, outbox
+from newsletter import db
 from newsletter.messages import MessageTemplate
 from newsletter.models import OutboxRow
+from newsletter.outbox import creating
 from newsletter.settings import load_settings
 from newsletter.sources import Recipient
 
@@ -291,7 +292,7 @@ def mean_message(site: Path) -> tuple[float, int]:
         with db.session_factory(engine)() as s:
             counts = s.execute(select(OutboxRow.mailing_id, OutboxRow.variant_key, func.count())
                                .group_by(OutboxRow.mailing_id, OutboxRow.variant_key)).all()
-            total = sum(count * len(MessageTemplate(settings, outbox.frozen(s, m, key))
+            total = sum(count * len(MessageTemplate(settings, creating.frozen(s, m, key))
                                     .build(recipient)) for m, key, count in counts)
     finally:
         engine.dispose()
