@@ -36,9 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, selectinload
 
 from .. import segments, tracking
-from ..errors import NotFound, SendError, SuppressedAddress
-from ..events import SuppressionReason, may_confirm, suppression_reason
-from ..i18n import _
+from ..errors import NotFound, SendError
+from ..events import may_confirm, suppression_reason
 from ..messages import MessageTemplate, message_id
 from ..models import (
     Mailing,
@@ -265,21 +264,6 @@ def _track(session: Session, settings: Settings, mailing: Mailing) -> None:
     mailing.meta = {**(mailing.meta or {}), "tracked_links": numbered}
     session.flush()
 
-
-
-def _refuse_suppressed(session: Session, settings: Settings, address: str) -> None:
-    """A test copy goes nowhere the suppression list forbids: an address that bounced, was
-    erased, reported spam or unsubscribed is refused with one line naming it."""
-    reason = suppression_reason(session, settings.secret_key, address)
-    if reason is None:
-        return
-    why = {SuppressionReason.BOUNCED: _("it bounced"),
-           SuppressionReason.ERASED: _("it was erased"),
-           SuppressionReason.COMPLAINT: _("it reported spam"),
-           SuppressionReason.UNSUBSCRIBED: _("it unsubscribed")}.get(reason, reason)
-    raise SuppressedAddress(_("--test-to {address}: the address is on the suppression list "
-                              "({why}); no test copy is sent to it").format(address=address,
-                                                                           why=why))
 
 
 def _test_mailing(session: Session, settings: Settings, source: Source, address: str) -> Mailing:
