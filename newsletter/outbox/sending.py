@@ -203,20 +203,10 @@ def next_due(db: Executor, mailing_id: int) -> tuple[int, datetime | None]:
 
 
 def due_mailings(session: Session, now: datetime, *, also: Iterable[int] = ()) -> list[int]:
-    """The sending mailings with a row to send now (pending, deferred and due, or left in
-    'sending' by a dead sender) that are transactional (a message someone asked for, such as a
-    webinar confirmation) or among ALSO; oldest first. What a background sender retries by
-    itself (background.py)."""
-    sending = (select(OutboxRow.mailing_id).join(Mailing, Mailing.id == OutboxRow.mailing_id)
-               .where(Mailing.status == MailingStatus.SENDING))
-    due = set(session.scalars(sending.where(
-        OutboxRow.status.in_(CLAIMABLE),
-        or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now)).distinct()))
-    left = sending.add_columns(OutboxRow.claimed_by, OutboxRow.claimed_at).where(
-        OutboxRow.status == OutboxStatus.SENDING)
-    due.update(mailing_id for mailing_id, by, at in session.execute(left)
-               if claim_is_dead(by, at, now))
-    also = set(also)
+    """Of the mailings `with_work_due` at NOW, those that are transactional (a message someone
+    asked for, such as a webinar confirmation) or among ALSO; oldest first. What a background
+    sender retries by itself (background.py)."""
+    due, also = with_work_due(session, now), set(also)
     rows = session.execute(select(Mailing.id, Mailing.meta).where(Mailing.id.in_(due))
                            .order_by(Mailing.id))
     return [mailing_id for mailing_id, meta in rows
