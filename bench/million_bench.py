@@ -30,8 +30,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from population import generate
-from send_bench import MONTH, REPO, SECRET, SINK, Sink, newsletter, restore, run_child, run_engine
+from send_bench import (
+    MONTH,
+    SECRET,
+    SINK,
+    Sink,
+    generated_site,
+    restore,
+    run_child,
+    run_engine,
+)
 
 from newsletter import db, segments
 from newsletter.kinds.issue import IssueSource
@@ -39,20 +47,6 @@ from newsletter.outbox import creating
 from newsletter.settings import load_settings
 
 ENV = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
-
-
-def make_site(base: Path, n: int) -> tuple[Path, Path]:
-    """A temp site with N generated contacts, and a pristine copy of its database."""
-    site = base / f"site-{n}"
-    site.mkdir()
-    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
-    for folder in ("templates", "issues"):
-        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
-    newsletter(site, "init")
-    generate(f"sqlite:///{site / 'subscribers.db'}", n)
-    pristine = base / f"pristine-{n}.db"
-    shutil.copy(site / "subscribers.db", pristine)
-    return site, pristine
 
 
 def counts(site: Path, repeat: int) -> list[tuple[str, int, float]]:
@@ -122,7 +116,7 @@ def report(args: argparse.Namespace, base: Path) -> None:
     sites = {}
     for n in sorted({args.small, args.create, args.n}):
         start = time.perf_counter()
-        sites[n] = make_site(base, n)
+        sites[n] = generated_site(base, n, f"site-{n}")
         print(f"site with {n} generated contacts ready in {time.perf_counter() - start:.1f} s")
 
     print(f"\nsegment counts, {args.n} contacts:")

@@ -191,6 +191,22 @@ def make_site(base: Path, n: int) -> Path:
     return site
 
 
+
+def generated_site(base: Path, n: int, name: str) -> tuple[Path, Path]:
+    """A temp site BASE/NAME with N contacts from population.generate (quicker than an import
+    for large N), and a pristine copy of its database (BASE/pristine-NAME.db) to restore."""
+    site = base / name
+    site.mkdir()
+    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
+    for folder in ("templates", "issues"):
+        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
+    newsletter(site, "init")
+    generate(f"sqlite:///{site / 'subscribers.db'}", n)
+    pristine = base / f"pristine-{name}.db"
+    shutil.copy(site / "subscribers.db", pristine)
+    return site, pristine
+
+
 # --- the engine ------------------------------------------------------------------------------
 
 @dataclass
@@ -200,6 +216,7 @@ class EngineRun:
     received: int
     wall: float
     max_rss_mib: float
+
 
 
 def run_engine(site: Path, n: int, sink: Sink, connections: int) -> EngineRun:
@@ -492,15 +509,7 @@ def whole(args: argparse.Namespace, sink: Sink, base: Path, sample: bytes) -> No
     """The whole command against a bare client with messages of the same mean size."""
     c, reps, n = args.connections, args.repeat, args.whole
     t = time.perf_counter()
-    site = base / f"whole-{n}"
-    site.mkdir()
-    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
-    for folder in ("templates", "issues"):
-        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
-    newsletter(site, "init")
-    generate(f"sqlite:///{site / 'subscribers.db'}", n)
-    pristine = base / f"pristine-whole-{n}.db"
-    shutil.copy(site / "subscribers.db", pristine)
+    site, pristine = generated_site(base, n, f"whole-{n}")
     print(f"\nsite with {n} generated contacts ready in {time.perf_counter() - t:.1f} s")
     engine_runs: list[WholeRun] = []
     bare_runs: list[WholeRun] = []
