@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from multiprocessing import Process
 from pathlib import Path
 
-from population import generate
+from population import AREAS, FIRST, LAST, ROLES, generate
 from sqlalchemy import func, select
 
 from newsletter import db
@@ -50,13 +50,6 @@ REPO = Path(__file__).resolve().parent.parent
 SINK = "/usr/sbin/smtp-sink"
 MONTH = "2026-12"
 SECRET = "bench-secret-key-not-for-production"
-FIRST = ["Anna", "Bengt", "Cecilia", "David", "Eva", "Filip", "Greta", "Hans", "Ingrid", "Jonas",
-         "Karin", "Lars", "Maria", "Nils", "Olof", "Petra", "Åsa", "Örjan", "Ängla", "Ulf"]
-LAST = ["Andersson", "Berg", "Carlsson", "Dahl", "Ek", "Fors", "Gustafsson", "Holm", "Isaksson",
-        "Johansson", "Lund", "Nilsson", "Öberg", "Åberg", "Sjöberg", "Wall"]
-ROLES = ["kommunchef", "kso", "politiker", "tjansteperson", "tjansteperson", "tjansteperson"]
-AREAS = ["medlemmar", "bostad", "kapital", "omvarld", "digitalisering", "infrastruktur",
-         "arbetsmarknad"]
 
 
 # --- the sink --------------------------------------------------------------------------------
