@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from multiprocessing import Process
 from pathlib import Path
 
+from pgcluster import free_port
 from population import AREAS, FIRST, LAST, ROLES, generate
 from sqlalchemy import func, select
 
@@ -53,12 +54,6 @@ SECRET = "bench-secret-key-not-for-production"
 
 
 # --- the sink --------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Sink:
     """smtp-sink on 127.0.0.1, with the time each message arrived (from its -c counter);
