@@ -13,13 +13,9 @@ import json
 import mailbox
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -65,40 +61,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@contextmanager
-def serving(site, args: list[str], port: int, env: dict[str, str], *,
-            stop_wait: float = 10) -> Iterator[subprocess.Popen]:
-    """`newsletter ARGS` of SITE as a process, once it answers on 127.0.0.1:PORT (at most 20 s,
-    else the test fails with what it printed); stopped on the way out with SIGTERM, as systemd
-    does, and killed after STOP_WAIT seconds. Its cwd is the site, not the repository, whose
-    source would shadow the installed package. ENV is added to the test environment."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", *args],
-        env={**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root), **env},
-        cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    raise AssertionError(f"newsletter {args[0]} did not start:\n"
-                                         f"{proc.communicate()[0]}") from None
-                time.sleep(0.1)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=stop_wait)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # --- contacts ----------------------------------------------------------------------------------

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +28,7 @@ from newsletter.models import OutboxRow, OutboxStatus
 from newsletter.web import create_app
 from newsletter.web.pages import background_of
 
-from .helpers import free_port, rsa_key, seed, serving, token
+from .helpers import TEST_ENV, free_port, rsa_key, seed, token
 from .smtp_server import RecordingSMTPServer, SilentRelay
 
 SLUG = "bredband"
@@ -43,8 +46,30 @@ def _webinar(site) -> None:
 def _serve(site, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
     """`newsletter serve` of SITE on a free port, stopped with SIGTERM (as systemd does)."""
     port = free_port()
-    with serving(site, ["serve", "--port", str(port)], port, env, stop_wait=30) as proc:
+    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
+        [sys.executable, "-m", "newsletter", "serve", "--port", str(port)],
+        env={**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root), **env},
+        cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise AssertionError(f"serve did not start: {proc.communicate()}") from None
+                time.sleep(0.1)
         yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _request(port: int, method: str, path: str, form: dict[str, str] | None = None

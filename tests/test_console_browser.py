@@ -9,7 +9,12 @@ Screenshots are kept in test-output/ (console-*.png).
 from __future__ import annotations
 
 import io
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -27,14 +32,13 @@ from newsletter.positions import start_position
 from .browser import chromium, require_chromium, screenshot_path
 from .feed_server import FeedServer
 from .helpers import (
+    TEST_ENV,
     ca_env,
     configure,
     enable_tracking,
-    free_port,
     maildir,
     read_tracked_issue,
     seed,
-    serving,
 )
 from .smtp_server import RecordingSMTPServer
 
@@ -50,6 +54,12 @@ NOT_PAGES = {"asset": "the stylesheet and the script", "media.image": "an image"
              "signin.oidc_begin": "a redirect to the identity provider"}
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture
 def running(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
     """`newsletter console` on a free loopback port, mailing into a recording SMTP server."""
@@ -58,13 +68,35 @@ def running(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
     config = site.root / "newsletter.toml"  # an identity provider (never asked in these tests)
     config.write_text(config.read_text(encoding="utf-8").replace(
         'oidc_issuer = ""', 'oidc_issuer = "https://idp.example.se"'), encoding="utf-8")
-    port = free_port()
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    args = ["console", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"]
-    env = {"NEWSLETTER_CONSOLE_URL": base, "NEWSLETTER_OIDC_CLIENT_ID": "konsolen"}
-    with RecordingSMTPServer() as smtp, serving(site, args, port,
-                                                {**env, "NEWSLETTER_TRANSPORT": smtp.url}):
-        yield base, smtp
+    with RecordingSMTPServer() as smtp:
+        env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root),
+               "NEWSLETTER_CONSOLE_URL": base, "NEWSLETTER_TRANSPORT": smtp.url,
+               "NEWSLETTER_OIDC_CLIENT_ID": "konsolen"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "console", "--host", "127.0.0.1", "--port",
+             str(port), "--threads", "2"], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        proc.kill()
+                        pytest.fail(f"newsletter console did not start:\n{proc.communicate()[0]}")
+                    time.sleep(0.1)
+            yield base, smtp
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _sign_in(page, base: str, smtp: RecordingSMTPServer, found: dict | None = None) -> None:

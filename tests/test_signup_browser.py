@@ -4,7 +4,12 @@ followed in the browser. Screenshots are kept in test-output/ (signup-*.png)."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,14 +19,7 @@ from sqlalchemy import select
 from newsletter.models import Consent, Person, Registration, RoleClaim
 
 from .browser import chromium, require_chromium, screenshot_path
-from .helpers import (
-    CONFIRM_LINK,
-    check_message,
-    free_port,
-    future_start,
-    new_webinar,
-    serving,
-)
+from .helpers import CONFIRM_LINK, TEST_ENV, check_message, free_port, future_start, new_webinar
 from .smtp_server import RecordingSMTPServer
 
 pytestmark = pytest.mark.browser
@@ -35,10 +33,32 @@ def served(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
     recording SMTP server: (base URL, server)."""
     require_chromium()
     port = free_port()
-    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"]
-    with RecordingSMTPServer() as smtp, serving(site, args, port,
-                                                {"NEWSLETTER_TRANSPORT": smtp.url}):
-        yield f"http://127.0.0.1:{port}", smtp
+    with RecordingSMTPServer() as smtp:
+        env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root),
+               "NEWSLETTER_TRANSPORT": smtp.url}
+        proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow it
+            [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port",
+             str(port), "--threads", "2"], env=env, cwd=site.root, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        proc.kill()
+                        pytest.fail(f"newsletter serve did not start:\n{proc.communicate()[0]}")
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}", smtp
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _fits(page) -> None:

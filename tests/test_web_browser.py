@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -16,7 +20,7 @@ from newsletter.models import ArchivedIssue, Event, Person
 from newsletter.render import IssueRenderer
 
 from .browser import chromium, require_chromium, screenshot_path
-from .helpers import ANNA, BERTIL, free_port, person, serving, token
+from .helpers import ANNA, BERTIL, TEST_ENV, free_port, person, token
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 740}
@@ -28,9 +32,30 @@ def server(web) -> Iterator[tuple[str, object]]:
     require_chromium()
     _, site = web
     port = free_port()
-    with serving(site, ["serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
-                 port, {}):
+    env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root)}
+    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
+        [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--threads", "2"],
+        env=env, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"newsletter serve did not start:\n{proc.communicate()[0]}")
+                time.sleep(0.1)
         yield f"http://127.0.0.1:{port}", site
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _fits_the_phone(page) -> None:
