@@ -7,7 +7,8 @@
    with multi-row INSERTs; a million through `contacts import` would take most of an hour).
 2. Segment counts on the N-contact site: every named segment, best of REPEAT, with its time
    (goal: under 1 s each).
-3. Creating a mailing of the issue to `medlemmar` (outbox.create_mailing in one transaction,
+3. Creating a mailing of the issue to `medlemmar` (outbox.creating.create_mailing in one
+transaction,
    committed) in a child process, on the CREATE and the N site: outbox rows a second, best of
    REPEAT (goal: >= 50,000 a second, so CREATE = 100,000 recipients in under 2 s).
 4. The whole command, `newsletter send issue 2026-12 --to medlemmar --yes`, into smtp-sink on the
@@ -29,28 +30,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from population import generate
-from send_bench import MONTH, REPO, SECRET, SINK, Sink, newsletter, restore, run_child, run_engine
+from send_bench import (
+    MONTH,
+    SECRET,
+    SINK,
+    Sink,
+    generated_site,
+    restore,
+    run_child,
+    run_engine,
+)
 
-from newsletter import db, outbox, segments
+from newsletter import db, segments
 from newsletter.kinds.issue import IssueSource
+from newsletter.outbox import creating
 from newsletter.settings import load_settings
 
 ENV = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
-
-
-def make_site(base: Path, n: int) -> tuple[Path, Path]:
-    """A temp site with N generated contacts, and a pristine copy of its database."""
-    site = base / f"site-{n}"
-    site.mkdir()
-    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
-    for folder in ("templates", "issues"):
-        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
-    newsletter(site, "init")
-    generate(f"sqlite:///{site / 'subscribers.db'}", n)
-    pristine = base / f"pristine-{n}.db"
-    shutil.copy(site / "subscribers.db", pristine)
-    return site, pristine
 
 
 def counts(site: Path, repeat: int) -> list[tuple[str, int, float]]:
@@ -78,7 +74,7 @@ def create_child(site: str) -> None:
     engine = db.make_engine(settings.db_url)
     start = time.perf_counter()
     with db.transaction(db.session_factory(db.writer(engine))) as s:
-        created = outbox.create_mailing(s, settings, IssueSource(settings, MONTH), "medlemmar")
+        created = creating.create_mailing(s, settings, IssueSource(settings, MONTH), "medlemmar")
     print(created.recipients, time.perf_counter() - start)
 
 
@@ -120,7 +116,7 @@ def report(args: argparse.Namespace, base: Path) -> None:
     sites = {}
     for n in sorted({args.small, args.create, args.n}):
         start = time.perf_counter()
-        sites[n] = make_site(base, n)
+        sites[n] = generated_site(base, n, f"site-{n}")
         print(f"site with {n} generated contacts ready in {time.perf_counter() - start:.1f} s")
 
     print(f"\nsegment counts, {args.n} contacts:")

@@ -28,7 +28,8 @@ class PgUnavailable(RuntimeError):
     """PostgreSQL's server binaries are not installed here."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (bound, then released): the benches never use a fixed one."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -50,7 +51,7 @@ class PgCluster:
 
     def __init__(self) -> None:
         self.bin = find_bin()
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         self._started = False

@@ -4,7 +4,7 @@
                                                [--cpu-messages 3000] [--sqlite]
 
 The processes are `newsletter send resume ID` subprocesses started together on one mailing
-(claims: outbox.claim, FOR UPDATE SKIP LOCKED on PostgreSQL); the database is a throw-away
+(claims: outbox.sending.claim, FOR UPDATE SKIP LOCKED on PostgreSQL); the database is a throw-away
 PostgreSQL cluster (bench/pgcluster.py, durable defaults), or the site's SQLite file with
 --sqlite or when PostgreSQL is not installed.
 
@@ -39,9 +39,10 @@ from population import generate
 from send_bench import REPO, SECRET, SINK, Sink
 from sqlalchemy import select
 
-from newsletter import db, outbox
+from newsletter import db
 from newsletter.kinds.targeted import TargetedSource
 from newsletter.models import Person
+from newsletter.outbox import creating
 from newsletter.settings import load_settings
 
 SHAPES = [(p, c) for p in (1, 2, 4) for c in (1, 2, 4)]
@@ -85,8 +86,8 @@ def new_mailing(site: Path, db_url: str | None, n: int, tag: str) -> int:
             people = list(s.scalars(select(Person).order_by(Person.id).limit(n)))
             source = TargetedSource(settings, f"Skalningstest {tag} (demodata)",
                                     "Ett testutskick från bench/scale_bench.py.")
-            return outbox.create_mailing(s, settings, source, f"bench:{tag}",
-                                         persons=people).mailing.id
+            return creating.create_mailing(s, settings, source, f"bench:{tag}",
+                                           persons=people).mailing.id
     finally:
         engine.dispose()
 

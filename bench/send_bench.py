@@ -36,12 +36,14 @@ from datetime import UTC, datetime
 from multiprocessing import Process
 from pathlib import Path
 
-from population import generate
+from pgcluster import free_port
+from population import AREAS, FIRST, LAST, ROLES, generate
 from sqlalchemy import func, select
 
-from newsletter import db, outbox
+from newsletter import db
 from newsletter.messages import MessageTemplate
 from newsletter.models import OutboxRow
+from newsletter.outbox import creating
 from newsletter.settings import load_settings
 from newsletter.sources import Recipient
 
@@ -49,22 +51,9 @@ REPO = Path(__file__).resolve().parent.parent
 SINK = "/usr/sbin/smtp-sink"
 MONTH = "2026-12"
 SECRET = "bench-secret-key-not-for-production"
-FIRST = ["Anna", "Bengt", "Cecilia", "David", "Eva", "Filip", "Greta", "Hans", "Ingrid", "Jonas",
-         "Karin", "Lars", "Maria", "Nils", "Olof", "Petra", "Åsa", "Örjan", "Ängla", "Ulf"]
-LAST = ["Andersson", "Berg", "Carlsson", "Dahl", "Ek", "Fors", "Gustafsson", "Holm", "Isaksson",
-        "Johansson", "Lund", "Nilsson", "Öberg", "Åberg", "Sjöberg", "Wall"]
-ROLES = ["kommunchef", "kso", "politiker", "tjansteperson", "tjansteperson", "tjansteperson"]
-AREAS = ["medlemmar", "bostad", "kapital", "omvarld", "digitalisering", "infrastruktur",
-         "arbetsmarknad"]
 
 
 # --- the sink --------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Sink:
     """smtp-sink on 127.0.0.1, with the time each message arrived (from its -c counter);
@@ -190,6 +179,22 @@ def make_site(base: Path, n: int) -> Path:
     return site
 
 
+
+def generated_site(base: Path, n: int, name: str) -> tuple[Path, Path]:
+    """A temp site BASE/NAME with N contacts from population.generate (quicker than an import
+    for large N), and a pristine copy of its database (BASE/pristine-NAME.db) to restore."""
+    site = base / name
+    site.mkdir()
+    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
+    for folder in ("templates", "issues"):
+        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
+    newsletter(site, "init")
+    generate(f"sqlite:///{site / 'subscribers.db'}", n)
+    pristine = base / f"pristine-{name}.db"
+    shutil.copy(site / "subscribers.db", pristine)
+    return site, pristine
+
+
 # --- the engine ------------------------------------------------------------------------------
 
 @dataclass
@@ -199,6 +204,7 @@ class EngineRun:
     received: int
     wall: float
     max_rss_mib: float
+
 
 
 def run_engine(site: Path, n: int, sink: Sink, connections: int) -> EngineRun:
@@ -291,7 +297,7 @@ def mean_message(site: Path) -> tuple[float, int]:
         with db.session_factory(engine)() as s:
             counts = s.execute(select(OutboxRow.mailing_id, OutboxRow.variant_key, func.count())
                                .group_by(OutboxRow.mailing_id, OutboxRow.variant_key)).all()
-            total = sum(count * len(MessageTemplate(settings, outbox.frozen(s, m, key))
+            total = sum(count * len(MessageTemplate(settings, creating.frozen(s, m, key))
                                     .build(recipient)) for m, key, count in counts)
     finally:
         engine.dispose()
@@ -491,15 +497,7 @@ def whole(args: argparse.Namespace, sink: Sink, base: Path, sample: bytes) -> No
     """The whole command against a bare client with messages of the same mean size."""
     c, reps, n = args.connections, args.repeat, args.whole
     t = time.perf_counter()
-    site = base / f"whole-{n}"
-    site.mkdir()
-    shutil.copy(REPO / "newsletter.toml", site / "newsletter.toml")
-    for folder in ("templates", "issues"):
-        shutil.copytree(REPO / folder, site / folder, ignore=shutil.ignore_patterns("build"))
-    newsletter(site, "init")
-    generate(f"sqlite:///{site / 'subscribers.db'}", n)
-    pristine = base / f"pristine-whole-{n}.db"
-    shutil.copy(site / "subscribers.db", pristine)
+    site, pristine = generated_site(base, n, f"whole-{n}")
     print(f"\nsite with {n} generated contacts ready in {time.perf_counter() - t:.1f} s")
     engine_runs: list[WholeRun] = []
     bare_runs: list[WholeRun] = []

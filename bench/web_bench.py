@@ -41,7 +41,6 @@ import queue
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pgcluster import PgCluster, PgUnavailable
+from pgcluster import PgCluster, PgUnavailable, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 MONTH = "2026-12"
@@ -66,12 +65,6 @@ ROLES = ["kommunchef", "kso", "politiker", "tjansteperson", "tjansteperson"]
 SPARE = 100  # contacts nobody unsubscribes: they must stay subscribed
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the site ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ mixed), and measures, best of --repeat (other work on the machine only slows a r
 
 - `review.snapshot`: the fingerprint an approval is bound to (the complete variant and the web
   version rendered, the templates hashed), as `issue status`, `approve` and every send pay it;
-- `outbox.create_mailing` of the issue to `medlemmar` (sending now: variants on first use,
+- `outbox.creating.create_mailing` of the issue to `medlemmar` (sending now: variants on first use,
   one row per person), the baseline;
 - `schedule.schedule` (freezing every variant the segment's persons have that day, plus the
   fallback, and the web version) and `schedule.start` at the time (recipients fixed, each
@@ -33,9 +33,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from newsletter import db, outbox, review, schedule
+from newsletter import db, review, schedule
 from newsletter.cli import main
 from newsletter.kinds.issue import IssueSource
+from newsletter.outbox import creating
 from newsletter.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,7 +98,7 @@ def main_(argv: list[str] | None = None) -> None:
 
         def send_now() -> None:
             with db.transaction(sessions, dry_run=True) as s:
-                outbox.create_mailing(s, settings, IssueSource(settings, "2026-12"), "medlemmar")
+                creating.create_mailing(s, settings, IssueSource(settings, "2026-12"), "medlemmar")
 
         variants = {}
 
@@ -105,7 +106,7 @@ def main_(argv: list[str] | None = None) -> None:
             with db.transaction(sessions, dry_run=True) as s:
                 mailing = schedule.schedule(s, settings, IssueSource(settings, "2026-12"),
                                             "medlemmar", at, now=at - timedelta(hours=1))
-                variants["frozen"] = len(outbox.frozen_keys(s, mailing.id))
+                variants["frozen"] = len(creating.frozen_keys(s, mailing.id))
                 started = schedule.start(s, settings, mailing.id, now=at)
                 variants["recipients"] = started.recipients
 

@@ -1,16 +1,15 @@
 """The background sender: a web process's own thread that sends what its requests recorded.
 
-A web request never waits on the mail relay: it records what must happen (outbox rows, a
-sign-up) in its transaction, commits, hands the mailing ids to `submit(ids)` (or calls `wake()`
-when it recorded work for a task) and answers. One daemon thread per process
-("newsletter-background") then sends those mailings one after the other through
-`sender.send_mailing`. Every few seconds (`Schedule.sweep_every`) it also sweeps: the tasks it
-was given (e.g. `signups.handle_pending`, which turns recorded sign-ups into registrations and
-their confirmations), and `outbox.due_mailings`: the transactional mailings (confirmations and
-other messages someone asked for) and the mailings submitted here that still have rows due,
-including those an earlier process left behind. A confirmation whose delivery failed is
-therefore retried like any deferred message (`[transport] retry_after`, doubled each time),
-without anyone running a command.
+A web request never waits on the mail relay: it records what must happen (outbox rows, a sign-up) in
+its transaction, commits, hands the mailing ids to `submit(ids)` (or calls `wake()` when it recorded
+work for a task) and answers. One daemon thread per process ("newsletter-background") then sends
+those mailings one after the other through `sender.send_mailing`. Every few seconds
+(`Schedule.sweep_every`) it also sweeps: the tasks it was given (e.g. `signups.handle_pending`,
+which turns recorded sign-ups into registrations and their confirmations), and
+`outbox.sending.due_mailings`: the transactional mailings (confirmations and other messages someone
+asked for) and the mailings submitted here that still have rows due, including those an earlier
+process left behind. A confirmation whose delivery failed is therefore retried like any deferred
+message (`[transport] retry_after`, doubled each time), without anyone running a command.
 
 Alongside other senders. The engine's exactly-once claims make it safe to run while
 `newsletter worker`, a CLI command or another web process sends the same mailings: each row is
@@ -42,9 +41,10 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import outbox, sender
+from . import sender
 from .errors import ConfigError, NewsletterError, NotFound
 from .messages import DkimSigner
+from .outbox import sending
 from .settings import Settings
 from .transports import Transport, from_settings
 
@@ -216,7 +216,7 @@ class BackgroundSender:
     def _due(self) -> list[int]:
         try:
             with self.sessions() as s:
-                return outbox.due_mailings(s, datetime.now(UTC), also=self._followed)
+                return sending.due_mailings(s, datetime.now(UTC), also=self._followed)
         except SQLAlchemyError as exc:
             self._tell("sweep", exc)
             return []

@@ -40,12 +40,12 @@ from flufl.bounce import all_failures
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import outbox
 from .contacts import normalise_email
 from .errors import InputError, InvalidAddress
 from .events import EventKind, SuppressionReason, hard_bounce, log_event, suppress
 from .i18n import _
 from .models import OutboxRow, Person, ProcessedReport
+from .outbox import creating, forgetting
 from .settings import Settings
 
 HARD = "hard"
@@ -329,7 +329,7 @@ def apply_report(session: Session, settings: Settings, report: Report,
     if report.kind == NOT_REPORT:
         summary.not_reports += 1
         return
-    row = outbox.row_by_message_id(session, report.original_message_id)
+    row = creating.row_by_message_id(session, report.original_message_id)
     if report.kind == COMPLAINT:
         _complaint(session, settings, report, row, summary)
         return
@@ -370,9 +370,10 @@ def _soft_bounce(session: Session, settings: Settings, person: Person | None,
         return False
     bounced_at = row.sent_at if row is not None else None
     if bounced_at is None:
-        bounced_at = outbox.last_sent_at(session, person.id)
+        bounced_at = forgetting.last_sent_at(session, person.id)
     if (bounced_at is not None and person.soft_bounced_at is not None
-            and outbox.delivered_between(session, person.id, person.soft_bounced_at, bounced_at)):
+            and forgetting.delivered_between(session, person.id, person.soft_bounced_at,
+                                             bounced_at)):
         person.soft_bounces = 0
     if bounced_at is not None and (person.soft_bounced_at is None
                                    or bounced_at > person.soft_bounced_at):

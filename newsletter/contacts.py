@@ -17,7 +17,6 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from . import outbox
 from .addresses import needs_smtputf8
 from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, merge_contact
 from .csvfiles import write_csv
@@ -36,6 +35,7 @@ from .models import (
     utcnow,
 )
 from .municipalities import Resolver
+from .outbox import forgetting
 from .segments import recipients_query
 from .settings import Settings
 from .signing import address_hash
@@ -278,15 +278,15 @@ def forget(session: Session, secret: bytes, email: str) -> bool:
         session.add(Suppression(email_hash=digest, reason=SuppressionReason.ERASED))
     else:
         entry.reason = SuppressionReason.ERASED
-    outbox.forget_address(session, email)
+    forgetting.forget_address(session, email)
     # A sign-up not handled yet keeps the address of one who is not a contact (signups.py).
     session.execute(delete(Signup).where(Signup.email == email))
     person = session.scalar(select(Person).where(Person.email == email))
     if person is not None:
         # Positions, areas and registrations go by cascade; outbox rows and events keep only
         # a NULL person. Scrub free text that may quote the address (an SMTP error, say), and
-        # content frozen for this person alone (outbox.forget_person).
-        outbox.forget_person(session, person)
+        # content frozen for this person alone (outbox.forgetting.forget_person).
+        forgetting.forget_person(session, person)
         for event in session.scalars(select(Event).where(Event.person_id == person.id)):
             if email in json.dumps(event.detail, ensure_ascii=False).casefold():
                 event.detail = {"redacted": True}

@@ -130,9 +130,9 @@ def may_confirm(status: str | None, reason: str | None) -> bool:
     yet) whose address is on the suppression list for REASON (None: it is not).
 
     A confirmation is a message the person asked for on a public page, to prove the address is
-    theirs: it also reaches someone not confirmed yet (pending) and someone who unsubscribed
-    (the confirmation is how they come back), never a bounced, erased or complaining address.
-    The one rule of signups.py (what to mail), outbox.py and sender.py (what to send).
+    theirs: it also reaches someone not confirmed yet (pending) and someone who unsubscribed (the
+    confirmation is how they come back), never a bounced, erased or complaining address. The one
+    rule of signups.py (what to mail), outbox/creating.py and sender.py (what to send).
     """
     return (status in (None, "active", "pending", "unsubscribed")
             and reason in (None, SuppressionReason.UNSUBSCRIBED))

@@ -100,7 +100,7 @@ def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
 
 
 def logo(settings: Settings, branding: Branding) -> Logo | None:
-    """BRANDING's logo to show (settings.py checked that the file is in media/; the callers
+    """BRANDING's logo to show (settings/tables.py checked that the file is in media/; the callers
     pass branding.current(settings)), sized for email: an HTML width and height within
     LOGO_BOX, so Outlook (which ignores CSS sizes) shows it small too; None without a logo, or
     when the file is not a readable image."""

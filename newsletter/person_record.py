@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import outbox
 from .consent import consents_of, purpose_label
 from .contacts import normalise_email
 from .errors import InputError, NotFound
@@ -31,6 +30,7 @@ from .events import suppression_reason
 from .files import atomic_write
 from .i18n import _
 from .models import Event, Person, Position, Registration, Webinar
+from .outbox import forgetting
 from .role_claims import claims_of
 from .settings import Settings
 
@@ -138,7 +138,7 @@ def person_record(session: Session, settings: Settings, email: str) -> PersonRec
                Registration.created_at)
         .join(Webinar, Webinar.id == Registration.webinar_id)
         .where(Registration.person_id == person.id).order_by(Registration.created_at))
-    mailings = outbox.mailings_of(session, person.id)
+    mailings = forgetting.mailings_of(session, person.id)
     events = session.scalars(select(Event).where(Event.person_id == person.id)
                              .order_by(Event.at, Event.id))
     return PersonRecord(

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import outbox
 from .kinds import webinar as messages
 from .models import MailingKind, Webinar
+from .outbox import creating
 from .settings import Lead, Settings
 
 _NAMED = {86400: "remind-day", 3600: "remind-hour"}  # the manual `webinar remind --when`
@@ -58,7 +58,7 @@ def create_due(session: Session, settings: Settings, now: datetime) -> list[int]
     for webinar, lead in due(session, settings, now):
         source = messages.to_registered(settings, webinar, what(lead), now=now)
         segment = f"registered:{webinar.slug}"
-        if outbox.find_mailing(session, MailingKind.WEBINAR, source.key, segment) is not None:
+        if creating.find_mailing(session, MailingKind.WEBINAR, source.key, segment) is not None:
             continue
-        created.append(outbox.create_mailing(session, settings, source, segment).mailing.id)
+        created.append(creating.create_mailing(session, settings, source, segment).mailing.id)
     return created

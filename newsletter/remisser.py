@@ -32,7 +32,6 @@ from . import content, fetcher, letters
 from .errors import InputError, NewsletterError, NotFound
 from .i18n import _
 from .kinds.issue import next_issue
-from .mail_templates import Message
 from .markdown import safe_url
 from .models import (
     EntryStatus,
@@ -218,11 +217,11 @@ class Reminder:
     answer_by: date
 
 
-def call_for_input(session: Session, settings: Settings, entry_id: int) -> Message:
+def call_for_input(session: Session, settings: Settings, entry_id: int) -> letters.Letter:
     """The subject and Markdown body of a call for input on a remiss, from
     templates/intake/remiss_call.md; send it as a targeted mailing."""
     remiss = get_remiss(session, entry_id)
-    return _message(settings, CALL_TEMPLATE, _context(settings, remiss))
+    return letters.write(settings, CALL_TEMPLATE, _context(settings, remiss))
 
 
 def reminders_due(session: Session, settings: Settings, now: datetime) -> list[Reminder]:
@@ -243,7 +242,7 @@ def reminders_due(session: Session, settings: Settings, now: datetime) -> list[R
         todo = [a for a in addresses if a not in sent]
         if not todo:
             continue
-        message = _message(settings, REMINDER_TEMPLATE,
+        message = letters.write(settings, REMINDER_TEMPLATE,
                            {**_context(settings, remiss), "days_left": (remiss.answer_by - today)
                             .days})
         for address in todo:
@@ -272,8 +271,3 @@ def _context(settings: Settings, remiss: Remiss) -> dict:
         "entry_id": entry.id,
     }
 
-
-def _message(settings: Settings, name: str, context: dict) -> Message:
-    """A Markdown template with front matter `subject:`: both rendered with CONTEXT."""
-    letter = letters.write(settings, name, context)
-    return Message(subject=letter.subject, body=letter.body)

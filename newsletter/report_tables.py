@@ -34,7 +34,7 @@ from .reports import (
 )
 from .settings import Settings
 
-ONE_PERSON = "person:"  # the label of a mailing to one person (outbox.create_mailing's persons)
+ONE_PERSON = "person:"  # the label of a mailing to one person (outbox.creating: persons=)
 
 
 @dataclass(frozen=True)

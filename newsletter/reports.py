@@ -12,8 +12,8 @@ is under SMALL is shown as "<5" (`small`), on every surface (terminal, CSV, page
 breakdown can point at a few people. Totals per mailing, month and year are shown as they are.
 Test copies ("[TEST]") are left out of every report.
 
-The figures are grouped queries on the mailing tables, read only: outbox.py owns those tables
-and is the only module that writes them; a report never changes what it reads.
+The figures are grouped queries on the mailing tables, read only: the outbox package owns those
+tables and is the only module that writes them; a report never changes what it reads.
 """
 
 from __future__ import annotations

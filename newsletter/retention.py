@@ -6,10 +6,10 @@ Two kinds of trace name a person without being the register itself:
   older than `events_days` loses its person (person_id NULL). The event stays, so counts by
   kind and month stay right; its detail never holds personal data (events.log_event).
 * the outbox, one row per recipient of each mailing: the rows of a mailing finished more than
-  `outbox_days` ago lose their person, their Message-ID (which holds the person's public id)
-  and any error text; a variant frozen for one person (a calendar invite names its attendee)
-  is deleted; a test mailing's address goes (outbox.anonymise_finished). Each row keeps its
-  state, so `send status` shows the same counts as before.
+  `outbox_days` ago lose their person, their Message-ID (which holds the person's public id) and any
+  error text; a variant frozen for one person (a calendar invite names its attendee) is deleted; a
+  test mailing's address goes (outbox.forgetting.anonymise_finished). Each row keeps its state, so
+  `send status` shows the same counts as before.
 
 A finished mailing is done once and marked in its meta ("retained"); events are done up to a
 watermark kept in site_meta, so a round of the worker costs a few small queries however large
@@ -30,9 +30,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from . import outbox
 from .events import EventKind, log_event
 from .models import Event, SiteMeta
+from .outbox import forgetting
 from .settings import Settings
 from .signups import purge_expired
 
@@ -84,5 +84,5 @@ def _events(session: Session, cutoff: datetime) -> int:
 
 
 def _mailings(session: Session, cutoff: datetime, report: RetentionReport) -> None:
-    done = outbox.anonymise_finished(session, cutoff)
+    done = forgetting.anonymise_finished(session, cutoff)
     report.mailings, report.rows, report.variants = done.mailings, done.rows, done.variants

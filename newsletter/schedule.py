@@ -4,10 +4,10 @@ one when its time comes (`start`, the worker's); `cancel` before that.
 Both paths pass preflight.py first (an unfinished or unapproved issue, demo settings to real
 addresses are refused), and only for a new mailing: the same command again resumes.
 
-Scheduling freezes the content at once (outbox.open_mailing with status scheduled, then
-outbox.freeze): what was approved is what goes, whatever happens to the files afterwards. The
-recipients are fixed only when the time comes (outbox.add_recipients, positions judged on that
-day, the segment's expression as it was approved), and the send engine re-checks suppression
+Scheduling freezes the content at once (outbox.creating.open_mailing with status scheduled,
+then freeze): what was approved is what goes, whatever happens to the files afterwards. The
+recipients are fixed only when the time comes (outbox.creating.add_recipients, positions judged
+on that day, the segment's expression as it was approved), and the send engine re-checks suppression
 per message as always. To pick each person's variant then without the issue's files, the
 mailing's meta keeps a picker (`pick`: the priority areas and each item's area and roles, from
 the issue's manifest) that gives the same key as `IssueRenderer.variant_key`. The variants
@@ -22,10 +22,10 @@ Times are local to `[organisation] timezone` (Europe/Stockholm), parsed like a w
 refused; a repeated hour (02:00-03:00 on the last Sunday of October) means its first
 occurrence, summer time; a time in the past is refused.
 
-Failure modes. Starting is one transaction: a compare-and-set of the status (scheduled ->
-sending, outbox.start_scheduled) and the recipients' rows, committed together. Two workers at
-the same moment: one wins the compare-and-set, the other starts nothing. A worker killed
-meanwhile: the transaction rolls back and the mailing is still scheduled for the next round.
+Failure modes. Starting is one transaction: a compare-and-set of the status (scheduled -> sending,
+outbox.lifecycle.start_scheduled) and the recipients' rows, committed together. Two workers at the
+same moment: one wins the compare-and-set, the other starts nothing. A worker killed meanwhile: the
+transaction rolls back and the mailing is still scheduled for the next round.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, selectinload
 
-from . import outbox, preflight, segments, webinars
+from . import preflight, segments, webinars
 from .content import Issue, Item
 from .errors import InputError, Refused, SendError
 from .events import EventKind, log_event
@@ -47,6 +47,7 @@ from .kinds import issue as issue_kind
 from .kinds import webinar as webinar_kind
 from .markdown import convert
 from .models import Mailing, MailingKind, MailingStatus, Person
+from .outbox import creating, lifecycle
 from .render import IssueRenderer
 from .settings import Area, Settings
 from .sources import Content, Profile, Source
@@ -74,11 +75,11 @@ def parse_at(settings: Settings, text: str, *, now: datetime | None = None) -> d
 
 def send_now(session: Session, settings: Settings, source: Source, segment: str, *,
              by: str | None = None,
-             before_create: Callable[[], None] | None = None) -> outbox.Created:
+             before_create: Callable[[], None] | None = None) -> creating.Created:
     """The mailing of SOURCE to SEGMENT to send now: the existing one (to resume), or a new one
     once preflight passes (BEFORE_CREATE() then runs, e.g. a question on the terminal); a new
     issue mailing publishes its web version in the archive."""
-    existing = outbox.find_mailing(session, source.kind, source.key, segment)
+    existing = creating.find_mailing(session, source.kind, source.key, segment)
     if existing is not None and existing.status == MailingStatus.SCHEDULED:
         raise Refused(_("mailing {id} is scheduled for {at}: it goes then (newsletter send "
                         "cancel {id} cancels it)").format(
@@ -87,7 +88,7 @@ def send_now(session: Session, settings: Settings, source: Source, segment: str,
         preflight.check_send(session, settings, source, segment, by=by)
         if before_create is not None:
             before_create()
-    created = outbox.create_mailing(session, settings, source, segment)
+    created = creating.create_mailing(session, settings, source, segment)
     if created.new and isinstance(source, issue_kind.IssueSource):
         issue_kind.publish(session, settings, source)
     return created
@@ -113,7 +114,7 @@ def schedule(session: Session, settings: Settings, source: Source, segment: str,
             source.method in webinar_kind.PERSONAL or source.variant is None):
         raise InputError(_("only the issue, a targeted mailing or a webinar announcement can "
                            "be scheduled"))
-    existing = outbox.find_mailing(session, source.kind, source.key, segment)
+    existing = creating.find_mailing(session, source.kind, source.key, segment)
     if existing is not None:
         raise Refused(_("{kind} {key} to {segment} is already mailing {id} ({status}): "
                         "newsletter send status {id}").format(
@@ -124,10 +125,10 @@ def schedule(session: Session, settings: Settings, source: Source, segment: str,
         mailing = _schedule_issue(session, settings, source, segment, at, now)
     else:
         key = source.variant_of(_PROBE)
-        mailing = outbox.open_mailing(session, settings, source, segment,
-                                      status=MailingStatus.SCHEDULED, scheduled_at=at,
-                                      meta={"pick": {"kind": "one", "key": key}})
-        outbox.freeze(session, mailing, replace(source.render(key), key=key))
+        mailing = creating.open_mailing(session, settings, source, segment,
+                                        status=MailingStatus.SCHEDULED, scheduled_at=at,
+                                        meta={"pick": {"kind": "one", "key": key}})
+        creating.freeze(session, mailing, replace(source.render(key), key=key))
     session.flush()
     log_event(session, EventKind.MAILING_SCHEDULED, mailing=mailing.id,
               ref=f"{source.kind}:{source.key}", at=at.isoformat(), by=by)
@@ -150,8 +151,8 @@ def _schedule_issue(session: Session, settings: Settings, source: issue_kind.Iss
             "fallback": renderer.variant_key(None, frozenset())}
     meta = {"pick": pick,
             "web": {**_fields(web), "attachments": [], "manifest": dict(web.manifest)}}
-    mailing = outbox.open_mailing(session, settings, source, segment,
-                                  status=MailingStatus.SCHEDULED, scheduled_at=at, meta=meta)
+    mailing = creating.open_mailing(session, settings, source, segment,
+                                    status=MailingStatus.SCHEDULED, scheduled_at=at, meta=meta)
     keys = {pick["fallback"]}
     today = local_day(settings, now)
     for people in _segment_people(session, settings, segment, today):
@@ -160,7 +161,7 @@ def _schedule_issue(session: Session, settings: Settings, source: issue_kind.Iss
             keys.add(renderer.variant_key(areas, person.roles(today)))
             session.expunge(person)
     for key in sorted(keys):
-        outbox.freeze(session, mailing, renderer.render(key))
+        creating.freeze(session, mailing, renderer.render(key))
     return mailing
 
 
@@ -181,7 +182,7 @@ def cancel(session: Session, mailing_id: int, *, by: str | None = None) -> Maili
     """Cancel scheduled MAILING_ID (before a worker starts it); BY, if given, must be a staff
     member who may send."""
     preflight.check_sender(session, by)
-    mailing = outbox.cancel(session, mailing_id, _("cancelled before it was sent"))
+    mailing = lifecycle.cancel(session, mailing_id, _("cancelled before it was sent"))
     log_event(session, EventKind.MAILING_CANCELLED, mailing=mailing_id, by=by)
     return mailing
 
@@ -267,29 +268,29 @@ class _FrozenWeb:
 
 
 def start(session: Session, settings: Settings, mailing_id: int, *,
-          now: datetime | None = None) -> outbox.Created | None:
+          now: datetime | None = None) -> creating.Created | None:
     """Start scheduled MAILING_ID (its time has come): fix its recipients as of NOW's day and
     publish a frozen issue's web version. None if another worker started it first, or it was
     cancelled; a site on demo settings whose segment now reaches beyond example.se cancels it
     with the reason."""
     now = now or datetime.now(UTC)
-    mailing = outbox.get_mailing(session, mailing_id)
+    mailing = creating.get_mailing(session, mailing_id)
     if mailing.status != MailingStatus.SCHEDULED:
         return None
     expr = (mailing.meta or {}).get("segment_expr") or mailing.segment
     try:
         preflight.check_demo_recipients(session, settings, expr)
     except Refused as exc:
-        outbox.cancel(session, mailing_id, str(exc))
+        lifecycle.cancel(session, mailing_id, str(exc))
         log_event(session, EventKind.MAILING_CANCELLED, mailing=mailing_id, by=None)
         return None
-    if not outbox.start_scheduled(session, mailing_id):
+    if not lifecycle.start_scheduled(session, mailing_id):
         return None
-    mailing = outbox.get_mailing(session, mailing_id)
-    source = FrozenSource(settings, mailing, outbox.frozen_keys(session, mailing_id),
+    mailing = creating.get_mailing(session, mailing_id)
+    source = FrozenSource(settings, mailing, creating.frozen_keys(session, mailing_id),
                           local_day(settings, now))
-    created = outbox.add_recipients(session, settings, mailing, source,
-                                    today=local_day(settings, now))
+    created = creating.add_recipients(session, settings, mailing, source,
+                                      today=local_day(settings, now))
     web = (mailing.meta or {}).get("web")
     if mailing.kind == MailingKind.ISSUE and web:
         pick = source.pick

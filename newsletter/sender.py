@@ -1,11 +1,11 @@
 """The send engine: claim outbox rows, re-check the person, personalise, send, record.
 
 `send_mailing(settings, sessions, mailing_id)` works through a mailing's outbox with
-`transport.connections` workers (threads; SMTP I/O releases the GIL), each with its own
-transport connection and database connection, both reused for every message it sends; every
-claim, re-check and record is its own short transaction on that database connection. The
-statements are outbox.py's (the ledger's); this module decides when to run them and what a
-transport's answer means. `deliver(settings, sessions, ids)` sends several mailings in a row.
+`transport.connections` workers (threads; SMTP I/O releases the GIL), each with its own transport
+connection and database connection, both reused for every message it sends; every claim, re-check
+and record is its own short transaction on that database connection. The statements are
+outbox/sending.py's (the ledger's); this module decides when to run them and what a transport's
+answer means. `deliver(settings, sessions, ids)` sends several mailings in a row.
 
 Exactly once, and its window. Rows move pending -> sending -> sent | deferred | failed |
 suppressed. A worker claims a few rows with one compare-and-set UPDATE (only rows still pending or
@@ -18,7 +18,7 @@ row becomes `suppressed` and nothing is sent. After the transport accepts a mess
 committed as `sent` in its own small transaction. A sender killed at any moment leaves rows in
 `sending`; the next run (the same command again), and any sender still working on the mailing
 once it runs out of rows, takes back rows claimed by a dead process on this host, or claimed more
-than outbox.STALE_AFTER ago, and sends them. The one case that yields a second copy:
+than outbox.sending.STALE_AFTER ago, and sends them. The one case that yields a second copy:
 the server's 250 arrived (or the server kept the message while its reply was lost) but the kill came
 before the commit. Each connection has at most one message in that state, so a crash can cause at
 most `connections` duplicates. `send status` counts such rows as "possibly sent" while they wait,
@@ -51,11 +51,12 @@ from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, events, outbox
+from . import db, events
 from .errors import ConfigError, SendError
 from .i18n import _
 from .messages import DkimSigner, MessageTemplate
 from .models import MailingKind, MailingStatus, OutboxStatus, Person
+from .outbox import creating, lifecycle, sending
 from .settings import Settings
 from .signing import address_hash
 from .sources import Recipient, recipient_for
@@ -149,11 +150,11 @@ class _Worker:
     seconds: float = 0.0  # a message's time, a moving average: how many rows to claim
 
     def batch(self) -> int:
-        """Rows to claim next: about CLAIM_SECONDS' worth (at most outbox.CLAIM_BATCH), so that
-        against a slow server no worker sits on rows the others could be sending."""
+        """Rows to claim next: about CLAIM_SECONDS' worth (at most outbox.sending.CLAIM_BATCH),
+        so that against a slow server no worker sits on rows the others could be sending."""
         if self.seconds <= 0:
             return 1
-        return max(1, min(outbox.CLAIM_BATCH, int(CLAIM_SECONDS / self.seconds)))
+        return max(1, min(sending.CLAIM_BATCH, int(CLAIM_SECONDS / self.seconds)))
 
     def timed(self, seconds: float) -> None:
         self.seconds = seconds if self.seconds <= 0 else 0.8 * self.seconds + 0.2 * seconds
@@ -197,13 +198,13 @@ class _Run:
         with self.lock:
             if key not in self.templates:
                 with self.sessions() as s:
-                    content = outbox.frozen(s, self.mailing_id, key)
+                    content = creating.frozen(s, self.mailing_id, key)
                 self.templates[key] = MessageTemplate(self.settings, content, dkim=self.dkim)
             return self.templates[key]
 
     def pause(self, reason: str) -> None:
         with self.tx() as s:
-            outbox.set_paused(s, self.mailing_id, reason)
+            sending.set_paused(s, self.mailing_id, reason)
         with self.lock:
             self.pause_reason = self.pause_reason or reason
 
@@ -221,7 +222,7 @@ class _Run:
 
     # --- one worker: claim -> re-check -> personalise -> send -> record
     def work(self, number: int) -> None:
-        me = outbox.claimant(number)
+        me = sending.claimant(number)
         conn = self.transport.connection()
         try:
             with self.sessions.kw["bind"].connect() as dbc:
@@ -250,12 +251,12 @@ class _Run:
                     break
                 self.one(row, w)
 
-    def claim(self, w: _Worker) -> list[outbox.Claimed]:
+    def claim(self, w: _Worker) -> list[sending.Claimed]:
         with w.db.begin():
-            rows = outbox.claim(w.db, self.mailing_id, w.me, self.clock(),
-                                limit=w.batch())
+            rows = sending.claim(w.db, self.mailing_id, w.me, self.clock(),
+                                 limit=w.batch())
             if not rows:
-                status, reason = outbox.mailing_state(w.db, self.mailing_id)
+                status, reason = sending.mailing_state(w.db, self.mailing_id)
                 with self.lock:
                     if status == MailingStatus.PAUSED:
                         self.pause_reason = self.pause_reason or reason or "pausad"
@@ -268,9 +269,9 @@ class _Run:
 
     def reclaim(self) -> int:
         """Take back the rows of senders that died on this mailing (a process killed while
-        other senders go on, see outbox.claim_is_dead), so that the survivors finish it."""
+        other senders go on, see outbox.sending.claim_is_dead), so that the survivors finish it."""
         with self.tx() as s:
-            taken = outbox.reclaim(s, self.mailing_id)
+            taken = sending.reclaim(s, self.mailing_id)
         if taken:
             with self.lock:
                 self.report.reclaimed += taken
@@ -279,7 +280,7 @@ class _Run:
     def next_due(self) -> float | None:
         """Seconds until the next row may be claimed; None when no row is left to claim."""
         with self.sessions() as s:
-            left, earliest = outbox.next_due(s, self.mailing_id)
+            left, earliest = sending.next_due(s, self.mailing_id)
         if not left:
             return None
         if earliest is None:
@@ -290,25 +291,25 @@ class _Run:
         """Put claimed rows back, untouched: they were never handed to the transport."""
         if ids:
             with w.db.begin():
-                outbox.release(w.db, ids, w.me, due=due)
+                sending.release(w.db, ids, w.me, due=due)
 
     def release_all(self, me: str) -> None:
         try:
             with self.tx() as s:
-                outbox.release_all(s, self.mailing_id, me)
+                sending.release_all(s, self.mailing_id, me)
         except SQLAlchemyError:
             return  # the database itself failed: the rows wait for the next run's reclaim
 
-    def recipient(self, row: outbox.Claimed, dbc: DbConnection) -> tuple[Recipient | None, str]:
+    def recipient(self, row: sending.Claimed, dbc: DbConnection) -> tuple[Recipient | None, str]:
         """Who gets ROW now, read fresh: None and why not, if nobody may be mailed."""
         person = None
         if row.person_id is not None:
             with dbc.begin():  # one snapshot: a changed address is checked against the same state
-                person = outbox.recipient_now(dbc, row.person_id, row.digest)
+                person = sending.recipient_now(dbc, row.person_id, row.digest)
                 if person is not None and person.email != row.email:
                     row.email = person.email
                     row.digest = address_hash(self.settings.secret_key, person.email)
-                    person = outbox.recipient_now(dbc, row.person_id, row.digest)
+                    person = sending.recipient_now(dbc, row.person_id, row.digest)
         if self.test_to:
             stand_in = (_Someone(person.name, person.email, row.public_id or "test")
                         if person is not None else _Someone("", self.test_to, "test"))
@@ -331,7 +332,7 @@ class _Run:
         return recipient_for(self.settings, _Someone(person.name, person.email, row.public_id),
                              row.message_id), ""
 
-    def one(self, row: outbox.Claimed, w: _Worker) -> None:
+    def one(self, row: sending.Claimed, w: _Worker) -> None:
         recipient, why_not = self.recipient(row, w.db)
         if recipient is None:
             self.record(w, row, OutboxStatus.SUPPRESSED, why_not)
@@ -366,14 +367,14 @@ class _Run:
         w.timed(time.monotonic() - started)
         self.outcome(row, w, result)
 
-    def fail_alone(self, w: _Worker, row: outbox.Claimed, reason: str) -> None:
+    def fail_alone(self, w: _Worker, row: sending.Claimed, reason: str) -> None:
         """ROW fails with REASON (one line, naming the address); the others go on."""
         self.record(w, row, OutboxStatus.FAILED, reason, attempt=True)
         self.count("failed", True, Result(Outcome.FAILED, None, reason))
 
-    def outcome(self, row: outbox.Claimed, w: _Worker, result: Result) -> None:
+    def outcome(self, row: sending.Claimed, w: _Worker, result: Result) -> None:
         if result.outcome == Outcome.SENT:
-            keep = outbox.RECLAIMED if row.last_error == outbox.RECLAIMED else None
+            keep = sending.RECLAIMED if row.last_error == sending.RECLAIMED else None
             self.record(w, row, OutboxStatus.SENT, keep, attempt=True)
             self.count("sent", False)
         elif result.outcome == Outcome.DEFERRED:
@@ -387,7 +388,7 @@ class _Run:
                 self.record(w, row, OutboxStatus.DEFERRED, str(result), attempt=True, due=due)
                 self.count("deferred", True, result)
         elif result.outcome == Outcome.BOUNCED:
-            self.record(w, row, OutboxStatus.FAILED, f"{outbox.HARD_BOUNCE}{result}", attempt=True,
+            self.record(w, row, OutboxStatus.FAILED, f"{sending.HARD_BOUNCE}{result}", attempt=True,
                         bounce=None if self.test_to else row.person_id, code=result.code)
             self.count("bounced", True, result)
         elif result.outcome == Outcome.FAILED:
@@ -397,16 +398,16 @@ class _Run:
             self.release(w, [row.id])
             self.pause(f"{self.transport.description}: {result}")
 
-    def record(self, w: _Worker, row: outbox.Claimed, status: OutboxStatus, error: str | None,
+    def record(self, w: _Worker, row: sending.Claimed, status: OutboxStatus, error: str | None,
                *, attempt: bool = False, due: datetime | None = None, bounce: int | None = None,
                code: int | None = None) -> None:
         attempts = row.attempts + attempt
         if bounce is None:
             with w.db.begin():
-                outbox.record(w.db, row, w.me, status, error, attempts=attempts, due=due)
+                sending.record(w.db, row, w.me, status, error, attempts=attempts, due=due)
             return
         with self.tx() as s:  # the row and the bounce's consequences in one transaction
-            outbox.record(s, row, w.me, status, error, attempts=attempts, due=due)
+            sending.record(s, row, w.me, status, error, attempts=attempts, due=due)
             person = s.get(Person, bounce)
             if person is not None:
                 events.hard_bounce(s, self.settings.secret_key, person,
@@ -432,7 +433,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     due (the worker's clock, so that tests of retries need no sleeping).
     """
     with db.transaction(sessions) as s:
-        mailing = outbox.get_mailing(s, mailing_id)
+        mailing = creating.get_mailing(s, mailing_id)
         if mailing.status == MailingStatus.PAUSED:
             raise SendError(_("mailing {id} is paused: {reason}; run `newsletter send resume "
                               "{id}` once the fault is corrected").format(
@@ -443,7 +444,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     transport = transport or from_settings(settings)
     report = SendReport(mailing_id, transport=transport.description)
     with db.transaction(_writers(sessions)) as s:  # reads, then writes: see _Run.tx
-        report.reclaimed = outbox.reclaim(s, mailing_id, clock() if clock else None)
+        report.reclaimed = sending.reclaim(s, mailing_id, clock() if clock else None)
     t = settings.transport
     run = _Run(settings=settings, sessions=sessions, mailing_id=mailing_id, transport=transport,
                backoff=backoff or Backoff(base=t.retry_after), stop=stop or threading.Event(),
@@ -465,7 +466,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
     if run.error is not None:
         raise run.error
     with db.transaction(sessions) as s:
-        outbox.finish_if_done(s, mailing_id)
+        sending.finish_if_done(s, mailing_id)
     _fill(sessions, report)
     report.paused_reason = run.pause_reason
     report.interrupted = run.stop.is_set() and not report.done
@@ -489,7 +490,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _fill(sessions: sessionmaker[Session], report: SendReport) -> None:
     with sessions() as s:
-        progress = outbox.mailing_status(s, report.mailing_id, failures=0)
+        progress = lifecycle.mailing_status(s, report.mailing_id, failures=0)
     report.total = progress.total
     report.remaining = progress.remaining
     report.done = progress.mailing.status == MailingStatus.DONE

@@ -43,12 +43,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from . import consent, db, links, outbox, preferences, role_claims, webinars
+from . import consent, db, links, preferences, role_claims, webinars
 from .contact_fields import DEFAULT_ROLE
 from .errors import NewsletterError
 from .events import EventKind, SuppressionReason, log_event, may_confirm, suppression_reason
 from .kinds.signup import confirmation
 from .models import Person, RateCounter, Signup, Suppression, Webinar, new_public_id
+from .outbox import creating, forgetting
 from .positions import end_placeholder, start_position
 from .settings import Settings
 from .signin import over_limit
@@ -167,9 +168,9 @@ def _handle(session: Session, settings: Settings, signup: Signup,
     signup.person_id, signup.email = person.id, None
     signup.public_id, signup.mailed_at = new_public_id(), now
     session.flush()
-    created = outbox.create_mailing(session, settings,
-                                    confirmation(settings, signup, person, webinar),
-                                    f"person:{person.public_id}", persons=[person])
+    created = creating.create_mailing(session, settings,
+                                      confirmation(settings, signup, person, webinar),
+                                      f"person:{person.public_id}", persons=[person])
     log_event(session, EventKind.SIGNUP_MAILED, person, page=signup.page)
     return [created.mailing.id], True
 
@@ -290,7 +291,7 @@ def purge_expired(session: Session, settings: Settings, *, now: datetime | None 
         Person.status == "pending", Person.created_at < cutoff,
         ~exists().where(Signup.person_id == Person.id))))
     for person in stale:
-        outbox.forget_person(session, person)
+        forgetting.forget_person(session, person)
         session.delete(person)
     window = timedelta(minutes=settings.signup.window_minutes)
     session.execute(delete(RateCounter).where(RateCounter.key.like(f"{RATE_KEY}%"),

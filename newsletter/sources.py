@@ -1,12 +1,12 @@
 """What a mailing says: its `Content`, the `Source` of each mail kind, and the personal parts.
 
-A mailing is one Source sent to one segment. The Source says which content variant each person
-gets (`variant_of(profile) -> key`; a `Profile` is plain values, read in bulk, no ORM object)
-and what that variant says (`render(key) -> Content`). outbox.py freezes the Content of each
-variant once, when the mailing is created, and the send engine sends exactly that, however the
-files change afterwards. The Sources themselves are in `kinds/`: one
-module per mail kind (the issue, a targeted mailing, the webinar messages); a new kind is a new
-Source there and a member of `models.MailingKind`.
+A mailing is one Source sent to one segment. The Source says which content variant each person gets
+(`variant_of(profile) -> key`; a `Profile` is plain values, read in bulk, no ORM object) and what
+that variant says (`render(key) -> Content`). outbox.creating freezes the Content of each variant
+once, when the mailing is created, and the send engine sends exactly that, however the files change
+afterwards. The Sources themselves are in `kinds/`: one module per mail kind (the issue, a targeted
+mailing, the webinar messages); a new kind is a new Source there and a member of
+`models.MailingKind`.
 
 Content is the same for everyone who gets its variant. The personal parts are plain ASCII
 placeholders (PLACEHOLDERS) that survive Jinja, MJML, premailer and quoted-printable:
@@ -93,7 +93,7 @@ def fingerprint(contents: Iterable[Content], *extra: str) -> str:
 
 class Profile(NamedTuple):
     """A person as a Source sees them when it chooses their content variant: plain values,
-    read for a whole segment in a few queries (outbox.py), never an ORM object per person (a
+    read for a whole segment in a few queries (outbox/bulk.py), never an ORM object per person (a
     tuple: made a million times, it must be cheap)."""
 
     id: int

@@ -1,7 +1,7 @@
 """Test copies: a mailing's content sent to a few addresses before it goes out, subject marked
 [TEST], and what became of each.
 
-A test copy is a mailing of its own (`outbox.create_test_mailings`): it publishes nothing,
+A test copy is a mailing of its own (`outbox.creating.create_test_mailings`): it publishes nothing,
 marks nobody as sent and is left out of every report. Any address may get one, contact or
 not, except an address on the suppression list because it bounced (it takes no mail: another
 bounce hurts the sender's reputation), complained (it called our mail spam) or was erased (the
@@ -23,12 +23,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from . import outbox
 from .contacts import normalise_email
 from .errors import InputError, SuppressedAddress
 from .events import SuppressionReason, suppression_reason
 from .i18n import _
 from .models import Mailing, MailingKind, MailingStatus, OutboxStatus, Person
+from .outbox import creating, lifecycle
 from .settings import Settings
 from .sources import Content, Source
 
@@ -71,7 +71,7 @@ def create(session: Session, settings: Settings, source: Source,
     if refused:
         raise SuppressedAddress(_("no test copy was sent: {reasons}").format(
             reasons="; ".join(refused)))
-    return outbox.create_test_mailings(session, settings, source, addresses)
+    return creating.create_test_mailings(session, settings, source, addresses)
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,12 @@ class TestCopy:
 
 def recent(session: Session, source: Source, *, limit: int = RECENT) -> list[TestCopy]:
     """The latest test copies of SOURCE (its kind and key), newest first."""
-    ids = outbox.mailing_ids_like(session, source.kind, f"test:{source.key}:")[-limit:]
+    ids = creating.mailing_ids_like(session, source.kind, f"test:{source.key}:")[-limit:]
     return [_copy(session, mailing_id) for mailing_id in reversed(ids)]
 
 
 def _copy(session: Session, mailing_id: int) -> TestCopy:
-    progress = outbox.mailing_status(session, mailing_id, failures=1)
+    progress = lifecycle.mailing_status(session, mailing_id, failures=1)
     mailing = progress.mailing
     state = next((s for s in OutboxStatus if progress.counts[s]), OutboxStatus.PENDING)
     detail = progress.failures[0][1].partition(": ")[2] if progress.failures else ""

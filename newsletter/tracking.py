@@ -1,15 +1,15 @@
 """Click counting without people: the links of a mailing go through /l/TOKEN, counted per link.
 
-Off unless `[tracking] clicks = true`. When a mailing is created (outbox.add_recipients, after its
-variants are frozen and its recipients fixed), `track` numbers the web links found in its frozen
-HTML (1, 2, ... in order of first appearance over all variants), stores each in `tracked_links`
-with the item and priority area it belongs to, and returns the HTML and text of every variant
-rewritten so that each such link points to `BASE/l/TOKEN` (outbox.py stores them: it alone writes
-the mailing tables). The token is `signing.make_token(secret, "click", "MAILING-NUMBER")`: it names
-the mailing and the link and nothing else, so every recipient of the mailing gets the very same
-link; there is nothing in it, or in the table, that names or could single out a person. The
-redirect (web/clicks.py) goes only to the URL stored for that mailing and number: a token cannot
-carry a destination.
+Off unless `[tracking] clicks = true`. When a mailing is created (outbox.creating.add_recipients,
+after its variants are frozen and its recipients fixed), `track` numbers the web links found in its
+frozen HTML (1, 2, ... in order of first appearance over all variants), stores each in
+`tracked_links` with the item and priority area it belongs to, and returns the HTML and text of
+every variant rewritten so that each such link points to `BASE/l/TOKEN` (the outbox package stores
+them: it alone writes the mailing tables). The token is `signing.make_token(secret, "click",
+"MAILING-NUMBER")`: it names the mailing and the link and nothing else, so every recipient of the
+mailing gets the very same link; there is nothing in it, or in the table, that names or could single
+out a person. The redirect (web/clicks.py) goes only to the URL stored for that mailing and number:
+a token cannot carry a destination.
 
 Never rewritten: anything that is not http(s) (mailto:, in-page anchors), the personal
 placeholders (`__NL_UNSUBSCRIBE_URL__`, `__NL_PREFERENCES_URL__`: unsubscribe and preferences),
@@ -232,7 +232,7 @@ Page = tuple[str, str]  # a variant's (html, text)
 def track(session: Session, settings: Settings, mailing_id: int, kind: str, key: str,
           pages: Sequence[Page], link_map: LinkMap | None = None) -> tuple[int, list[Page]]:
     """Number the links of mailing MAILING_ID's variants PAGES, store them in tracked_links and
-    return (how many, PAGES rewritten). outbox.py calls it once, in the transaction that
+    return (how many, PAGES rewritten). outbox.creating calls it once, in the transaction that
     creates the mailing, after its variants are frozen, and stores the rewritten pages.
 
     A link is a URL with what it is about (item, area): numbered 1, 2, ... in order of first

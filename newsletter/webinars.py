@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import dates, ical, labels, links, outbox
+from . import dates, ical, labels, links
 from .contacts import find_person
 from .content import slugify
 from .errors import InputError, NotFound
@@ -48,6 +48,7 @@ from .i18n import _, shown
 from .kinds import webinar as messages
 from .markdown import safe_url
 from .models import MailingKind, MailingStatus, Person, Registration, Webinar
+from .outbox import creating
 from .render import WebinarInfo
 from .settings import Settings
 
@@ -263,13 +264,13 @@ def _ids(mailing_id: int | None) -> list[int]:
 
 def _earlier(session: Session, prefix: str) -> list[int]:
     """The webinar mailings whose key starts with PREFIX (to resume them)."""
-    return outbox.mailing_ids_like(session, MailingKind.WEBINAR, prefix)
+    return creating.mailing_ids_like(session, MailingKind.WEBINAR, prefix)
 
 
 def _resume(session: Session, outcome: Outcome, *prefixes: str) -> Outcome:
     """Add to OUTCOME.resumed the unfinished mailings whose keys start with PREFIXES."""
     for prefix in prefixes:
-        for mailing_id in outbox.unfinished_like(session, MailingKind.WEBINAR, prefix):
+        for mailing_id in creating.unfinished_like(session, MailingKind.WEBINAR, prefix):
             if mailing_id not in outcome.mailings and mailing_id not in outcome.resumed:
                 outcome.resumed.append(mailing_id)
     return outcome
@@ -278,7 +279,7 @@ def _resume(session: Session, outcome: Outcome, *prefixes: str) -> Outcome:
 def unfinished(session: Session, webinar: Webinar) -> list[int]:
     """WEBINAR's mailings that are not done: still sending (or interrupted), paused or
     scheduled, oldest first (`webinar show` lists them)."""
-    return outbox.unfinished_like(
+    return creating.unfinished_like(
         session, MailingKind.WEBINAR, f"{webinar.slug}:",
         statuses=(MailingStatus.SENDING, MailingStatus.PAUSED, MailingStatus.SCHEDULED))
 
@@ -287,8 +288,8 @@ def _to_registered(session: Session, settings: Settings, webinar: Webinar, what:
                    message: str = "") -> int:
     """The mailing of message WHAT to everyone registered for WEBINAR."""
     source = messages.to_registered(settings, webinar, what, message=message)
-    return outbox.create_mailing(session, settings, source,
-                                 f"registered:{webinar.slug}").mailing.id
+    return creating.create_mailing(session, settings, source,
+                                   f"registered:{webinar.slug}").mailing.id
 
 
 def _to_one(session: Session, settings: Settings, webinar: Webinar, what: str, person: Person,
@@ -297,8 +298,8 @@ def _to_one(session: Session, settings: Settings, webinar: Webinar, what: str, p
     """The mailing of message WHAT to PERSON alone; None when the address may not be mailed."""
     source = messages.to_one(settings, webinar, what, person, registration, position,
                              message=message)
-    created = outbox.create_mailing(session, settings, source, f"person:{person.public_id}",
-                                    persons=[person])
+    created = creating.create_mailing(session, settings, source, f"person:{person.public_id}",
+                                      persons=[person])
     return created.mailing.id if created.recipients else None
 
 
@@ -484,8 +485,8 @@ def announce(session: Session, settings: Settings, slug: str, segment: str, *,
     """The invitation to SEGMENT, with the registration link and a PUBLISH calendar file."""
     webinar = get_webinar(session, slug)
     _open(webinar, now or datetime.now(UTC))
-    created = outbox.create_mailing(session, settings, messages.announcement(settings, webinar),
-                                    segment)
+    created = creating.create_mailing(session, settings, messages.announcement(settings, webinar),
+                                      segment)
     return Outcome(webinar, "announced", [created.mailing.id])
 
 

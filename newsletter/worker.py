@@ -8,7 +8,7 @@ Each round, in this order and each task in transactions of its own:
    start claimed by compare-and-set, so two workers never start one twice);
 3. webinar reminders that are due are created (reminders.py) and remiss reminders handed out
    (remisser.reminders_due), each as a one-address mailing to the staff address
-   (outbox.create_message_to), committed together with the reminder's record;
+   (outbox.creating.create_message_to), committed together with the reminder's record;
 4. every sending mailing with a message due now is sent (sender.send_mailing: claims are
    compare-and-set, so several workers share a mailing and nobody gets a second copy; retries
    of deferred messages come here when their time comes, nobody runs a command again). The
@@ -43,11 +43,12 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import bounces, db, heartbeat, intake, outbox, reminders, remisser, retention, schedule
+from . import bounces, db, heartbeat, intake, reminders, remisser, retention, schedule
 from .errors import NewsletterError
 from .i18n import _
 from .kinds.targeted import TargetedSource
 from .models import SiteMeta
+from .outbox import creating, lifecycle, sending
 from .sender import Backoff, SendReport, send_mailing
 from .settings import Settings
 from .transports import Transport
@@ -137,7 +138,7 @@ class Worker:
 
     def _start_due(self, now: datetime, report: RoundReport) -> None:
         with self.sessions() as s:
-            due = outbox.due_scheduled(s, now)
+            due = lifecycle.due_scheduled(s, now)
         for mailing_id in due:
             if self.stop.is_set():
                 return
@@ -163,15 +164,15 @@ class Worker:
         with self._tx() as s:
             for reminder in remisser.reminders_due(s, self.settings, now):
                 source = TargetedSource(self.settings, reminder.subject, reminder.body)
-                mailing = outbox.create_message_to(s, self.settings, source, reminder.to,
-                                                   label="remiss")
+                mailing = creating.create_message_to(s, self.settings, source, reminder.to,
+                                                     label="remiss")
                 report.reminders.append(mailing.id)
                 self.log(_("Remiss reminder to {to}: mailing {id}.").format(
                     to=reminder.to, id=mailing.id))
 
     def _send(self, now: datetime, report: RoundReport) -> None:
         with self.sessions() as s:
-            due = outbox.with_work_due(s, now)
+            due = sending.with_work_due(s, now)
         for mailing_id in due:
             if self.stop.is_set():
                 return

@@ -81,17 +81,17 @@ def write_config(tmp_path, text: str):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[intake]\ntimeout = "fast"\n', "intake.timeout must be a whole number or a number"),
-    ("[intake]\nremind_days = -1\n", "intake.remind_days must be 0 or more"),
-    ('[intake]\nremind_to = ["kansliet"]\n', "intake.remind_to must be a list of email"),
-    ('[intake.keywords]\nnosuch = ["x"]\n', "intake.keywords.nosuch: no such area"),
-    ('[intake.keywords]\nbostad = "bostad"\n', "intake.keywords.bostad must be a list"),
+    ('[intake]\ntimeout = "fast"\n', "intake.timeout måste vara ett tal"),
+    ("[intake]\nremind_days = -1\n", "intake.remind_days måste vara minst 0"),
+    ('[intake]\nremind_to = ["kansliet"]\n', "intake.remind_to måste vara en lista"),
+    ('[intake.keywords]\nnosuch = ["x"]\n', "intake.keywords.nosuch: inget sådant område"),
+    ('[intake.keywords]\nbostad = "bostad"\n', "intake.keywords.bostad måste vara en lista"),
     ('[[intake.feeds]]\nname = "sou"\nurl = "http://www.regeringen.se/x"\n',
-     "intake.feeds[0].url must be an https:// address"),
+     "intake.feeds[0].url måste vara en https://-adress"),
     ('[[intake.feeds]]\nname = "a"\nurl = "https://a.se/"\n[[intake.feeds]]\nname = "a"\n'
-     'url = "https://b.se/"\n', "[[intake.feeds]] has a name twice"),
+     'url = "https://b.se/"\n', "[[intake.feeds]] har samma namn två gånger"),
     (f'[[intake.feeds]]\nname = "{"x" * 101}"\nurl = "https://a.se/"\n',
-     "intake.feeds[0].name is longer than 100"),
+     "intake.feeds[0].name är längre än 100"),
 ])
 def test_intake_settings_are_validated(tmp_path, text, message):
     with pytest.raises(ConfigError, match="newsletter.toml: " + message.replace("[", r"\[")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter import outbox
 from newsletter.kinds.targeted import TargetedSource
 from newsletter.models import Base, Mailing, OutboxRow
+from newsletter.outbox import creating
 
 from .helpers import http_request, serve_site
 
@@ -108,8 +108,8 @@ def test_forget_takes_the_address_out_of_a_one_off_message(site):
     # label and meta, as a test copy does, under another label.
     with site.transaction() as session:
         source = TargetedSource(site.settings, "Påminnelse", "Svara på remissen senast fredag.")
-        outbox.create_message_to(session, site.settings, source, COLLEAGUE, label="remiss")
-        outbox.create_message_to(session, site.settings, source, "annan@example.se",
+        creating.create_message_to(session, site.settings, source, COLLEAGUE, label="remiss")
+        creating.create_message_to(session, site.settings, source, "annan@example.se",
                                  label="remiss")
     site.cli("contacts", "forget", COLLEAGUE, "--yes")
     assert not [v for v in _text_values(site) if COLLEAGUE in v.casefold()]

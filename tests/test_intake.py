@@ -160,7 +160,7 @@ def test_only_https_with_a_trusted_certificate(site, server, certs):
     path.write_text(path.read_text().replace(server.base, "http://www.example.se"))
     plain = site.cli("intake", "fetch", ok=False, env=ca_env(certs))
     assert plain.exit_code == 78
-    assert "intake.feeds[0].url must be an https:// address" in plain.stderr
+    assert "intake.feeds[0].url måste vara en https://-adress" in plain.stderr
 
 
 def test_plain_http_only_to_a_loopback_address(site):

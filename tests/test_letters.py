@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from newsletter import i18n, letters, webinars
 from newsletter.errors import ConfigError
+from newsletter.kinds import signup as signup_kind
 from newsletter.kinds import webinar as kind
-from newsletter.models import Mailing
+from newsletter.models import Mailing, Person, Signup
 
 from .helpers import REPO, add_person, future_start, new_webinar
 
@@ -45,7 +46,9 @@ def test_every_message_has_a_template_in_each_language_and_renders(site, languag
     _set_language(site, language)
     names = {p.name for p in (MESSAGES / language).glob("*.md")}
     assert names == {p.name for p in (MESSAGES / "sv").glob("*.md")}
-    assert {f"{name}.md" for name in kind.TEMPLATES.values()} | {"signin.md"} == names
+    assert {f"{name}.md" for name in kind.TEMPLATES.values()} | {
+        "signin.md", f"{signup_kind.NEWSLETTER_MESSAGE}.md",
+        f"{signup_kind.WEBINAR_MESSAGE}.md"} == names
     webinar = _webinar(site)
     settings = site.settings
     for what in kind.TEMPLATES:
@@ -54,6 +57,39 @@ def test_every_message_has_a_template_in_each_language_and_renders(site, languag
         assert "{{" not in words.subject + words.preheader + words.body
     starts = {"sv": "12 mars kl. 14.00", "en": "12 March, 14:00"}[language]
     assert starts in kind.letter(settings, webinar, "announce").subject
+
+
+def _confirmation(site, webinar=None, name="Eva *Lind*"):
+    signup = Signup(public_id="s1gnup", name=name, subscribe=True)
+    return signup_kind.confirmation(site.settings, signup, Person(status="pending"), webinar)
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_the_sign_up_confirmations_are_message_templates_in_each_language(site, language):
+    _set_language(site, language)
+    hello = {"sv": "Hej", "en": "Hello"}[language]
+    found = _webinar(site)
+    for webinar in (None, found):
+        words = _confirmation(site, webinar).letter
+        assert words.body.startswith(f"{hello} Eva \\*Lind\\*!\n")  # the name as written
+        assert re.search(r"\]\(https?://[^)\\]+/prenumerera/bekrafta/[^)\\]+\)", words.body)
+        assert "{{" not in words.subject + words.body
+        assert words.template.endswith(
+            f"messages/{language}/{'webinar_' if webinar else ''}signup_confirmation.md")
+    assert "Bredband på landsbygden" in _confirmation(site, found).subject
+
+
+def test_a_site_changes_the_sign_up_confirmation_with_its_own_template(site):
+    own = site.root / "templates/email/messages/sv/signup_confirmation.md"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text('---\nsubject: "Välkommen till {{ organisation }}"\naction: Bekräfta\n'
+                   'action_url: "{{ url }}"\n---\nKlicka på knappen, {{ name }}.\n',
+                   encoding="utf-8")
+    confirmation = _confirmation(site, name="Eva")
+    assert confirmation.subject == f"Välkommen till {site.settings.organisation.name}"
+    assert confirmation.letter.body == "Klicka på knappen, Eva.\n"
+    content = confirmation.render("key")
+    assert "Bekräfta" in content.html and confirmation.letter.action_url in content.html
 
 
 def test_values_are_shown_as_written_not_as_markdown(site):

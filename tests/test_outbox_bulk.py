@@ -1,5 +1,5 @@
-"""Fixing a mailing's recipients in bulk (outbox.add_recipients): batches of plain values, one
-multi-row INSERT each, judged exactly as one person at a time would be."""
+"""Fixing a mailing's recipients in bulk (outbox.creating.add_recipients): batches of plain
+values, one multi-row INSERT each, judged exactly as one person at a time would be."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from newsletter import outbox, segments
+from newsletter import segments
 from newsletter.events import SuppressionReason, is_suppressed, suppress
 from newsletter.kinds.issue import IssueSource
 from newsletter.messages import message_id
 from newsletter.models import MailingVariant, OutboxRow, OutboxStatus, Person
+from newsletter.outbox import bulk, creating
 from newsletter.sources import profile_of
 
 from .helpers import add_person
@@ -41,14 +42,14 @@ def _people(site) -> None:
 
 
 def test_bulk_recipients_are_judged_as_one_person_at_a_time(site, monkeypatch):
-    monkeypatch.setattr(outbox, "BATCH", 7)  # many batches, and a last one that is not full
+    monkeypatch.setattr(bulk, "BATCH", 7)  # many batches, and a last one that is not full
     _people(site)
     settings = site.settings
     source = IssueSource(settings, "2026-12")
     with site.transaction() as s:  # the kommunchefer get the issue first, in a mailing of its own
-        first = outbox.create_mailing(s, settings, source, "kommunchefer")
+        first = creating.create_mailing(s, settings, source, "kommunchefer")
     with site.transaction() as s:
-        created = outbox.create_mailing(s, settings, source, "medlemmar")
+        created = creating.create_mailing(s, settings, source, "medlemmar")
         rows = {r.person_id: r for r in s.scalars(select(OutboxRow).where(
             OutboxRow.mailing_id == created.mailing.id))}
         frozen = set(s.scalars(select(MailingVariant.key).where(
@@ -81,14 +82,14 @@ def test_bulk_recipients_are_judged_as_one_person_at_a_time(site, monkeypatch):
 
 
 def test_the_persons_given_are_the_recipients_in_bulk_too(site, monkeypatch):
-    monkeypatch.setattr(outbox, "BATCH", 3)
+    monkeypatch.setattr(bulk, "BATCH", 3)
     _people(site)
     settings = site.settings
     source = IssueSource(settings, "2026-12")
     with site.transaction() as s:
         persons = list(s.scalars(select(Person).where(Person.email.like("p1%"))))
         persons += list(s.scalars(select(Person).where(Person.email == "borta@example.se")))
-        created = outbox.create_mailing(s, settings, source, "person:list", persons=persons)
+        created = creating.create_mailing(s, settings, source, "person:list", persons=persons)
         rows = list(s.scalars(select(OutboxRow).where(
             OutboxRow.mailing_id == created.mailing.id).order_by(OutboxRow.id)))
         expected = [(p.id, source.variant_of(profile_of(p))) for p in

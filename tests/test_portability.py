@@ -72,7 +72,7 @@ def test_a_role_slug_longer_than_the_column_is_a_config_error(site):
         '[roles]\n', f'[roles]\n{"r" * (MAX_SLUG + 1)} = "Lång roll"\n'), encoding="utf-8")
     result = site.cli("segments", "list", ok=False)
     assert result.exit_code == 78  # a configuration error
-    assert f"is longer than {MAX_SLUG}" in result.stderr
+    assert f"är längre än {MAX_SLUG}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -124,5 +124,5 @@ def test_a_wrong_retention_setting_is_one_line_naming_the_key(site):
         "outbox_days = 730", 'outbox_days = "two years"'), encoding="utf-8")
     result = site.cli("retention", ok=False)
     assert result.exit_code == 78
-    assert "newsletter.toml: retention.outbox_days must be a whole number" in result.stderr
+    assert "newsletter.toml: retention.outbox_days måste vara ett heltal" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

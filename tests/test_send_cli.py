@@ -11,10 +11,11 @@ import sys
 
 from sqlalchemy import func, select
 
-from newsletter import events, outbox, sender
+from newsletter import events, sender
 from newsletter.kinds.issue import IssueSource
 from newsletter.links import unsubscribe_url
 from newsletter.models import ArchivedIssue, Mailing, OutboxRow, Person
+from newsletter.outbox import creating
 from newsletter.transports import SMTPTransport
 
 from .helpers import TEST_ENV, check_message, maildir, output_of, seed
@@ -188,7 +189,7 @@ def test_resume_sends_deferred_messages_at_once(site, smtp_server):
     addresses = seed(site, 3)
     with site.transaction() as s:
         source = IssueSource(site.settings, "2026-12")
-        mailing_id = outbox.create_mailing(s, site.settings, source, "medlemmar").mailing.id
+        mailing_id = creating.create_mailing(s, site.settings, source, "medlemmar").mailing.id
     smtp_server.tempfail(1)
     transport = SMTPTransport("smtp", "127.0.0.1", smtp_server.port, timeout=10)
     report = sender.send_mailing(site.settings, site.sessions(), mailing_id, transport=transport,

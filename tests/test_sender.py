@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from newsletter import db, outbox, sender
+from newsletter import db, sender
 from newsletter.contacts import find_person, unsubscribe
 from newsletter.errors import SendError
 from newsletter.events import is_suppressed, suppress
 from newsletter.models import Event, Mailing, MailingVariant, OutboxRow, Person
+from newsletter.outbox import creating, lifecycle, sending
 from newsletter.transports import SMTPTransport
 
 from .helpers import Canned, seed
@@ -23,7 +24,7 @@ FAST = sender.Backoff(base=0.02, cap=0.1, max_attempts=5, linger=10)
 
 def make_mailing(site, source: Canned | None = None, segment: str = "medlemmar") -> int:
     with site.transaction() as s:
-        return outbox.create_mailing(s, site.settings, source or Canned(), segment).mailing.id
+        return creating.create_mailing(s, site.settings, source or Canned(), segment).mailing.id
 
 
 def send(site, mailing_id, server, **kw) -> sender.SendReport:
@@ -35,7 +36,7 @@ def send(site, mailing_id, server, **kw) -> sender.SendReport:
 
 def states(site, mailing_id) -> dict[str, int]:
     with site.transaction() as s:
-        return dict(outbox.mailing_status(s, mailing_id).counts)
+        return dict(lifecycle.mailing_status(s, mailing_id).counts)
 
 
 def test_every_recipient_gets_exactly_one_personal_copy(site, smtp_server):
@@ -116,7 +117,7 @@ def test_hard_bounce_fails_and_suppresses_the_address(site, smtp_server):
         assert is_suppressed(s, site.settings.secret_key, "p004@example.se")
         assert s.scalar(select(Event.kind).where(Event.person_id == person.id,
                                                  Event.kind == "bounced"))
-        status = outbox.mailing_status(s, mailing_id)
+        status = lifecycle.mailing_status(s, mailing_id)
     assert status.failures == [("p004@example.se", ("failed: hard bounce: 550 5.1.1 "
                                                      "Recipient address rejected: User unknown"))]
 
@@ -136,7 +137,7 @@ def test_policy_refusal_pauses_without_blaming_anyone_then_resume(site, smtp_ser
         send(site, mailing_id, smtp_server)
     smtp_server.reject_all(None)
     with site.transaction() as s:
-        outbox.unpause(s, mailing_id)
+        lifecycle.unpause(s, mailing_id)
     assert send(site, mailing_id, smtp_server).done
     assert smtp_server.copies() == {a: 1 for a in addresses}
 
@@ -244,17 +245,17 @@ def test_a_dead_senders_claims_are_reported_and_taken_back(site, smtp_server):
         s.execute(update(OutboxRow).where(OutboxRow.id.in_(
             select(OutboxRow.id).order_by(OutboxRow.id).limit(2)))
             .values(status="sending", claimed_by="somewhere-else:1:abcd:0",
-                    claimed_at=datetime.now(UTC) - outbox.STALE_AFTER - timedelta(minutes=1)))
+                    claimed_at=datetime.now(UTC) - sending.STALE_AFTER - timedelta(minutes=1)))
         s.execute(update(OutboxRow).where(OutboxRow.status == "pending").where(
             OutboxRow.id == select(func.max(OutboxRow.id)).scalar_subquery())
-            .values(status="sending", claimed_by=outbox.claimant(),
+            .values(status="sending", claimed_by=sending.claimant(),
                     claimed_at=datetime.now(UTC)))  # a live claim (this process): left alone
-        status = outbox.mailing_status(s, mailing_id)
+        status = lifecycle.mailing_status(s, mailing_id)
     assert status.possibly_sent == 2
     report = send(site, mailing_id, smtp_server)
     assert report.reclaimed == 2 and report.sent == 4 and not report.done
     with site.transaction() as s:
-        status = outbox.mailing_status(s, mailing_id)
+        status = lifecycle.mailing_status(s, mailing_id)
     assert status.reclaimed == 2 and status.counts["sending"] == 1
 
 
@@ -262,14 +263,15 @@ def test_test_mailing_goes_to_one_address_and_marks_nobody(site, smtp_server):
     seed(site, 5)
     source = Canned(key="enkat", subject="Enkät om bredband", variant=lambda p: "alla")
     with site.transaction() as s:
-        [mailing] = outbox.create_test_mailings(s, site.settings, source, ["granskare@example.se"])
+        [mailing] = creating.create_test_mailings(s, site.settings, source,
+                                                  ["granskare@example.se"])
         mailing_id = mailing.id
     assert send(site, mailing_id, smtp_server).done
     [msg] = smtp_server.parsed()
     assert msg["Subject"] == "[TEST] Enkät om bredband"
     assert msg["To"].addresses[0].addr_spec == "granskare@example.se"
     with site.transaction() as s:
-        assert outbox.find_mailing(s, "targeted", "enkat", "medlemmar") is None
+        assert creating.find_mailing(s, "targeted", "enkat", "medlemmar") is None
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1
 
 

@@ -10,8 +10,9 @@ import mailbox
 
 from sqlalchemy import delete, func, select
 
-from newsletter import outbox, sender
+from newsletter import sender
 from newsletter.models import MailingVariant, OutboxRow, OutboxStatus
+from newsletter.outbox import creating
 
 from .helpers import KOMMUNER, Canned, check_message
 from .smtp_server import RecordingSMTPServer
@@ -122,7 +123,7 @@ def test_a_message_that_cannot_be_built_fails_alone(site):
     _contacts(site, 20)
     with site.transaction() as s:
         source = Canned(key="bygg", variant=lambda p: "kc" if p.email.startswith("p00") else "x")
-        mailing_id = outbox.create_mailing(s, site.settings, source, "medlemmar").mailing.id
+        mailing_id = creating.create_mailing(s, site.settings, source, "medlemmar").mailing.id
         s.execute(delete(MailingVariant).where(MailingVariant.mailing_id == mailing_id,
                                                MailingVariant.key == "kc"))
     with RecordingSMTPServer() as server:

@@ -8,11 +8,12 @@ import re
 import pytest
 from sqlalchemy import select
 
-from newsletter import outbox, tracking
+from newsletter import tracking
 from newsletter.content import load_issue
 from newsletter.errors import ConfigError
 from newsletter.kinds.targeted import TargetedSource
 from newsletter.models import Mailing, MailingVariant, Person, TrackedLink
+from newsletter.outbox import creating
 from newsletter.render import IssueRenderer
 from newsletter.settings import load_settings
 from newsletter.tracking import LinkMap, Target
@@ -228,7 +229,7 @@ def test_a_targeted_mailing_counts_per_mailing_and_a_tiny_one_not_at_all(site):
     def create(segment: str) -> int:
         with site.transaction() as s:
             source = TargetedSource(settings, "Enkät", body)
-            return outbox.create_mailing(s, settings, source, segment).mailing.id
+            return creating.create_mailing(s, settings, source, segment).mailing.id
 
     big, tiny = create("role:politiker"), create("role:kommunchef")
     with site.transaction() as s:

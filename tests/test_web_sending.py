@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from newsletter import db, links, outbox
+from newsletter import db, links
 from newsletter.kinds.targeted import TargetedSource
 from newsletter.models import OutboxRow, Person
+from newsletter.outbox import creating
 from newsletter.sender import send_mailing
 
 from .helpers import ANNA, BERTIL, person, token
@@ -21,7 +22,7 @@ def _mailing(site) -> int:
     settings = site.settings
     with site.transaction() as session:
         source = TargetedSource(settings, "Inbjudan till höstmötet", "Välkommen till **Åsele**!")
-        return outbox.create_mailing(session, settings, source, "not role:styrelse").mailing.id
+        return creating.create_mailing(session, settings, source, "not role:styrelse").mailing.id
 
 
 def _delivered(site) -> list:

@@ -1,6 +1,6 @@
-"""Several sender processes on one mailing: claims never overlap (outbox.claim: compare-and-set,
-FOR UPDATE SKIP LOCKED on PostgreSQL), and when one is killed with SIGKILL the others take its
-rows back and finish the mailing. Runs on SQLite and, in CI, on PostgreSQL."""
+"""Several sender processes on one mailing: claims never overlap (outbox.sending.claim:
+compare-and-set, FOR UPDATE SKIP LOCKED on PostgreSQL), and when one is killed with SIGKILL the
+others take its rows back and finish the mailing. Runs on SQLite and, in CI, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import sys
 
 from sqlalchemy import func, select
 
-from newsletter import outbox
 from newsletter.kinds.issue import IssueSource
 from newsletter.models import MailingStatus, OutboxRow, OutboxStatus, Person
+from newsletter.outbox import creating, lifecycle, sending
 
 from .helpers import TEST_ENV, output_of, seed
 
@@ -33,7 +33,7 @@ def _sender(site, url: str, mailing_id: int) -> subprocess.Popen:
 def test_three_senders_one_killed_the_others_finish_each_recipient_once(site, smtp_server):
     addresses = seed(site, 90)
     with site.transaction() as s:
-        mailing_id = outbox.create_mailing(
+        mailing_id = creating.create_mailing(
             s, site.settings, IssueSource(site.settings, "2026-12"), "medlemmar").mailing.id
     smtp_server.delay = 0.05  # a slow server: the kill lands while every sender holds rows
     senders = [_sender(site, smtp_server.url, mailing_id) for _ in range(3)]
@@ -56,10 +56,10 @@ def test_three_senders_one_killed_the_others_finish_each_recipient_once(site, sm
     assert all(n <= 2 for n in copies.values())
     assert len(duplicates) <= CONNECTIONS  # the documented window: the killed one's connections
     with site.transaction() as s:
-        progress = outbox.mailing_status(s, mailing_id)
+        progress = lifecycle.mailing_status(s, mailing_id)
         reclaimed = set(s.scalars(select(Person.email).join(
             OutboxRow, OutboxRow.person_id == Person.id).where(
-            OutboxRow.mailing_id == mailing_id, OutboxRow.last_error == outbox.RECLAIMED)))
+            OutboxRow.mailing_id == mailing_id, OutboxRow.last_error == sending.RECLAIMED)))
         unsent = s.scalar(select(func.count()).where(OutboxRow.mailing_id == mailing_id,
                                                       OutboxRow.status != OutboxStatus.SENT))
     assert progress.mailing.status == MailingStatus.DONE and unsent == 0

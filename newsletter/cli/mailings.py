@@ -18,7 +18,6 @@ from .. import (
     dates,
     heartbeat,
     labels,
-    outbox,
     preflight,
     review,
     schedule,
@@ -34,6 +33,7 @@ from ..i18n import _, ngettext
 from ..kinds import issue as issue_kind
 from ..kinds.targeted import TargetedSource
 from ..models import MailingStatus, Municipality, OutboxStatus
+from ..outbox import creating, lifecycle, sending
 from ..sources import Source
 from . import tables
 from .app import ROW_ID, App, pass_app
@@ -157,7 +157,7 @@ def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dr
     settings = app.settings
     if dry_run:
         with app.transaction(dry_run=True) as s:
-            p = outbox.plan(s, settings, source, segment)
+            p = creating.plan(s, settings, source, segment)
             _print_plan(p, coverage.unreached(s, settings, segment))
             if p.existing is None:
                 try:
@@ -180,7 +180,7 @@ def _run(app: App, source: Source, segment: str, *, test_to: tuple[str, ...], dr
         return
 
     def ask() -> None:
-        p = outbox.plan(s, settings, source, segment)
+        p = creating.plan(s, settings, source, segment)
         if p.recipients > settings.transport.confirm_above:
             confirm(_("Send “{subject}” to {n} recipients ({segment})?").format(
                 subject=p.subject, n=p.recipients, segment=segment), abort=True)
@@ -305,7 +305,7 @@ def send_and_report(app: App, mailing_id: int, rate: float | None, label: str) -
                      "then.").format(n=report.remaining, when=when, id=mailing_id))
 
 
-def _print_plan(p: outbox.Plan, unreached: list[Municipality]) -> None:
+def _print_plan(p: creating.Plan, unreached: list[Municipality]) -> None:
     click.echo(_("Subject: {subject}").format(subject=p.subject))
     click.echo(_("Recipients: {n}").format(n=p.recipients))
     for name, email in p.sample:
@@ -345,16 +345,16 @@ def status(app: App, mailing_id: int | None) -> None:
             rows = [(st.mailing.id, dates.stamp(st.mailing.created_at, tz),
                      labels.mailing_status(st.mailing.status),
                      f"{st.counts[OutboxStatus.SENT]}/{st.total}",
-                     labels.mailing_kind(st.mailing.kind), outbox.audience(s, st.mailing),
-                     st.mailing.subject) for st in outbox.list_mailings(s)]
+                     labels.mailing_kind(st.mailing.kind), lifecycle.audience(s, st.mailing),
+                     st.mailing.subject) for st in lifecycle.list_mailings(s)]
             if not rows:
                 click.echo(_("No mailings yet."))
                 return
             tables.echo((_("ID"), _("Created"), _("Status"), _("Sent"), _("Kind"), _("To"),
                          _("Subject")), rows, (True, False, False, True), limit=40)
             return
-        st = outbox.mailing_status(s, mailing_id)
-        to = outbox.audience(s, st.mailing)
+        st = lifecycle.mailing_status(s, mailing_id)
+        to = lifecycle.audience(s, st.mailing)
     m = st.mailing
     click.echo(_("Mailing {id}: {kind} to {to}").format(
         id=m.id, kind=labels.mailing_kind(m.kind), to=to))
@@ -387,7 +387,7 @@ def status(app: App, mailing_id: int | None) -> None:
         click.echo(_("Failures:"))
         for p in st.problems:
             who = f"{p.name} <{p.address}>" if p.name else p.address
-            state = (labels.bounced() if p.error.startswith(outbox.HARD_BOUNCE)
+            state = (labels.bounced() if p.error.startswith(sending.HARD_BOUNCE)
                      else labels.outbox_status(p.state))
             click.echo(f"  {who}: {state}: {p.error}")
 
@@ -401,7 +401,7 @@ def pause(app: App, mailing_id: int) -> None:
     Example: newsletter send pause 3
     """
     with app.transaction() as s:
-        outbox.pause(s, mailing_id, _("paused with newsletter send pause"))
+        lifecycle.pause(s, mailing_id, _("paused with newsletter send pause"))
     click.echo(_("Mailing {id} paused. Continue with `newsletter send resume {id}`.").format(
         id=mailing_id))
 
@@ -434,7 +434,7 @@ def resume(app: App, mailing_id: int, rate: float | None) -> None:
     Example: newsletter send resume 3
     """
     with app.transaction() as s:
-        outbox.unpause(s, mailing_id)
+        lifecycle.unpause(s, mailing_id)
     send_and_report(app, mailing_id, rate, f"utskick {mailing_id}")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from .. import dates, labels, links, outbox, preflight, sender, webinars
+from .. import dates, labels, links, preflight, sender, webinars
 from ..i18n import _, ngettext, pgettext
 from ..kinds import webinar as messages
 from ..kinds.webinar import person_label, when
 from ..models import OutboxStatus
+from ..outbox import creating, lifecycle
 from ..segments import count, resolve_segment
 from . import tables
 from .app import App, pass_app
@@ -144,7 +145,7 @@ def show(app: App, slug: str) -> None:
                 click.echo(heading)
                 for i, person in enumerate(people, 1):
                     click.echo(f"  {i:>3}. {person_label(person)}")
-        unfinished = [outbox.mailing_status(session, i, failures=0)
+        unfinished = [lifecycle.mailing_status(session, i, failures=0)
                       for i in webinars.unfinished(session, w)]
     if unfinished:
         click.echo(_("Unfinished mailings (run the same command again, or "
@@ -262,7 +263,7 @@ def announce(app: App, slug: str, segment: str, yes: bool, submit: bool, by: str
             n=n, segment=expr), abort=True)
     with app.transaction() as session:
         source = messages.announcement(settings, webinars.get_webinar(session, slug))
-        if outbox.find_mailing(session, source.kind, source.key, segment) is None:
+        if creating.find_mailing(session, source.kind, source.key, segment) is None:
             preflight.check_send(session, settings, source, segment, by=by)
         outcome = webinars.announce(session, settings, slug, segment)
     _deliver(app, outcome, dry_run)

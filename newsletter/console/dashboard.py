@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from .. import content, issue_build, outbox, webinars
+from .. import content, issue_build, webinars
 from ..errors import NewsletterError
+from ..outbox import lifecycle
 from ..staff import REDAKTOR
 from . import access, workflow
 from . import context as ctx
@@ -40,5 +41,5 @@ def index() -> Response:
         "dashboard.html", month=month, summary=issue_summary(month),
         months=content.issue_months(settings),
         webinars=webinars.upcoming(session, settings, ctx.now(), limit=5),
-        mailings=outbox.list_mailings(session, limit=RECENT_MAILINGS),
+        mailings=lifecycle.list_mailings(session, limit=RECENT_MAILINGS),
         worker=workflow.worker_note(session))

@@ -1,14 +1,14 @@
 """/utskick: every mailing with its state and progress; one mailing's recipients per state and
 its failures with the reasons the servers gave; pause, resume, and cancel a scheduled one.
 
-The counts are read from the outbox (outbox.mailing_status) at every request, so the page is
+The counts are read from the outbox (lifecycle.mailing_status) at every request, so the page is
 the ledger, not a copy of it. While a mailing is under way the progress region carries
 `data-live`; console.js then fetches the page again every few seconds and swaps the region in
 (without script the "Update" link does the same).
 
-Pause and cancel are single statements of the ledger (outbox.pause; schedule.cancel is a
+Pause and cancel are single statements of the ledger (lifecycle.pause; schedule.cancel is a
 compare-and-set, so a worker that has just started the mailing wins and the cancel is refused
-with the reason). Resume (outbox.unpause, deferred messages due at once) hands the mailing to
+with the reason). Resume (lifecycle.unpause, deferred messages due at once) hands the mailing to
 the console's background sender, as `send resume` does; a running worker takes its share too,
 the claims keep everyone to one copy.
 """
@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, request
 
-from .. import labels, outbox, schedule
+from .. import labels, schedule
 from ..errors import NewsletterError
 from ..events import EventKind
 from ..i18n import _
 from ..models import MailingStatus, OutboxStatus
+from ..outbox import lifecycle, sending
 from ..staff import GRANSKARE, REDAKTOR
 from . import access, workflow
 from . import context as ctx
@@ -38,7 +39,7 @@ def _notice(key: str) -> str | None:
             "avbrutet": _("The scheduled mailing is cancelled; nothing was sent.")}.get(key)
 
 
-def counts(progress: outbox.MailingProgress) -> list[tuple[str, str, int]]:
+def counts(progress: lifecycle.MailingProgress) -> list[tuple[str, str, int]]:
     """(css key, label, count) of a mailing's recipients per state, in the order people read."""
     c = progress.counts
     return [("sent", labels.outbox_status(OutboxStatus.SENT), c[OutboxStatus.SENT]),
@@ -55,8 +56,8 @@ def counts(progress: outbox.MailingProgress) -> list[tuple[str, str, int]]:
 @access.requires(REDAKTOR)
 def index() -> Response:
     session = ctx.db()
-    mailings = outbox.list_mailings(session, limit=LIST_LIMIT)
-    rows = [(p, outbox.audience(session, p.mailing), counts(p)) for p in mailings]
+    mailings = lifecycle.list_mailings(session, limit=LIST_LIMIT)
+    rows = [(p, lifecycle.audience(session, p.mailing), counts(p)) for p in mailings]
     return ctx.page("mailings.html", rows=rows, worker=workflow.worker_note(session),
                     live=any(p.mailing.status in LIVE for p in mailings),
                     scheduled=any(p.mailing.status == MailingStatus.SCHEDULED
@@ -65,12 +66,12 @@ def index() -> Response:
 
 def mailing_page(mailing_id: int, *, status: int = 200, error: str | None = None) -> Response:
     session = ctx.db()
-    progress = outbox.mailing_status(session, mailing_id, failures=FAILURES_SHOWN)
+    progress = lifecycle.mailing_status(session, mailing_id, failures=FAILURES_SHOWN)
     m = progress.mailing
     return ctx.page("mailing.html", status=status, p=progress, m=m, counts=counts(progress),
-                    audience=outbox.audience(session, m), worker=workflow.worker_note(session),
+                    audience=lifecycle.audience(session, m), worker=workflow.worker_note(session),
                     live=m.status in LIVE, error=error,
-                    problems=[(p, labels.bounced() if p.error.startswith(outbox.HARD_BOUNCE)
+                    problems=[(p, labels.bounced() if p.error.startswith(sending.HARD_BOUNCE)
                                else labels.outbox_status(p.state)) for p in progress.problems],
                     notice=_notice(request.args.get("meddelande", "")))
 
@@ -97,7 +98,7 @@ def _act(mailing_id: int, step: str, kind: EventKind, action) -> Response:
 def pause(mailing_id: int) -> Response:
     who = ctx.signed_in().staff.email
     return _act(mailing_id, "pausat", EventKind.CONSOLE_MAILING_PAUSED,
-                lambda: outbox.pause(ctx.db(), mailing_id,
+                lambda: lifecycle.pause(ctx.db(), mailing_id,
                                      _("paused in the console by {who}").format(who=who)))
 
 
@@ -106,7 +107,7 @@ def pause(mailing_id: int) -> Response:
 def resume(mailing_id: int) -> Response:
     def go() -> None:
         ctx.context().background.check()
-        outbox.unpause(ctx.db(), mailing_id)
+        lifecycle.unpause(ctx.db(), mailing_id)
     response = _act(mailing_id, "fortsatt", EventKind.CONSOLE_MAILING_RESUMED, go)
     if response.status_code == 303:
         ctx.db().commit()  # before the background sender looks for it

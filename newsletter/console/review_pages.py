@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, redirect, request
 
-from .. import outbox, preflight, review, schedule, webinars
+from .. import preflight, review, schedule, webinars
 from ..errors import InputError, NewsletterError, Refused
 from ..events import EventKind
 from ..i18n import _
 from ..kinds import webinar as webinar_kind
 from ..models import MailingKind
+from ..outbox import creating
 from ..staff import GRANSKARE, REDAKTOR
 from . import access, compose, webinar_pages
 from . import context as ctx
@@ -148,7 +149,7 @@ def _create_now(source, segment: str) -> list[int]:
     """Create the mailing to send now (or find the one to resume); its ids."""
     settings, session = ctx.settings(), ctx.db()
     if isinstance(source, webinar_kind.WebinarMessage):
-        if outbox.find_mailing(session, source.kind, source.key, segment) is None:
+        if creating.find_mailing(session, source.kind, source.key, segment) is None:
             preflight.check_send(session, settings, source, segment, by=_me())
         outcome = webinars.announce(session, settings, source.key.removesuffix(":announce"),
                                     segment, now=ctx.now())

@@ -6,5 +6,5 @@
 
 A new kind: a module here with a class that has the Source's members (kind, key, transactional,
 subject, variant_of, render), a member in `models.MailingKind`, and a caller that hands it to
-`outbox.create_mailing`.
+`outbox.creating.create_mailing`.
 """

@@ -1,12 +1,12 @@
 """The confirmation of a sign-up on a public page (double opt-in), as a mailing Source.
 
-Its text is a template staff can edit: `templates/email/signup_confirm.md.j2` (the newsletter,
-/prenumerera) or `templates/email/webinar_signup_confirm.md.j2` (a webinar's page), rendered
-with mail_templates.render_text and sent in the newsletter's frame. The message carries the
-one link that confirms (links.confirm_url), so it is a variant of its own, keyed by the
-person's public id (erasure deletes it, as it does a personal calendar invite), and each sign-up
-is a mailing of its own (key "signup:SIGNUP_PUBLIC_ID"). It is transactional: it answers what
-the person asked for, and reaches a person who has not confirmed yet or who unsubscribed
+Its words are a message template staff can edit (letters.py), like the webinar messages:
+`templates/email/messages/LANG/signup_confirmation.md` (the newsletter, /prenumerera) or
+`webinar_signup_confirmation.md` (a webinar's page), sent in the newsletter's frame. The message
+carries the one link that confirms (links.confirm_url), so it is a variant of its own, keyed by
+the person's public id (erasure deletes it, as it does a personal calendar invite), and each
+sign-up is a mailing of its own (key "signup:SIGNUP_PUBLIC_ID"). It is transactional: it answers
+what the person asked for, and reaches a person who has not confirmed yet or who unsubscribed
 (events.may_confirm).
 """
 
@@ -17,24 +17,25 @@ from functools import cached_property
 
 from .. import links
 from ..i18n import _
-from ..mail_templates import Message, render_text
+from ..letters import Letter, Markdown, write_message
 from ..models import MailingKind, Person, Signup, Webinar
 from ..render import render_message
 from ..settings import Settings
 from ..sources import EMAIL, Content, Profile
 from .webinar import when
 
-NEWSLETTER_TEMPLATE = "email/signup_confirm.md.j2"
-WEBINAR_TEMPLATE = "email/webinar_signup_confirm.md.j2"
+# The message templates (templates/email/messages/LANG/NAME.md) of the two confirmations.
+NEWSLETTER_MESSAGE = "signup_confirmation"
+WEBINAR_MESSAGE = "webinar_signup_confirmation"
 
 
 @dataclass
 class SignupConfirmation:
-    """The confirmation of the sign-up SIGNUP_ID (its public id): MESSAGE, from the template."""
+    """The confirmation of the sign-up SIGNUP_ID (its public id): LETTER, from the template."""
 
     settings: Settings
     signup_id: str
-    message: Message
+    letter: Letter
     kind = MailingKind.SIGNUP
     transactional = True
 
@@ -44,7 +45,7 @@ class SignupConfirmation:
 
     @property
     def subject(self) -> str:
-        return self.message.subject
+        return self.letter.subject
 
     def variant_of(self, person: Profile) -> str:
         return person.public_id
@@ -54,8 +55,11 @@ class SignupConfirmation:
         why = _("You get this mail because someone entered this address on {site}. It was "
                 "sent to {address}.").format(
                     site=self.settings.organisation.base_url.rstrip("/"), address=EMAIL)
-        return render_message(self.settings, subject=self.message.subject,
-                              body_markdown=self.message.body, why=why)
+        words = self.letter
+        return render_message(self.settings, subject=words.subject, body_markdown=words.body,
+                              preheader=words.preheader,
+                              action=(words.action, words.action_url) if words.action else None,
+                              why=why)
 
     def render(self, key: str) -> Content:
         return replace(self._content, key=key)
@@ -67,7 +71,7 @@ def confirmation(settings: Settings, signup: Signup, person: Person,
     registration."""
     context = {
         "name": signup.name or person.name or "",
-        "url": links.confirm_url(settings, signup.public_id),
+        "url": Markdown(links.confirm_url(settings, signup.public_id)),
         "days": settings.signup.confirm_days,
         "organisation": settings.organisation.name,
         "reply_to": settings.organisation.reply_to,
@@ -76,5 +80,6 @@ def confirmation(settings: Settings, signup: Signup, person: Person,
         "webinar": webinar.title if webinar else "",
         "when": when(settings, webinar) if webinar else "",
     }
-    template = WEBINAR_TEMPLATE if webinar is not None else NEWSLETTER_TEMPLATE
-    return SignupConfirmation(settings, signup.public_id, render_text(settings, template, context))
+    name = WEBINAR_MESSAGE if webinar is not None else NEWSLETTER_MESSAGE
+    return SignupConfirmation(settings, signup.public_id,
+                              write_message(settings, name, context))
