@@ -60,7 +60,7 @@ def test_a_webinar_title_longer_than_the_column_is_refused(site):
     args = ["webinar", "new", "--start", "2027-01-12 10:00", "--join-url", "https://example.se/j"]
     result = site.cli(*args, "--title", "Bredband " * 34, ok=False)  # 305 characters, trimmed
     assert result.exit_code == 1
-    assert "--title: the title is 305 characters long, at most 300" in result.stderr
+    assert "--title: rubriken är 305 tecken lång, högst 300" in result.stderr
     site.cli(*args, "--title", "B" * 300)
     with site.transaction() as session:
         assert session.scalar(select(Webinar.title)) == "B" * 300
