@@ -74,11 +74,16 @@ def free_port() -> int:
 # --- a running site ----------------------------------------------------------------------------
 
 @contextmanager
-def serve_site(site, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen]]:
-    """`newsletter serve` of SITE on a free port, stopped with SIGTERM (as systemd does)."""
-    port = free_port()
+def serve_site(site, env: dict[str, str], *, command: str = "serve", port: int | None = None,
+               threads: int | None = None) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`newsletter serve` (or COMMAND: `console`) of SITE on PORT (default: a free one),
+    started and waited for (bounded), then stopped with SIGTERM (as systemd does)."""
+    port = port or free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port)]
+    if threads:
+        args += ["--threads", str(threads)]
     proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
-        [sys.executable, "-m", "newsletter", "serve", "--port", str(port)],
+        [sys.executable, "-m", "newsletter", command, *args],
         env={**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root), **env},
         cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -90,7 +95,8 @@ def serve_site(site, env: dict[str, str]) -> Iterator[tuple[int, subprocess.Pope
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
-                    raise AssertionError(f"serve did not start: {proc.communicate()}") from None
+                    raise AssertionError(f"newsletter {command} did not start: "
+                                         f"{proc.communicate()}") from None
                 time.sleep(0.1)
         yield port, proc
     finally:

@@ -9,12 +9,8 @@ Screenshots are kept in test-output/ (console-*.png).
 from __future__ import annotations
 
 import io
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +29,6 @@ from newsletter.positions import start_position
 from .browser import chromium, require_chromium, screenshot_path
 from .feed_server import FeedServer
 from .helpers import (
-    TEST_ENV,
     ca_env,
     configure,
     enable_tracking,
@@ -43,6 +38,7 @@ from .helpers import (
     read_tracked_issue,
     require_approval,
     seed,
+    serve_site,
 )
 from .smtp_server import RecordingSMTPServer
 
@@ -74,33 +70,11 @@ def running(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
         'oidc_issuer = ""', 'oidc_issuer = "https://idp.example.se"'), encoding="utf-8")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with RecordingSMTPServer() as smtp:
-        env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root),
-               "NEWSLETTER_CONSOLE_URL": base, "NEWSLETTER_TRANSPORT": smtp.url,
-               "NEWSLETTER_OIDC_CLIENT_ID": "konsolen"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "console", "--host", "127.0.0.1", "--port",
-             str(port), "--threads", "2"], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        proc.kill()
-                        pytest.fail(f"newsletter console did not start:\n{proc.communicate()[0]}")
-                    time.sleep(0.1)
-            yield base, smtp
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with RecordingSMTPServer() as smtp, serve_site(
+            site, {"NEWSLETTER_CONSOLE_URL": base, "NEWSLETTER_TRANSPORT": smtp.url,
+                   "NEWSLETTER_OIDC_CLIENT_ID": "konsolen"},
+            command="console", port=port, threads=2):
+        yield base, smtp
 
 
 def _sign_in(page, base: str, smtp: RecordingSMTPServer, found: dict | None = None) -> None:

@@ -4,12 +4,7 @@ followed in the browser. Screenshots are kept in test-output/ (signup-*.png)."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +14,7 @@ from sqlalchemy import select
 from newsletter.models import Consent, Person, Registration, RoleClaim
 
 from .browser import chromium, require_chromium, screenshot_path
-from .helpers import CONFIRM_LINK, TEST_ENV, check_message, free_port, future_start, new_webinar
+from .helpers import CONFIRM_LINK, check_message, future_start, new_webinar, serve_site
 from .smtp_server import RecordingSMTPServer
 
 pytestmark = pytest.mark.browser
@@ -32,33 +27,9 @@ def served(site) -> Iterator[tuple[str, RecordingSMTPServer]]:
     """`newsletter serve` on a free loopback port of the test site, sending through a
     recording SMTP server: (base URL, server)."""
     require_chromium()
-    port = free_port()
-    with RecordingSMTPServer() as smtp:
-        env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root),
-               "NEWSLETTER_TRANSPORT": smtp.url}
-        proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow it
-            [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--threads", "2"], env=env, cwd=site.root, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        proc.kill()
-                        pytest.fail(f"newsletter serve did not start:\n{proc.communicate()[0]}")
-                    time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}", smtp
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with RecordingSMTPServer() as smtp, serve_site(
+            site, {"NEWSLETTER_TRANSPORT": smtp.url}, threads=2) as (port, _proc):
+        yield f"http://127.0.0.1:{port}", smtp
 
 
 def _fits(page) -> None:

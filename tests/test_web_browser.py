@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -20,7 +16,7 @@ from newsletter.models import ArchivedIssue, Event, Person
 from newsletter.render import IssueRenderer
 
 from .browser import chromium, require_chromium, screenshot_path
-from .helpers import ANNA, BERTIL, TEST_ENV, free_port, person, token
+from .helpers import ANNA, BERTIL, person, serve_site, token
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 740}
@@ -31,31 +27,8 @@ def server(web) -> Iterator[tuple[str, object]]:
     """`newsletter serve` on a free loopback port of the test site: (base URL, site)."""
     require_chromium()
     _, site = web
-    port = free_port()
-    env = {**os.environ, **TEST_ENV, "NEWSLETTER_ROOT": str(site.root)}
-    proc = subprocess.Popen(  # cwd: not the repository, whose source would shadow the package
-        [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--threads", "2"],
-        env=env, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail(f"newsletter serve did not start:\n{proc.communicate()[0]}")
-                time.sleep(0.1)
+    with serve_site(site, {}, threads=2) as (port, _proc):
         yield f"http://127.0.0.1:{port}", site
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _fits_the_phone(page) -> None:
