@@ -10,9 +10,9 @@ object (`_help_id`), so a second site in the same process (the tests) translates
 again, not from Swedish. The short help in a command list is click's first sentence of the
 translated help.
 
-`extract` is a Babel extractor (babel.cfg maps this file to it): it yields this file's own `_()`
-ids, then every help text of the command tree, so that scripts/update_catalogs.py and
-tests/test_i18n.py see exactly the ids `translate` looks up.
+`message_ids` lists them for the catalogs: help_catalog.py, the Babel extractor babel.cfg maps
+to it, yields them, so that scripts/update_catalogs.py and tests/test_i18n.py see exactly the ids
+`translate` looks up.
 
 Failure mode: a help text missing from a catalog shows in English (gettext's fallback);
 tests/test_i18n.py fails on any id missing or untranslated. The `--version` option's help is
@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
-from babel.messages.extract import extract_python
 
 from .. import i18n
 
@@ -65,12 +64,3 @@ def message_ids(command: click.Command) -> list[str]:
     ids = [_english(obj) for obj in help_objects(command)]
     return list(dict.fromkeys(i for i in ids if i))
 
-
-def extract(fileobj: Any, keywords: Any, comment_tags: Any, options: dict) -> Iterator[tuple]:
-    """Babel extractor: this file's `_()` ids, then the help texts of the `newsletter` command
-    tree (see the module docstring)."""
-    yield from extract_python(fileobj, keywords, comment_tags, options)
-    # Imported here, not at the top: newsletter.cli imports app, which imports this module.
-    from . import main
-    for msgid in message_ids(main):
-        yield 0, None, msgid, []
