@@ -1,7 +1,7 @@
 """The commands' own help (their docstrings, the options' `help=`) in the site's language.
 
 click keeps a command's help as the text it was given when the module was imported, so a
-`help=("...")` would be translated once, at import, in whatever language was active then, and
+`help=_("...")` would be translated once, at import, in whatever language was active then, and
 a docstring not at all. Instead every help text is written in English, as a plain string, and is
 the message id: `translate(command)` walks the command tree when the root command is about to
 parse its arguments (app.Group.make_context, after the site's language is known) and puts each

@@ -162,7 +162,7 @@ def items_new(app: App, area: str, title: str, month: str | None, url: str | Non
 
 @items_group.command("list")
 @click.option("--issue", "month", metavar="YYYY-MM",
-              help=("The issue (default: the next one to be sent)."))
+              help="The issue (default: the next one to be sent).")
 @pass_app
 def items_list(app: App, month: str | None) -> None:
     """List the issue's items by priority area, in the order the issue shows them, with their

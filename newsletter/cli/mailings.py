@@ -56,7 +56,7 @@ def _common(f):
                      help=("Schedule it for this time (Europe/Stockholm) instead of sending "
                             "now: the content is frozen now, the worker sends it then.")),
         click.option("--by", "by", metavar="EMAIL",
-                     help=("The staff member who sends it (a reviewer or an administrator).")),
+                     help="The staff member who sends it (a reviewer or an administrator)."),
         click.option("--dry-run", is_flag=True,
                      help="Print the recipients, a sample and the message size; send nothing."),
         click.option("--rate", type=click.FloatRange(min=0),
@@ -409,7 +409,7 @@ def pause(app: App, mailing_id: int) -> None:
 @group.command("cancel")
 @click.argument("mailing_id", type=ROW_ID)
 @click.option("--by", "by", metavar="EMAIL",
-              help=("The staff member who cancels it (a reviewer or an administrator)."))
+              help="The staff member who cancels it (a reviewer or an administrator).")
 @pass_app
 def cancel(app: App, mailing_id: int, by: str | None) -> None:
     """Cancel a scheduled mailing before the worker starts it (its approval stays: it can be
