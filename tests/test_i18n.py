@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -217,6 +218,16 @@ def test_the_commands_help_is_in_the_sites_language(site) -> None:
     assert "The staff member who sends it" in _line(issue, "--by")
     for name, text in english.items():
         assert not SWEDISH_LEAKS.search(EXAMPLE_VALUES.sub("", text)), (name, text)
+
+
+def test_no_help_is_translated_at_import() -> None:
+    """`help=_("...")` would freeze the language active at import and make that text the id:
+    help texts are plain English strings (newsletter/cli/help_texts.py translates them)."""
+    found = [f"{path.name}:{node.lineno}" for path in sorted((REPO / "newsletter").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.keyword) and node.arg == "help"
+             and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "_"]
+    assert not found, f"help=_() (write the English string alone): {found}"
 
 
 def test_every_commands_help_is_a_catalog_id() -> None:
