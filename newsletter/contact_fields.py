@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .errors import InputError, NewsletterError
+from .i18n import _, shown
 from .models import Municipality, Person
 from .municipalities import Resolver, county_key
 from .settings import Settings
@@ -27,8 +28,8 @@ def contact_name(text: str) -> str:
     """TEXT with its whitespace collapsed; InputError if it is longer than a name may be."""
     name = " ".join(text.split())
     if len(name) > MAX_NAME:
-        raise InputError(f"the name is {len(name)} characters long, at most {MAX_NAME}",
-                         field="name")
+        raise InputError(_("the name is {n} characters long, at most {limit}").format(
+            n=len(name), limit=MAX_NAME), field="name")
     return name
 
 
@@ -72,7 +73,8 @@ class FieldReader:
         """The role slug of TEXT: a slug or its Swedish name, in any case."""
         role = self._roles.get(" ".join(text.split()).casefold())
         if role is None:
-            raise InputError(f"unknown role {text!r} (one of: {self._role_list})", field="role")
+            raise InputError(_("unknown role “{role}” (valid: {valid})").format(
+                role=shown(text), valid=self._role_list), field="role")
         return role
 
     def areas(self, values: str | Iterable[str]) -> set[str]:
@@ -82,8 +84,8 @@ class FieldReader:
         for word in filter(None, (w.strip() for w in words)):
             slug = self._areas.get(word.casefold())
             if slug is None:
-                raise InputError(f"unknown area {word!r} (one of: {self._area_list})",
-                                 field="areas")
+                raise InputError(_("unknown area “{area}” (valid: {valid})").format(
+                    area=shown(word), valid=self._area_list), field="areas")
             out.add(slug)
         return out
 
@@ -100,7 +102,8 @@ class FieldReader:
         if muni is None:
             return None
         if self.default_role is None:
-            raise InputError(f"empty role (one of: {self._role_list})", field="role")
+            raise InputError(_("empty role (valid: {valid})").format(valid=self._role_list),
+                             field="role")
         return muni, None
 
 

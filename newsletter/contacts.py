@@ -17,12 +17,13 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from . import labels
 from .addresses import needs_smtputf8
 from .contact_fields import CONTACT_COLUMNS, FieldReader, contact_name, merge_contact
 from .csvfiles import write_csv
 from .errors import InputError, InvalidAddress, NotFound, SuppressedAddress
 from .events import EventKind, SuppressionReason, log_event, suppress, suppression_reason
-from .i18n import _
+from .i18n import _, shown
 from .models import (
     PERSON_STATUSES,
     Event,
@@ -117,11 +118,13 @@ def _refuse_suppressed(session: Session, secret: bytes, email: str,
     if reason is None and person is not None and person.status not in ("active", "pending"):
         reason = person.status
     if reason == SuppressionReason.ERASED:
-        raise SuppressedAddress(f"{email}: this address was erased (GDPR) and may not be added "
-                                "again; it is kept only as a hashed suppression entry")
+        raise SuppressedAddress(_("{email}: this address was erased (GDPR) and may not be "
+                                  "added again; it is kept only as a hashed suppression entry"
+                                  ).format(email=email))
     if reason:
-        raise SuppressedAddress(f"{email}: the address is {reason} and is never re-subscribed "
-                                "by add or import")
+        raise SuppressedAddress(_("{email}: the address is {reason} and is never re-subscribed "
+                                  "by add or import").format(
+                                      email=email, reason=labels.contact_status(reason)))
 
 
 def add_contact(session: Session, settings: Settings, email: str, *, name: str = "",
@@ -187,8 +190,8 @@ def list_contacts(session: Session, settings: Settings, *, status: str | None = 
     query = (recipients_query(settings, segment) if segment else select(Person))
     if status:
         if status not in PERSON_STATUSES:
-            raise InputError(f"unknown status {status!r} (one of: {', '.join(PERSON_STATUSES)})",
-                             field="status")
+            raise InputError(_("unknown state “{state}” (valid: {valid})").format(
+                state=shown(status), valid=", ".join(PERSON_STATUSES)), field="status")
         query = query.where(Person.status == status)
     fields = FieldReader(settings, Resolver.from_session(session))
     held = Position.held_on(date.today())
@@ -218,8 +221,10 @@ def contact_details(session: Session, settings: Settings, email: str, *,
         selectinload(Person.positions).selectinload(Position.municipality)))
     reason = suppression_reason(session, settings.secret_key, email)
     if person is None:
-        extra = f" (the address is on the suppression list: {reason})" if reason else ""
-        raise NotFound(f"no contact {email}{extra}")
+        if reason:
+            raise NotFound(_("no contact {email} (the address is on the suppression list: "
+                             "{reason})").format(email=email, reason=labels.contact_status(reason)))
+        raise NotFound(_("no contact {email}").format(email=email))
     chosen = {a.area for a in person.areas}
     recent = list(session.scalars(select(Event).where(Event.person_id == person.id)
                                   .order_by(Event.id.desc()).limit(events)))

@@ -28,7 +28,7 @@ from .contact_fields import (
 from .contacts import normalise_email, smtputf8_warning
 from .errors import InputError
 from .events import EventKind
-from .i18n import _
+from .i18n import _, shown
 from .models import (
     Base,
     Event,
@@ -162,13 +162,14 @@ def _columns(header: csvfiles.Record, source: str,
             if key:
                 warnings.append(RowProblem(line, f"ignored unknown column {cell.strip()!r}"))
         elif col in found:
-            raise InputError(f"column {cell.strip()!r} appears twice", source=source, line=line)
+            raise InputError(_("column “{column}” appears twice").format(
+                column=shown(cell.strip())), source=source, line=line)
         else:
             found[col] = index
     if "email" not in found:
-        shown = ", ".join(repr(c.strip()[:30]) for c in header.cells[:8])
-        raise InputError(f"missing column 'email' (or 'E-post'); the header has: {shown}",
-                         source=source, line=line)
+        header_cells = ", ".join(shown(c.strip()[:30]) for c in header.cells[:8])
+        raise InputError(_("missing column “email” (or “E-post”); the header has: {cells}").format(
+            cells=header_cells), source=source, line=line)
     return found
 
 
@@ -179,13 +180,14 @@ def read_contacts(path: Path, fields: FieldReader, *,
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", source=source) from None
+        raise InputError(_("cannot read: {reason}").format(reason=exc.strerror),
+                         source=source) from None
     text = csvfiles.decode(data, source=source)
     known = [h for names in COLUMNS.values() for h in names]
     header, records = csvfiles.read_rows(text, csvfiles.sniff_delimiter(text, known))
     if not header.cells:
-        raise InputError("empty file: expected a header line such as "
-                         f"{','.join(CONTACT_COLUMNS)}", source=source)
+        raise InputError(_("empty file: expected a header line such as {header}").format(
+            header=",".join(CONTACT_COLUMNS)), source=source)
     columns = _columns(header, source, report.warnings)
     width = len(header.cells)
     contacts: dict[str, _Contact] = {}

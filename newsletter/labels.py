@@ -57,7 +57,8 @@ def contact_status(status: str) -> str:
              "pending": pgettext("contact", "awaiting confirmation"),
              "unsubscribed": pgettext("contact", "unsubscribed"),
              "bounced": pgettext("contact", "bounced"),
-             "erased": pgettext("contact", "erased")}
+             "erased": pgettext("contact", "erased"),
+             "complaint": pgettext("contact", "reported as spam")}  # a suppression reason
     return words.get(status, str(status))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import InputError, NotFound
+from .i18n import _, shown
 from .models import Municipality
 
 _SUFFIXES = (" kommun", " stad", " municipality")
@@ -180,5 +181,5 @@ def list_municipalities(session: Session, *, members_only: bool = False,
         query = query.where(Municipality.county == county)
     rows = list(session.scalars(query))
     if county and not rows:
-        raise NotFound(f"no municipalities in county {county!r}")
+        raise NotFound(_("no municipalities in county “{county}”").format(county=shown(county)))
     return rows

@@ -135,6 +135,7 @@ MAX_DEPTH = 32
 
 def _error(expr: str, column: int, message: str) -> SegmentSyntaxError:
     shown = expr if len(expr) <= 80 else expr[:77] + "..."
+    # English like the parser's messages it frames (not yet in the catalogs: see docs/LANGUAGE.md)
     return SegmentSyntaxError(f"column {column}: {message}", source=f'segment "{shown}"')
 
 
@@ -340,15 +341,20 @@ def named_segment(settings: Settings, name: str) -> str:
 def _unknown_segment(settings: Settings, text: str) -> NotFound:
     word = text.strip().casefold()
     if word in settings.roles:
-        hint = f"did you mean role:{word}? "
+        suggestion = f"role:{word}"
     elif word in settings.area_slugs:
-        hint = f"did you mean area:{word}? "
+        suggestion = f"area:{word}"
     else:
         close = difflib.get_close_matches(word, list(settings.segments), n=1, cutoff=0.6)
-        hint = f'did you mean "{close[0]}"? ' if close else ""
-    names = ", ".join(settings.segments) or "none"
-    return NotFound(f'unknown segment "{text}" ({hint}named segments: {names}; '
-                    "or write an expression such as role:kommunchef and member)")
+        suggestion = f'"{close[0]}"' if close else ""
+    names = ", ".join(settings.segments) or _("none")
+    if suggestion:
+        return NotFound(_('unknown segment "{name}" (did you mean {suggestion}? named segments: '
+                          "{names}; or write an expression such as role:kommunchef and member)"
+                          ).format(name=text, suggestion=suggestion, names=names))
+    return NotFound(_('unknown segment "{name}" (named segments: {names}; or write an '
+                      "expression such as role:kommunchef and member)").format(name=text,
+                                                                              names=names))
 
 
 # --- compiling to SQL -----------------------------------------------------------------------

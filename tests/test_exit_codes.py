@@ -45,7 +45,8 @@ def test_success_is_0(site):
 
 @pytest.mark.parametrize("args, words", [
     (("contacts", "add", "not-an-address"), "not-an-address"),  # InputError
-    (("contacts", "show", "nobody@example.se"), "no contact nobody@example.se"),  # NotFound
+    (("contacts", "show", "nobody@example.se"),
+     "ingen kontakt med adressen nobody@example.se"),  # NotFound
     (("segments", "count", "role:kommunchef and ("), "column"),  # SegmentSyntaxError
     (("issue", "build", "2026-13"), "inte en månad"),
     (("webinar", "show", "finns-inte"), "does not exist"),
@@ -59,7 +60,7 @@ def test_bad_input_is_1(site, args, words):
 def test_a_suppressed_address_is_1(site):
     site.cli("contacts", "unsubscribe", ADDRESS)
     result = site.cli("contacts", "add", ADDRESS, ok=False)
-    assert result.exit_code == 1 and "unsubscribed" in one_line_error(result)
+    assert result.exit_code == 1 and "är avregistrerad" in one_line_error(result)
 
 
 def test_a_mailing_that_cannot_go_on_is_1(site):

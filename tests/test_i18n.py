@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -13,6 +14,8 @@ from babel.messages.pofile import read_po
 from sqlalchemy import select
 
 from newsletter import i18n, links
+from newsletter.cli import main
+from newsletter.cli.help_texts import message_ids
 from newsletter.errors import ConfigError
 from newsletter.issue_build import build_issue
 from newsletter.models import Person
@@ -142,12 +145,6 @@ def _cli_outputs(site) -> dict[str, str]:
     return {name: usage.sub(r"\1", paths.sub(" ", t)) for name, t in text.items()}
 
 
-def _help_frame(text: str) -> str:
-    """click's frame of a --help text: its headings and the help option's line. The commands'
-    own help (their docstrings, the options' help) is English on every site: not done yet."""
-    return "\n".join(line for line in text.splitlines()
-                     if not line.startswith("  ") or line.lstrip().startswith("-h, --help"))
-
 
 def test_a_swedish_sites_cli_prints_no_english(site) -> None:
     out = _cli_outputs(site)
@@ -156,7 +153,6 @@ def test_a_swedish_sites_cli_prints_no_english(site) -> None:
     assert "Inget sådant kommando" in out["unknown"]
     assert "Status:      aktiv" in out["show"]
     assert "Databasen är aktuell" in out["init"]
-    out["help"] = _help_frame(out["help"])
     for name, text in out.items():
         assert not ENGLISH_LEAKS.search(text), (name, ENGLISH_LEAKS.search(text), text)
 
@@ -168,11 +164,81 @@ def test_an_english_sites_cli_prints_no_swedish(site) -> None:
     assert "Error: Missing argument" in out["missing"]
     assert "Status:      active" in out["show"]
     assert "The database is up to date" in out["init"]
-    out["help"] = _help_frame(out["help"])
     for name, text in out.items():
         for name_ in ("Åsele", "Anna Berg", "Västerbottens län", "Kommunchef"):  # data, not words
             text = text.replace(name_, "")
         assert not SWEDISH_LEAKS.search(text), (name, SWEDISH_LEAKS.search(text), text)
+
+
+# Swedish example values in an English help (Åsele, "Jämtlands län", kontakter.csv): data.
+EXAMPLE_VALUES = re.compile(r'"[^"]*"|\S*[åäöÅÄÖ]\S*|\S+\.(csv|md)\b')
+
+
+def _helps(site) -> dict[str, str]:
+    """The root command's and `send issue`'s --help as SITE prints them."""
+    return {"root": site.cli("--help").stdout,
+            "send issue": site.cli("send", "issue", "--help").stdout}
+
+
+def _line(text: str, start: str) -> str:
+    """The line of TEXT that starts with START once indentation is removed, with the lines
+    click wrapped it onto (more indented, not starting an option or a command) joined."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith(start):
+            out = [line.strip()]
+            for more in lines[i + 1:]:
+                if not more.startswith("    ") or more.strip().startswith("-"):
+                    break
+                out.append(more.strip())
+            return " ".join(out)
+    raise AssertionError(f"no line starting {start!r} in:\n{text}")
+
+
+def test_the_commands_help_is_in_the_sites_language(site) -> None:
+    """Short help in the command list, the command's own help and its options' help: Swedish on
+    a Swedish site, English on an English one, in one process (nothing kept from the first)."""
+    swedish = _helps(site)
+    assert "Skicka ett nummer till ett segment" in _line(swedish["root"], "send ")
+    assert "Kontaktregistret" in _line(swedish["root"], "contacts ")
+    assert "webbplatsmapp" in _line(swedish["root"], "--root")
+    issue = swedish["send issue"]
+    assert "Skicka nummer ÅÅÅÅ-MM till ett segment" in issue
+    assert "Exempel: newsletter send issue 2026-12" in issue
+    assert "Fråga inte innan utskick till många" in _line(issue, "--yes")
+    assert "Medarbetaren som skickar det" in _line(issue, "--by")
+    assert "Skriv ut mottagarna" in _line(issue, "--dry-run")
+    _speak(site, "en")
+    english = _helps(site)
+    assert "Send an issue to a segment" in _line(english["root"], "send ")
+    assert "The newsletter site's folder" in _line(english["root"], "--root")
+    issue = english["send issue"]
+    assert "Send issue YYYY-MM to a segment" in issue and "Example: newsletter send" in issue
+    assert "Do not ask before sending to many." in _line(issue, "--yes")
+    assert "The staff member who sends it" in _line(issue, "--by")
+    for name, text in english.items():
+        assert not SWEDISH_LEAKS.search(EXAMPLE_VALUES.sub("", text)), (name, text)
+
+
+def test_no_help_is_translated_at_import() -> None:
+    """`help=_("...")` would freeze the language active at import and make that text the id:
+    help texts are plain English strings (newsletter/cli/help_texts.py translates them)."""
+    found = [f"{path.name}:{node.lineno}" for path in sorted((REPO / "newsletter").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.keyword) and node.arg == "help"
+             and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "_"]
+    assert not found, f"help=_() (write the English string alone): {found}"
+
+
+def test_every_commands_help_is_a_catalog_id() -> None:
+    """The help texts the extraction lists are exactly those of the command tree, and the
+    Swedish catalog translates each (a new command's docstring cannot be forgotten)."""
+    ids = message_ids(main)
+    assert len(ids) > 200 and "The subject line." in ids
+    extracted = {m for m, _context in _extracted()}
+    assert set(ids) <= extracted
+    catalog = _catalog("sv")
+    assert all(catalog.get(m) is not None and catalog.get(m).string for m in ids)
 
 
 # --- one language per surface: the public pages and the issue's email -------------------------

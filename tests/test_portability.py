@@ -40,7 +40,7 @@ def test_a_long_name_rejects_its_row_and_a_long_file_name_is_kept(site):
                     encoding="utf-8")
     result = site.cli("contacts", "import", str(path), ok=False)
     assert result.exit_code == 1
-    assert f"{path}:2: Avvisad: the name is 205 characters long, at most 200" in result.stderr
+    assert f"{path}:2: Avvisad: namnet är 205 tecken långt, högst 200" in result.stderr
     assert "1 nya" in result.stdout
     with site.transaction() as session:
         (person,) = session.scalars(select(Person)).all()
@@ -51,7 +51,7 @@ def test_a_long_name_rejects_its_row_and_a_long_file_name_is_kept(site):
 def test_add_refuses_a_name_longer_than_the_column(site):
     result = site.cli("contacts", "add", "anna@example.se", "--name", "A" * 201, ok=False)
     assert result.exit_code == 1
-    assert "name: the name is 201 characters long, at most 200" in result.stderr
+    assert "name: namnet är 201 tecken långt, högst 200" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     site.cli("contacts", "add", "anna@example.se", "--name", "A" * 200)
 

@@ -165,10 +165,10 @@ def test_resolve_segment_takes_a_name_or_an_expression(site):
     assert resolve_segment(settings, " Medlemmar ") == "member"
     assert resolve_segment(settings, "role:kso") == "role:kso"
     assert resolve_segment(settings, "member") == "member"
-    with pytest.raises(NotFound, match='unknown segment "kommunchefr" '
-                                       r'\(did you mean "kommunchefer"\?'):
+    with pytest.raises(NotFound, match='okänt segment "kommunchefr" '
+                                       r'\(menade du "kommunchefer"\?'):
         resolve_segment(settings, "kommunchefr")
-    with pytest.raises(NotFound, match="did you mean role:kommunchef"):
+    with pytest.raises(NotFound, match="menade du role:kommunchef"):
         resolve_segment(settings, "kommunchef")
 
 

@@ -88,7 +88,7 @@ def test_hostile_value_is_only_an_unknown_role(staff):
 def test_show_of_an_unknown_name_exits_1_and_lists_the_names(staff):
     result = staff.cli("segments", "show", "kommuncheferna", ok=False)
     assert result.exit_code == 1
-    assert 'did you mean "kommunchefer"?' in one_line_error(result)
+    assert 'menade du "kommunchefer"?' in one_line_error(result)
     assert "medlemmar, kommunchefer, politiker, styrelsen" in result.stderr
 
 
@@ -107,7 +107,7 @@ def test_a_broken_named_segment_is_marked_and_fails_the_list(staff):
 
 def test_help_explains_the_language_with_an_example(staff):
     out = staff.cli("segments", "count", "--help").stdout
-    assert "Example:" in out and "newsletter segments count" in out
+    assert "Exempel:" in out and "newsletter segments count" in out
 
 
 def test_count_shows_at_most_five(staff):

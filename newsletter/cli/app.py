@@ -16,7 +16,7 @@ from .. import db, i18n
 from ..errors import NewsletterError
 from ..i18n import _
 from ..settings import Settings, load_settings, site_language
-from . import click_texts
+from . import click_texts, help_texts
 
 click_texts.translate_click()  # click's own "Usage:", "Error:", "Aborted!" in the site's language
 
@@ -89,6 +89,7 @@ class Group(click.Group):
         if parent is None:  # the site's language before parsing: usage errors and help speak it
             i18n.activate(site_language(_root_argument(args)))
             click_texts.refresh(self)
+            help_texts.translate(self)  # the commands' and options' own help
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: click.Context):

@@ -41,7 +41,7 @@ def list_(app: App) -> None:
 
 @group.command("remove")
 @MONTH
-@click.option("--by", metavar="EMAIL", help=_("Who withdraws it (for the event log)."))
+@click.option("--by", metavar="EMAIL", help="Who withdraws it (for the event log).")
 @pass_app
 def remove(app: App, month: str, by: str | None) -> None:
     """Withdraw issue YYYY-MM from the public archive and feed; what was sent is untouched.
@@ -56,7 +56,7 @@ def remove(app: App, month: str, by: str | None) -> None:
 
 @group.command("restore")
 @MONTH
-@click.option("--by", metavar="EMAIL", help=_("Who restores it (for the event log)."))
+@click.option("--by", metavar="EMAIL", help="Who restores it (for the event log).")
 @pass_app
 def restore(app: App, month: str, by: str | None) -> None:
     """Show a withdrawn issue in the public archive again.

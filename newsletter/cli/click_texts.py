@@ -63,15 +63,25 @@ def translate_click() -> None:
             module.ngettext = i18n.ngettext
 
 
+def _path_kind(kind: click.Path) -> str:
+    """The English name click gives a Path type (click.types.Path.__init__ translates it once)."""
+    if kind.file_okay and not kind.dir_okay:
+        return "file"
+    return "directory" if kind.dir_okay and not kind.file_okay else "path"
+
+
 def refresh(command: click.Command) -> None:
-    """Put the help texts click made once (the --help and --version options' help) of COMMAND
-    and its subcommands in the active language: click keeps each command's help option, made
-    with the language active at the time, for the life of the process."""
+    """Put the texts click made once (the --help and --version options' help, a path type's name,
+    which is its metavar) of COMMAND and its subcommands in the active language: click keeps
+    each command's help option, made with the language active at the time, for the life of the
+    process."""
     help_option = getattr(command, "_help_option", None)  # click >= 8.1.8 caches it there
     if help_option is not None:
         help_option.help = i18n._("Show this message and exit.")
     for param in command.params:
         if param.name == "version":
             param.help = i18n._("Show the version and exit.")
+        if isinstance(param.type, click.Path):  # its name is the metavar: FILE, DIRECTORY
+            param.type.name = i18n._(_path_kind(param.type))
     for sub in getattr(command, "commands", {}).values():
         refresh(sub)

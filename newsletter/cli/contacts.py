@@ -277,7 +277,7 @@ def unverified(app: App) -> None:
 @click.option("--semicolon", is_flag=True, help="Separate with ; (what Swedish Excel expects "
               "when the file is double-clicked).")
 @click.option("--excel", is_flag=True,
-              help=_("For Excel on Windows: semicolons, and a byte order mark also on standard "
+              help=("For Excel on Windows: semicolons, and a byte order mark also on standard "
                      "output, so that å, ä and ö show right (a FILE always has one)."))
 @pass_app
 def export(app: App, file: str, status: str, semicolon: bool, excel: bool) -> None:

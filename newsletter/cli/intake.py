@@ -229,9 +229,9 @@ def remisser_set(app: App, entry_id: int, answer_by: datetime | None, state: str
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second (0: no limit).")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to many.")
 @click.option("--submit", is_flag=True,
-              help=_("Submit it for review instead of sending (as `newsletter mail --submit`)."))
+              help="Submit it for review instead of sending (as `newsletter mail --submit`).")
 @click.option("--by", "by", metavar="EMAIL",
-              help=_("The staff member who submits or sends it."))
+              help="The staff member who submits or sends it.")
 @pass_app
 def remisser_call(app: App, entry_id: int, segment: str, dry_run: bool, test_to: tuple[str, ...],
                   rate: float | None, yes: bool, submit: bool, by: str | None) -> None:

@@ -123,13 +123,13 @@ def _next_issue(app: App) -> str:
 @click.option("--area", required=True, help="The priority area's slug, e.g. bostad.")
 @click.option("--title", required=True, help="The headline.")
 @click.option("--issue", "month", metavar="YYYY-MM",
-              help=_("The issue (default: the next one to be sent: the first month from this "
+              help=("The issue (default: the next one to be sent: the first month from this "
                      "one on that has not been sent)."))
 @click.option("--url", help="The 'Läs mer' link (https://...).")
 @click.option("--kind", default="nyhet", show_default=True,
               type=click.Choice(list(content.KINDS)), help="What kind of item it is.")
 @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help=_("The item's date, YYYY-MM-DD (default: today, the day it is written); an "
+              help=("The item's date, YYYY-MM-DD (default: today, the day it is written); an "
                      "event (--kind evenemang) needs the date it takes place."))
 @click.option("--order", type=int, default=None,
               help="Its place in the area (1, 2, ...); without: after those with one, by name.")
@@ -162,7 +162,7 @@ def items_new(app: App, area: str, title: str, month: str | None, url: str | Non
 
 @items_group.command("list")
 @click.option("--issue", "month", metavar="YYYY-MM",
-              help=_("The issue (default: the next one to be sent)."))
+              help="The issue (default: the next one to be sent).")
 @pass_app
 def items_list(app: App, month: str | None) -> None:
     """List the issue's items by priority area, in the order the issue shows them, with their

@@ -50,13 +50,13 @@ def _common(f):
         click.option("--to", "segment", required=True,
                      help='A named segment or an expression, e.g. "role:kommunchef and member".'),
         click.option("--test-to", "test_to", metavar="EMAIL", multiple=True,
-                     help=_("Send one test copy to EMAIL only (subject marked [TEST]; repeat "
+                     help=("Send one test copy to EMAIL only (subject marked [TEST]; repeat "
                             "for several addresses). Publishes nothing.")),
         click.option("--at", "at", metavar='"YYYY-MM-DD HH:MM"',
-                     help=_("Schedule it for this time (Europe/Stockholm) instead of sending "
+                     help=("Schedule it for this time (Europe/Stockholm) instead of sending "
                             "now: the content is frozen now, the worker sends it then.")),
         click.option("--by", "by", metavar="EMAIL",
-                     help=_("The staff member who sends it (a reviewer or an administrator).")),
+                     help="The staff member who sends it (a reviewer or an administrator)."),
         click.option("--dry-run", is_flag=True,
                      help="Print the recipients, a sample and the message size; send nothing."),
         click.option("--rate", type=click.FloatRange(min=0),
@@ -96,10 +96,10 @@ def issue(app: App, month: str, segment: str, test_to: tuple[str, ...], at: str 
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The message in Markdown (UTF-8).")
 @click.option("--submit", is_flag=True,
-              help=_("Submit it for review instead of sending (a reviewer then approves it "
+              help=("Submit it for review instead of sending (a reviewer then approves it "
                      "with `newsletter review approve`)."))
 @click.option("--preheader", default="", metavar="TEXT",
-              help=_("The line an inbox shows after the subject (default: the message's first "
+              help=("The line an inbox shows after the subject (default: the message's first "
                      "words)."))
 @pass_app
 def mail(app: App, segment: str, test_to: tuple[str, ...], at: str | None, by: str | None,
@@ -409,7 +409,7 @@ def pause(app: App, mailing_id: int) -> None:
 @group.command("cancel")
 @click.argument("mailing_id", type=ROW_ID)
 @click.option("--by", "by", metavar="EMAIL",
-              help=_("The staff member who cancels it (a reviewer or an administrator)."))
+              help="The staff member who cancels it (a reviewer or an administrator).")
 @pass_app
 def cancel(app: App, mailing_id: int, by: str | None) -> None:
     """Cancel a scheduled mailing before the worker starts it (its approval stays: it can be

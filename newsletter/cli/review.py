@@ -20,8 +20,8 @@ from .issues import issue_group
 MONTH = click.argument("month", metavar="YYYY-MM")
 REF = click.argument("ref", metavar="REF")
 BY = click.option("--by", "by", metavar="EMAIL", required=True,
-                  help=_("The staff member who does it (a reviewer or an administrator)."))
-COMMENT = click.option("--comment", required=True, help=_("What should change, for the author."))
+                  help="The staff member who does it (a reviewer or an administrator).")
+COMMENT = click.option("--comment", required=True, help="What should change, for the author.")
 
 
 def _when(settings: Settings, at: datetime | None) -> str:
@@ -74,9 +74,9 @@ def _print_status(settings: Settings, st: review.ReviewStatus, *, show_diff: boo
 @click.command("submit")
 @MONTH
 @click.option("--to", "segment", default=None,
-              help=_("The segment it is for (default: [workflow] issue_segment, medlemmar)."))
+              help="The segment it is for (default: [workflow] issue_segment, medlemmar).")
 @click.option("--by", "by", metavar="EMAIL",
-              help=_("The staff member who submits it: its author, who may not approve it."))
+              help="The staff member who submits it: its author, who may not approve it.")
 @pass_app
 def issue_submit(app: App, month: str, segment: str | None, by: str | None) -> None:
     """Submit issue YYYY-MM for review, as it is now, for a segment.
@@ -148,7 +148,7 @@ def issue_send_back(app: App, month: str, by: str, comment: str) -> None:
 
 @click.command("status")
 @MONTH
-@click.option("--no-diff", is_flag=True, help=_("Do not show what changed since approval."))
+@click.option("--no-diff", is_flag=True, help="Do not show what changed since approval.")
 @pass_app
 def issue_status(app: App, month: str, no_diff: bool) -> None:
     """Where issue YYYY-MM stands: draft, in review, approved (or changed after approval, with
@@ -185,9 +185,9 @@ def review_list(app: App) -> None:
 
 @review_group.command("show")
 @REF
-@click.option("--no-diff", is_flag=True, help=_("Do not show what changed since approval."))
+@click.option("--no-diff", is_flag=True, help="Do not show what changed since approval.")
 @click.option("--text", "show_text", is_flag=True,
-              help=_("Also print the text as it would go out (what a reviewer reads)."))
+              help="Also print the text as it would go out (what a reviewer reads).")
 @pass_app
 def review_show(app: App, ref: str, no_diff: bool, show_text: bool) -> None:
     """Where REF stands (see `issue status`); with --text, the text as it would go out.

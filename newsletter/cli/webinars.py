@@ -202,7 +202,7 @@ def edit(app: App, slug: str, title, start, duration, join_url, area, descriptio
 @group.command("cancel")
 @click.argument("slug")
 @click.option("--message", default="", metavar="TEXT",
-              help=_("Your own words in the cancellation, e.g. the new date. Without it the "
+              help=("Your own words in the cancellation, e.g. the new date. Without it the "
                      "message promises nothing."))
 @_DRY_RUN
 @pass_app
@@ -231,9 +231,9 @@ def cancel(app: App, slug: str, message: str, dry_run: bool) -> None:
               help="A named segment (kommunchefer) or an expression.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending to many.")
 @click.option("--submit", is_flag=True,
-              help=_("Submit the invitation for review instead of sending it."))
+              help="Submit the invitation for review instead of sending it.")
 @click.option("--by", "by", metavar="EMAIL",
-              help=_("The staff member who submits or sends it."))
+              help="The staff member who submits or sends it.")
 @_DRY_RUN
 @pass_app
 def announce(app: App, slug: str, segment: str, yes: bool, submit: bool, by: str | None,
@@ -322,7 +322,7 @@ def unregister(app: App, slug: str, email: str, dry_run: bool) -> None:
 @click.option("--when", "what", type=click.Choice(webinars.REMINDERS), default="day",
               show_default=True, help="Which reminder: the day before, or an hour before.")
 @click.option("--force", is_flag=True,
-              help=_("Send it even though the webinar is more than two days away."))
+              help="Send it even though the webinar is more than two days away.")
 @_DRY_RUN
 @pass_app
 def remind(app: App, slug: str, what: str, force: bool, dry_run: bool) -> None:

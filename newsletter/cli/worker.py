@@ -15,9 +15,9 @@ from .app import INTERRUPTED, App, pass_app
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help=_("Run one round and exit (e.g. from cron)."))
+@click.option("--once", is_flag=True, help="Run one round and exit (e.g. from cron).")
 @click.option("--interval", type=click.FloatRange(min=0.05, max=3600),
-              help=_("Seconds between rounds (default: [worker] interval, 5)."))
+              help="Seconds between rounds (default: [worker] interval, 5).")
 @pass_app
 def worker(app: App, once: bool, interval: float | None) -> None:
     """Send scheduled mailings when due, retry deferred messages, send webinar and remiss
