@@ -173,7 +173,7 @@ def test_a_complaint_suppresses_the_address_for_good(site, tmp_path):
     assert "redan behandlade:         2" in again
     assert "klagomål (spam):          0" in again
     result = site.cli("contacts", "add", "greta.wall@example.se", ok=False)
-    assert result.exit_code == 1 and "complaint" in result.stderr
+    assert result.exit_code == 1 and "skräppost" in result.stderr
 
 
 def test_a_complaint_about_someone_not_in_the_register_still_blocks_the_address(site):

@@ -136,7 +136,7 @@ def test_a_hand_over_to_a_suppressed_address_changes_nothing(asele):
     asele.cli("contacts", "unsubscribe", EVA)
     result = asele.cli("contacts", "hand-over", "--role", "kommunchef", "--municipality",
                        "Åsele", "--to", EVA, ok=False)
-    assert result.exit_code != 0 and "unsubscribed" in result.stderr
+    assert result.exit_code != 0 and "avregistrerad" in result.stderr
     assert _positions(asele, ANNA) == [("Åsele", "kommunchef", date(2020, 1, 1), None)]
 
 
