@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from newsletter import db, sender
+from newsletter import sender
 from newsletter.contacts import find_person, unsubscribe
 from newsletter.errors import SendError
 from newsletter.events import is_suppressed, suppress
@@ -179,13 +179,6 @@ def test_two_senders_on_one_mailing_are_harmless(site, smtp_server):
     assert all(r.sent > 0 for r in reports)  # both really worked on it
 
 
-def _writing(site):
-    """A transaction that takes SQLite's write lock at BEGIN (db.writer), as the web pages' do:
-    a plain one that reads, then writes while a sender commits fails at once with 'database is
-    locked' (WAL cannot upgrade a stale read snapshot)."""
-    return db.transaction(db.session_factory(db.writer(db.make_engine(site.settings.db_url))))
-
-
 def _send_in_background(site, mailing_id, server) -> tuple[threading.Thread, list]:
     """A one-connection send in a thread, returned once two messages are through (every row of
     a small mailing is claimed by then); the report lands in the list."""
@@ -202,7 +195,7 @@ def test_unsubscribe_during_a_send_takes_effect_before_the_message(site, smtp_se
     mailing_id = make_mailing(site)
     smtp_server.delay = 0.05
     worker, result = _send_in_background(site, mailing_id, smtp_server)
-    with _writing(site) as s:
+    with site.writing() as s:
         unsubscribe(s, site.settings.secret_key, find_person(s, "p019@example.se"), source="web")
     worker.join(60)
     assert result[0].done and result[0].suppressed == 1
@@ -215,7 +208,7 @@ def test_an_address_changed_after_the_claim_is_checked_as_it_is_now(site, smtp_s
     smtp_server.delay = 0.05
     # Every row is claimed by the time this returns, with the old addresses.
     worker, result = _send_in_background(site, mailing_id, smtp_server)
-    with _writing(site) as s:
+    with site.writing() as s:
         suppress(s, site.settings.secret_key, "borta@example.se", "bounced")
         find_person(s, "p019@example.se").email = "borta@example.se"
     worker.join(60)
