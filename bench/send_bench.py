@@ -412,6 +412,8 @@ def main() -> None:
                         help="runs of each measurement (interleaved; the best is reported)")
     parser.add_argument("--whole", type=int, default=50_000,
                         help="contacts of the whole-command comparison (0: skip it)")
+    parser.add_argument("--whole-only", action="store_true",
+                        help="only the whole-command comparison (quicker, to try a change)")
     parser.add_argument("--naive-child", nargs=3, metavar=("SITE", "PORT", "N"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -440,6 +442,10 @@ def restore(site: Path, pristine: Path) -> None:
 
 def report(args: argparse.Namespace, sink: Sink, base: Path) -> None:
     c, reps = args.connections, args.repeat
+    if args.whole_only:
+        site = make_site(base, 10)
+        whole(args, sink, base, sample_message(site))
+        return
     print(f"smtp-sink on 127.0.0.1:{sink.port}; {c} connection(s); {os.cpu_count()} CPU(s); "
           f"best of {reps} interleaved runs")
     sites: dict[int, tuple[Path, Path]] = {}

@@ -32,6 +32,9 @@ Faults it injects (set from the test at any time, also while a send runs):
 - `RecordingSMTPServer(smtputf8=False)`: SMTPUTF8 (RFC 6531) not offered (by default it is, as
   aiosmtpd's Controller does; its replies are then ASCII only).
   `Received.mail_options` are the parameters of MAIL FROM (e.g. ["SMTPUTF8"]).
+- `RecordingSMTPServer(pipelining=False)`: PIPELINING (RFC 2920) not offered (by default it is,
+  as Postfix and smtp-sink do). `Received.pipelined` says whether RCPT TO had already arrived
+  when MAIL FROM was answered (the client wrote them in one go).
 
 TLS (see tests/test_tls.py for a throw-away CA and certificate):
 - `RecordingSMTPServer(tls=SERVER_SSL_CONTEXT)`: STARTTLS offered and required before MAIL; with
@@ -74,6 +77,7 @@ class Received:
     tls: str = ""
     login: str = ""
     mail_options: tuple[str, ...] = ()
+    pipelined: bool = False
 
 
 class _Handler:
@@ -83,7 +87,17 @@ class _Handler:
     async def handle_EHLO(self, smtp, session, envelope, hostname, responses):
         session.host_name = hostname
         self.server._new_session(session)
+        if self.server.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, smtp, session, envelope, address, mail_options):
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        # What the client wrote after MAIL FROM without waiting for its reply (aiosmtpd reads
+        # a line at a time from this buffer; there is no public way to look at it).
+        session.pipelined = b"RCPT" in bytes(smtp._reader._buffer)
+        return "250 OK"
 
     async def handle_HELO(self, smtp, session, envelope, hostname):
         session.host_name = hostname
@@ -116,12 +130,14 @@ class RecordingSMTPServer:
 
     def __init__(self, *, users: dict[str, str] | None = None, delay: float = 0.0,
                  tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
-                 port: int | None = None, smtputf8: bool = True) -> None:
+                 port: int | None = None, smtputf8: bool = True,
+                 pipelining: bool = True) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         scheme = "smtps" if implicit_tls else "smtp+starttls" if tls else "smtp"
         self.url = f"{scheme}://{self.host}:{self.port}"
         self.delay = delay
+        self.pipelining = pipelining
         self.messages: list[Received] = []
         self.sessions = 0
         self._open: set[int] = set()
@@ -249,7 +265,8 @@ class RecordingSMTPServer:
                                           bytes(envelope.original_content or envelope.content),
                                           self._session_ids.get(id(session), 0), tls,
                                           login.decode() if isinstance(login, bytes) else login,
-                                          tuple(envelope.mail_options)))
+                                          tuple(envelope.mail_options),
+                                          getattr(session, "pipelined", False)))
             self._arrived.notify_all()
             if self._drop_left > 0:
                 self._drop_left -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+from collections.abc import Iterator
 
 import pytest
 
@@ -72,41 +73,50 @@ def smtp(server, **kw) -> SMTPTransport:
     return SMTPTransport("smtp", "127.0.0.1", server.port, **kw)
 
 
-def test_one_connection_for_many_messages(smtp_server):
-    conn = smtp(smtp_server).connection()
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def server(request) -> Iterator[RecordingSMTPServer]:
+    """A recording server that offers PIPELINING (RFC 2920), as Postfix does, or not."""
+    with RecordingSMTPServer(pipelining=request.param) as started:
+        yield started
+
+
+def test_one_connection_for_many_messages(server):
+    conn = smtp(server).connection()
     for i in range(20):
         assert conn.send("nyhetsbrev@example.se", f"p{i}@example.se", MESSAGE).outcome == "sent"
     conn.close()
-    assert smtp_server.sessions == 1
-    assert len(smtp_server.messages) == 20
-    assert smtp_server.messages[0].data.endswith(b".punkt\r\n")
+    assert server.sessions == 1
+    assert len(server.messages) == 20
+    assert server.messages[0].data.endswith(b".punkt\r\n")
+    # Where the server offers PIPELINING, MAIL FROM, RCPT TO and DATA go in one write.
+    assert {m.pipelined for m in server.messages} == {server.pipelining}
 
 
-def test_faults_are_classified_and_the_connection_survives(smtp_server):
-    conn = smtp(smtp_server).connection()
-    smtp_server.tempfail(1)
+def test_faults_are_classified_and_the_connection_survives(server):
+    conn = smtp(server).connection()
+    server.tempfail(1)
     assert conn.send("a@example.se", "p1@example.se", MESSAGE).outcome == "deferred"
-    smtp_server.reject(["borta@example.se"])
+    server.reject(["borta@example.se"])
     result = conn.send("a@example.se", "borta@example.se", MESSAGE)
     assert (result.outcome, result.code) == ("bounced", 550)
-    smtp_server.reject_all("554 5.7.1 Relay access denied")
+    server.reject_all("554 5.7.1 Relay access denied")
     assert conn.send("a@example.se", "p2@example.se", MESSAGE).outcome == "pause"
-    smtp_server.reject_all(None)
+    server.reject_all(None)
     assert conn.send("a@example.se", "p3@example.se", MESSAGE).outcome == "sent"
     conn.close()
-    assert smtp_server.sessions == 1
-    assert smtp_server.copies() == {"p3@example.se": 1}
+    assert server.sessions == 1
+    assert server.copies() == {"p3@example.se": 1}
 
 
-def test_reconnects_when_the_server_drops_the_connection_after_250(smtp_server):
-    conn = smtp(smtp_server).connection()
-    smtp_server.drop_after(2)
+def test_reconnects_when_the_server_drops_the_connection_after_250(server):
+    conn = smtp(server).connection()
+    server.drop_after(2)
     outcomes = [conn.send("a@example.se", f"p{i}@example.se", MESSAGE).outcome
                 for i in range(5)]
     conn.close()
     assert outcomes == ["sent"] * 5
-    assert smtp_server.copies() == {f"p{i}@example.se": 1 for i in range(5)}
-    assert smtp_server.sessions == 3
+    assert server.copies() == {f"p{i}@example.se": 1 for i in range(5)}
+    assert server.sessions == 3
 
 
 def test_unreachable_server_defers():
@@ -132,21 +142,23 @@ def test_authentication():
         assert server.copies() == {"p@example.se": 1}
 
 
-def test_envelope_addresses_reach_the_server_as_given(smtp_server):
-    conn = smtp(smtp_server).connection()
+def test_envelope_addresses_reach_the_server_as_given(server):
+    conn = smtp(server).connection()
     # A plain address is written as it is; a quoted local part goes through smtplib's quoting.
     for rcpt in ("anna.berg+nyhetsbrev@example.se", '"anna berg"@example.se'):
         assert conn.send("nyhetsbrev@example.se", rcpt, MESSAGE).outcome == "sent"
     conn.close()
-    assert [(m.mail_from, m.rcpt_tos) for m in smtp_server.messages] == [
+    assert [(m.mail_from, m.rcpt_tos) for m in server.messages] == [
         ("nyhetsbrev@example.se", ("anna.berg+nyhetsbrev@example.se",)),
         ("nyhetsbrev@example.se", ('"anna berg"@example.se',))]
+    # Only the plain one is pipelined: a quoted one goes through smtplib's commands.
+    assert [m.pipelined for m in server.messages] == [server.pipelining, False]
 
 
-def test_ready_messages_are_sent_as_they_are(smtp_server):
+def test_ready_messages_are_sent_as_they_are(server):
     ready = MESSAGE.replace(b"\r\n.punkt", b"\r\n=2Epunkt")  # as MessageTemplate.build writes
-    conn = smtp(smtp_server).connection()
+    conn = smtp(server).connection()
     assert conn.send("nyhetsbrev@example.se", "p1@example.se", ready, ready=True).outcome == "sent"
     assert conn.send("nyhetsbrev@example.se", "p2@example.se", MESSAGE).outcome == "sent"
     conn.close()
-    assert [m.data for m in smtp_server.messages] == [ready, MESSAGE]
+    assert [m.data for m in server.messages] == [ready, MESSAGE]
