@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,9 +153,11 @@ def _check_text(settings: Settings, report: Report, source: str, body: Converted
             "mailto addresses are allowed", source))
 
 
-def check_issue(settings: Settings, month: str) -> Report:
+def check_issue(settings: Settings, month: str, *,
+                renderer: Callable[[], IssueRenderer] | None = None) -> Report:
     """Lint MONTH: errors (invalid files, no items, no subject, missing images) and warnings
-    (see README)."""
+    (see README). RENDERER, when the files are valid, gives the renderer to measure the HTML
+    with (a send's own: the issue is then rendered once for the check and the mailing)."""
     issue, errors = scan_issue(settings, month)
     report = Report(errors=[Finding(e.reason, e.source, e.field, e.line) for e in errors],
                     items=len(issue.items))
@@ -177,8 +179,9 @@ def check_issue(settings: Settings, month: str) -> Report:
         if not issue.items_in(area.slug):
             report.warnings.append(Finding(f"area {area.slug} ({area.name}) has no items"))
     if issue.items:
-        renderer = IssueRenderer(settings, issue)
-        report.html_bytes = len(renderer.render(renderer.all_key).html.encode("utf-8"))
+        measured = (renderer() if renderer is not None and not report.errors
+                    else IssueRenderer(settings, issue))
+        report.html_bytes = len(measured.render(measured.all_key).html.encode("utf-8"))
         if report.html_bytes > SIZE_WARNING:
             report.warnings.append(Finding(
                 f"the HTML is {report.html_bytes / 1024:.0f} KB: Gmail clips messages over about "

@@ -19,7 +19,7 @@ checks nothing again: it passed when it was created, and its content is frozen.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from .errors import Refused
 from .i18n import _, ngettext
 from .kinds.issue import IssueSource
 from .models import Person, Staff
+from .render import IssueRenderer
 from .settings import Settings
 from .sources import Source
 
@@ -41,9 +42,11 @@ def check_sender(session: Session, by: str | None) -> Staff | None:
     return review.staff_member(session, by, staff.GRANSKARE)
 
 
-def check_issue_ready(settings: Settings, month: str) -> None:
-    """Refused if issue MONTH has errors in `issue check` or still holds scaffold text."""
-    report = issue_build.check_issue(settings, month)
+def check_issue_ready(settings: Settings, month: str,
+                      renderer: Callable[[], IssueRenderer] | None = None) -> None:
+    """Refused if issue MONTH has errors in `issue check` or still holds scaffold text
+    (RENDERER: see issue_build.check_issue)."""
+    report = issue_build.check_issue(settings, month, renderer=renderer)
     if report.errors:
         raise Refused(ngettext(
             "issue {month} does not pass `newsletter issue check`: {n} error, the first: "
@@ -96,7 +99,7 @@ def check_send(session: Session, settings: Settings, source: Source, segment: st
     """Refused (one line) unless SOURCE may go to SEGMENT now (see the module)."""
     check_sender(session, by)
     if isinstance(source, IssueSource):
-        check_issue_ready(settings, source.month)
+        check_issue_ready(settings, source.month, lambda: source.renderer)
     if review.approval_required(settings):
         review.check_approved(session, settings, source, segment)
     check_demo_recipients(session, settings, segment)
