@@ -47,6 +47,12 @@ class RetentionReport:
     variants: int = 0  # variants frozen for one person, deleted
     signups: int = 0  # expired sign-ups and the unconfirmed persons they made, deleted
 
+    @property
+    def changed(self) -> bool:
+        """Whether anything was anonymised or deleted: then, on SQLite, db.checkpoint after
+        the commit, or the -wal file keeps the old pages (see contacts.forget)."""
+        return any((self.events, self.mailings, self.rows, self.variants, self.signups))
+
 
 def apply_retention(session: Session, settings: Settings, *,
                     now: datetime | None = None) -> RetentionReport:

@@ -230,6 +230,8 @@ class Worker:
             return
         with self._tx() as s:
             report.retention = retention.apply_retention(s, self.settings, now=now)
+        if report.retention.changed:  # the old pages out of the -wal file too, when it can
+            db.checkpoint(self.sessions.kw["bind"])
         if report.retention.events or report.retention.mailings:
             self.log(_("Retention: {events} events and {mailings} mailings anonymised.").format(
                 events=report.retention.events, mailings=report.retention.mailings))

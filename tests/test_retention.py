@@ -68,6 +68,11 @@ def test_old_traces_lose_their_person_and_the_counts_stay(site):
     assert _rows(site) == rows_before
 
     site.cli("retention")
+    # Neither the database file nor its -wal keeps the old pages (secure_delete, checkpoint).
+    for path in site.root.glob("subscribers.db*"):
+        stored = path.read_bytes()
+        for trace in (b"red@example.se", b"Inbjudan till ATTENDEE", b"<x@example.se> unknown"):
+            assert trace not in stored, (path.name, trace)
     with site.transaction() as session:
         old_rows = session.scalars(select(OutboxRow).where(
             OutboxRow.mailing_id.in_([ids["issue"], ids["issue:test"]]))).all()
