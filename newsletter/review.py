@@ -15,7 +15,7 @@ records it again as approved; a send (preflight.py) refuses unless the current f
 the approved one. So any change after approval (an item, the editorial, a template, the
 segment's definition, a webinar's time) voids it, visibly: `status` says "changed after
 approval" and shows a unified diff of the review text (`review_text`: subject, preheader,
-segment, templates digest and the plain text, kept with the approval) against today's.
+segment, templates digest, branding and the plain text, kept with the approval) against today's.
 
 Who is who. Staff accounts (staff.py) carry the roles: any staff member may submit; a granskare
 or an admin approves, sends back, sends. The author of the last change cannot approve it. We
@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import segments, siteconfig, staff, webinars
+from . import branding, segments, siteconfig, staff, webinars
 from .content import check_month
 from .errors import InputError, NotFound, NotPermitted, Refused
 from .events import EventKind, log_event
@@ -52,7 +52,7 @@ from .kinds import webinar as webinar_kind
 from .kinds.issue import IssueSource
 from .kinds.targeted import TargetedSource
 from .models import Mailing, MailingKind, MailingStatus, Person, Review, ReviewState, Staff
-from .settings import Settings
+from .settings import Branding, Settings
 from .sources import Content, Source, fingerprint
 
 # The webinar invitation's calendar file carries a DTSTAMP (when it was made): the review
@@ -164,11 +164,16 @@ def _contents(source: Source) -> list[Content]:
     return [replace(source.render(key), key=key)]
 
 
-def review_text(content: Content, segment: str, segment_expr: str, templates: str) -> str:
+def review_text(content: Content, segment: str, segment_expr: str, templates: str,
+                look: Branding | None = None) -> str:
     """What a reviewer reads and a diff compares: the subject, preheader, segment, templates
-    digest, the plain text, and any calendar file."""
+    digest, the branding (LOOK: a new colour or logo changes the HTML, not the plain text, and
+    the diff must show why an approval no longer holds), the plain text, and any calendar file."""
     lines = [f"subject: {content.subject}", f"preheader: {content.preheader}",
-             f"segment: {segment} = {segment_expr}", f"templates: {templates[:16]}", "", ""]
+             f"segment: {segment} = {segment_expr}", f"templates: {templates[:16]}"]
+    if look is not None:
+        lines.append(f"branding: {look.colour}, logo {look.logo or '-'} ({look.logo_alt})")
+    lines += ["", ""]
     text = "\n".join(lines) + content.text
     for attachment in content.attachments:
         name = attachment.get("filename") or attachment.get("content_type", "")
@@ -182,7 +187,8 @@ def snapshot(settings: Settings, source: Source, segment: str) -> Snapshot:
     contents = _contents(source)
     templates = _templates_digest(settings)
     return Snapshot(fingerprint=fingerprint(contents, expr, templates),
-                    text=review_text(contents[0], segment, expr, templates),
+                    text=review_text(contents[0], segment, expr, templates,
+                                     branding.current(settings)),
                     subject=contents[0].subject, segment_expr=expr)
 
 

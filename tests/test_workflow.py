@@ -147,8 +147,16 @@ def _change_segment(site) -> str:
     return "+segment: medlemmar = member and not role:styrelse"
 
 
+def _change_branding(site) -> str:
+    # As the console's branding page saves it: the HTML changes, the plain text does not, and
+    # the diff still says what changed.
+    (site.root / "branding.toml").write_text('[branding]\ncolour = "#7a1f3d"\n',
+                                             encoding="utf-8")
+    return "+branding: #7a1f3d"
+
+
 @pytest.mark.parametrize("change", [_change_item, _change_editorial, _change_template,
-                                    _change_segment])
+                                    _change_segment, _change_branding])
 def test_each_kind_of_change_voids_the_approval_visibly_with_the_diff(approving, change):
     _approve(approving)
     added = change(approving)
