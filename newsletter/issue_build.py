@@ -15,7 +15,7 @@ from .contacts import find_person
 from .content import has_scaffold, issue_dir, scan_issue
 from .errors import InputError, NotFound
 from .files import PRIVATE, atomic_write
-from .i18n import _
+from .i18n import _, shown
 from .kinds.issue import IssueSource
 from .markdown import Converted
 from .media import HEAVY_BYTES, local_name, media_file
@@ -67,7 +67,7 @@ def build_issue(settings: Settings, month: str,
     """Render MONTH's complete variant (every area and role) into issues/MONTH/build/."""
     source = IssueSource(settings, month, webinars)
     if not source.issue.items:
-        raise InputError("the issue has no items (newsletter items new ...)",
+        raise InputError(_("the issue has no items (newsletter items new ...)"),
                          source=f"{source.issue.source}/items")
     renderer = source.renderer
     content = renderer.render(renderer.all_key)
@@ -196,7 +196,8 @@ def preview_issue(settings: Settings, month: str, *, session: Session | None = N
     if email:
         person = find_person(session, email) if session is not None else None
         if person is None:
-            raise NotFound(f"no contact {email!r} (newsletter contacts list)")
+            raise NotFound(_("no contact “{email}” (newsletter contacts list)").format(
+                email=shown(email)))
         content = source.render(source.variant_of(profile_of(person)))
         recipient = recipient_for(settings, person)
     else:

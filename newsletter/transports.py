@@ -207,7 +207,7 @@ class SMTPConnection:
             if t.scheme == "smtp+starttls":
                 if not smtp.has_extn("starttls"):
                     raise smtplib.SMTPNotSupportedError(
-                        "the server does not offer STARTTLS; not sending in plaintext")
+                        _("the server does not offer STARTTLS; not sending in plaintext"))
                 smtp.starttls(context=t.ssl_context)
                 smtp.ehlo()
             if t.user:
