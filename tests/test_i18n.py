@@ -166,6 +166,58 @@ def test_a_swedish_sites_cli_prints_no_english(site) -> None:
         assert not ENGLISH_LEAKS.search(text), (name, ENGLISH_LEAKS.search(text), text)
 
 
+# The English of the segment parser's and the core's errors before they went through _() (and
+# click's "Did you mean", which click asks for with ngettext), beside ENGLISH_LEAKS.
+ERROR_LEAKS = re.compile(
+    r"\b(column|unknown|expected|but found|did you mean|does not exist|no contact|no mailing|"
+    r"end of the expression|lists them|webinars|fields|none yet|not a|is already)\b", re.I)
+
+
+def _error_outputs(site) -> dict[str, str]:
+    """What the commands print when they end in an error about what the user named: a bad
+    segment (syntax, field, value, webinar), an unknown contact, webinar or mailing, an option
+    that does not exist; quoted values removed (they are the user's words, not ours)."""
+    runs = {
+        "syntax": site.cli("segments", "count", "role:kommunchef and (", ok=False),
+        "found": site.cli("segments", "count", "role:kso member", ok=False),
+        "character": site.cli("segments", "count", "role:kso & member", ok=False),
+        "field": site.cli("segments", "count", "rolle:kso", ok=False),
+        "role": site.cli("segments", "count", "role:kommunchf", ok=False),
+        "county": site.cli("segments", "count", "county:Lappland", ok=False),
+        "registered": site.cli("segments", "count", "registered:finns-inte", ok=False),
+        "contact": site.cli("contacts", "show", "ingen@example.se", ok=False),
+        "webinar": site.cli("webinar", "show", "finns-inte", ok=False),
+        "register": site.cli("webinar", "register", "finns-inte", "ingen@example.se", ok=False),
+        "mailing": site.cli("send", "pause", "999", ok=False),
+        "option": site.cli("send", "status", "--hepl", ok=False),
+    }
+    assert {name: r.exit_code for name, r in runs.items()} == {
+        name: 2 if name == "option" else 1 for name in runs}
+    values = re.compile(r"”[^”]*”|“[^“]*”|'[^']*'|\S+@\S+|`[^`]*`")
+    return {name: values.sub(" ", r.stdout + r.stderr) for name, r in runs.items()}
+
+
+def test_a_swedish_sites_errors_about_what_the_user_named_have_no_english(site) -> None:
+    out = _error_outputs(site)
+    assert "kolumn 22" in out["syntax"] and "okänt fält" in out["field"]
+    assert "menade du" in out["role"] and "Menade du" in out["option"]
+    assert "finns inte" in out["webinar"] and "inget utskick 999" in out["mailing"]
+    for name, text in out.items():
+        for leak in (ENGLISH_LEAKS, ERROR_LEAKS):
+            assert not leak.search(text), (name, leak.search(text), text)
+
+
+def test_an_english_sites_errors_are_english(site) -> None:
+    _speak(site, "en")
+    out = _error_outputs(site)
+    assert "column 22: expected a condition" in out["syntax"]
+    assert "unknown field" in out["field"] and "Did you mean" in out["option"]
+    assert "does not exist" in out["webinar"] and "no mailing 999" in out["mailing"]
+    for name, text in out.items():
+        text = re.sub(r'"[^"]*"', " ", text)  # an example value ("Jämtlands län"): data
+        assert not SWEDISH_LEAKS.search(text), (name, SWEDISH_LEAKS.search(text), text)
+
+
 def test_an_english_sites_cli_prints_no_swedish(site) -> None:
     _speak(site, "en")
     out = _cli_outputs(site)
