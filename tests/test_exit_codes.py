@@ -75,7 +75,7 @@ def test_an_issue_that_does_not_check_is_1(site):
     site.cli("issue", "new", "2027-01")
     result = site.cli("issue", "check", "2027-01", ok=False)
     assert result.exit_code == 1
-    assert "FEL:" in result.stdout and "no items" in result.stdout
+    assert "FEL:" in result.stdout and "inga nyheter" in result.stdout
 
 
 def test_an_import_with_rejected_rows_is_1_and_imports_the_rest(site, tmp_path):
