@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import idna
 
+from .i18n import _, shown
+
 
 class AddressError(ValueError):
     """An address that cannot be written on the wire (its domain has no IDNA form)."""
@@ -27,11 +29,12 @@ def needs_smtputf8(address: str) -> bool:
 
 def wire_form(address: str) -> str:
     """ADDRESS with its domain as an IDNA A-label; the local part as it is."""
-    local, _, domain = address.rpartition("@")
+    local, _at, domain = address.rpartition("@")
     if domain.isascii():
         return address
     try:
         ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
-        raise AddressError(f"{address}: the domain has no IDNA (ASCII) form: {exc}") from None
+        raise AddressError(_("{address}: the domain has no IDNA (ASCII) form: {reason}").format(
+            address=shown(address), reason=exc)) from None
     return f"{local}@{ascii_domain}"

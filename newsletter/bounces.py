@@ -277,10 +277,10 @@ def _original_message_id(msg: Message, blocks: list[Message]) -> str | None:
 def read_mailbox(path: Path) -> Iterator[bytes]:
     """The raw messages in PATH: a Maildir (new/ and cur/), an mbox file, or one message file."""
     if not path.exists():
-        raise InputError("no such file or folder", source=str(path))
+        raise InputError(_("no such file or folder"), source=str(path))
     if path.is_dir():
         if not ((path / "new").is_dir() or (path / "cur").is_dir()):
-            raise InputError("not a Maildir (it has no new/ or cur/ folder)", source=str(path))
+            raise InputError(_("not a Maildir (it has no new/ or cur/ folder)"), source=str(path))
         box: mailbox.Mailbox = mailbox.Maildir(path, factory=None, create=False)
         keys = sorted(box.keys())
     else:

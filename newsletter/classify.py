@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from .content import split_front_matter
 from .errors import InputError
-from .i18n import _
+from .i18n import _, shown
 from .models import EntryStatus, IntakeEntry
 from .settings import Settings
 
@@ -114,7 +114,8 @@ def compile_rules(keywords: Mapping[str, Sequence[str]]) -> list[Rule]:
         for raw in words:
             match = _RULE.match(raw.strip().lower())
             if not match or not _WORD.search(match["words"]):
-                raise InputError(f"not a keyword: {raw!r}", field=f"intake.keywords.{area}")
+                raise InputError(_("not a keyword: “{keyword}”").format(keyword=shown(raw)),
+                                 field=f"intake.keywords.{area}")
             parts = [re.escape(w) for w in match["words"].split()]
             whole = match["mode"] == "="
             start = "" if match["mode"] == "*" else r"(?<!\w)"

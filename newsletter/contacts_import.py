@@ -29,6 +29,7 @@ from .contacts import normalise_email, smtputf8_warning
 from .errors import InputError
 from .events import EventKind
 from .i18n import _, shown
+from .labels import contact_status
 from .models import (
     Base,
     Event,
@@ -160,7 +161,8 @@ def _columns(header: csvfiles.Record, source: str,
         col = by_header.get(key)
         if col is None:
             if key:
-                warnings.append(RowProblem(line, f"ignored unknown column {cell.strip()!r}"))
+                warnings.append(RowProblem(line, _("ignored unknown column “{column}”").format(
+                    column=shown(cell.strip()))))
         elif col in found:
             raise InputError(_("column “{column}” appears twice").format(
                 column=shown(cell.strip())), source=source, line=line)
@@ -199,8 +201,8 @@ def read_contacts(path: Path, fields: FieldReader, *,
         cells = record.cells
         if len(cells) > width and any(cells[width:]):
             report.rejected.append(RowProblem(
-                record.line, f"{len(cells)} fields but the header has {width} "
-                             "(a delimiter inside an unquoted value?)"))
+                record.line, _("{n} fields but the header has {width} (a delimiter inside an "
+                               "unquoted value?)").format(n=len(cells), width=width)))
             continue
         values = {col: cells[i] if i < len(cells) else "" for col, i in columns.items()}
         contact, problems = _read_row(fields, values, record.line, report.warnings)
@@ -292,7 +294,8 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
         # A pending person (signed up, not confirmed yet) is the staff's contact from now on.
         if reason or status not in ("active", "pending"):
             report.skipped.append(RowProblem(
-                contact.line, f"address is {reason or status}: an import never re-subscribes it"))
+                contact.line, _("address is {status}: an import never re-subscribes it").format(
+                    status=contact_status(reason or status))))
             continue
         if pid is None:
             new.append(contact)

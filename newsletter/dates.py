@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_date, format_datetime
 
 from .errors import ConfigError
-from .i18n import language
+from .i18n import _, language, shown
 from .settings import Settings
 
 LOCALES = {"sv": "sv_SE", "en": "en_GB"}
@@ -36,8 +36,9 @@ def zone(settings: Settings) -> ZoneInfo:
     try:
         return ZoneInfo(settings.organisation.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"newsletter.toml: organisation.timezone "
-                          f"{settings.organisation.timezone!r} is not a known time zone") from None
+        raise ConfigError(_("newsletter.toml: organisation.timezone “{zone}” is not a known "
+                            "time zone").format(zone=shown(settings.organisation.timezone))
+                          ) from None
 
 
 def _lang() -> str:

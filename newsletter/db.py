@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import files
 from .errors import ConfigError
-from .i18n import _, pgettext
+from .i18n import _, pgettext, shown
 from .models import SiteMeta
 
 BUSY_TIMEOUT_MS = 30_000
@@ -56,7 +56,8 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _lock_for_writer)
         return engine
     except Exception as exc:  # an unparseable URL or a missing driver
-        raise ConfigError(f"database url {url!r}: {exc}") from None
+        raise ConfigError(_("database url “{url}”: {reason}").format(url=shown(url), reason=exc)
+                          ) from None
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from . import classify, fetcher, remisser
 from .content import KINDS, plain_text
 from .errors import ConfigError, NewsletterError, NotFound
-from .i18n import _, ngettext
+from .i18n import _, ngettext, shown
 from .markdown import safe_url
 from .models import IntakeEntry, IntakeFeed, Remiss, SiteMeta, utcnow
 from .settings import CONFIG_NAME, Feed, Settings
@@ -78,8 +78,9 @@ def configured_feeds(settings: Settings, names: list[str] | None = None) -> list
     """The feeds of newsletter.toml (those NAMES only, if given), their kinds checked."""
     for i, feed in enumerate(settings.intake.feeds):
         if feed.kind not in KINDS:
-            raise ConfigError(f"{CONFIG_NAME}: intake.feeds[{i}].kind: unknown kind "
-                              f"{feed.kind!r} (valid: {', '.join(KINDS)})")
+            raise ConfigError(_("{file}: intake.feeds[{i}].kind: unknown kind “{kind}” (valid: "
+                                "{valid})").format(file=CONFIG_NAME, i=i, kind=shown(feed.kind),
+                                                   valid=", ".join(KINDS)))
     if not names:
         return list(settings.intake.feeds)
     known = {f.name: f for f in settings.intake.feeds}

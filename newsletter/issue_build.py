@@ -15,7 +15,7 @@ from .contacts import find_person
 from .content import has_scaffold, issue_dir, scan_issue
 from .errors import InputError, NotFound
 from .files import PRIVATE, atomic_write
-from .i18n import _
+from .i18n import _, ngettext, shown
 from .kinds.issue import IssueSource
 from .markdown import Converted
 from .media import HEAVY_BYTES, local_name, media_file
@@ -67,7 +67,7 @@ def build_issue(settings: Settings, month: str,
     """Render MONTH's complete variant (every area and role) into issues/MONTH/build/."""
     source = IssueSource(settings, month, webinars)
     if not source.issue.items:
-        raise InputError("the issue has no items (newsletter items new ...)",
+        raise InputError(_("the issue has no items (newsletter items new ...)"),
                          source=f"{source.issue.source}/items")
     renderer = source.renderer
     content = renderer.render(renderer.all_key)
@@ -122,11 +122,12 @@ class Report:
 
 def _check_text(settings: Settings, report: Report, source: str, body: Converted) -> None:
     if has_scaffold(body):
-        report.warnings.append(Finding("still has the scaffold's placeholder text", source))
+        report.warnings.append(Finding(_("still has the scaffold's placeholder text"), source))
     if body.images_without_alt:
         report.warnings.append(Finding(
-            f"{body.images_without_alt} image(s) without alt text "
-            "(write ![what it shows](https://...))", source))
+            ngettext("{n} image without alt text (write ![what it shows](https://...))",
+                     "{n} images without alt text (write ![what it shows](https://...))",
+                     body.images_without_alt).format(n=body.images_without_alt), source))
     for src, _alt in body.images:
         name = local_name(settings, src)
         if name is None:
@@ -142,15 +143,19 @@ def _check_text(settings: Settings, report: Report, source: str, body: Converted
                 source))
     for link in body.links:
         if link.lower().startswith("http:"):
-            report.warnings.append(Finding(f"link is not https: {link}", source))
+            report.warnings.append(Finding(_("link is not https: {link}").format(link=link),
+                                           source))
     if body.raw_html_dropped:
         report.warnings.append(Finding(
-            f"raw HTML left out ({body.raw_html_dropped} place(s)): write Markdown instead",
-            source))
+            ngettext("raw HTML left out ({n} place): write Markdown instead",
+                     "raw HTML left out ({n} places): write Markdown instead",
+                     body.raw_html_dropped).format(n=body.raw_html_dropped), source))
     if body.unsafe_links_dropped:
         report.warnings.append(Finding(
-            f"{body.unsafe_links_dropped} link(s) or image(s) left out: only https, http and "
-            "mailto addresses are allowed", source))
+            ngettext("{n} link or image left out: only https, http and mailto addresses are "
+                     "allowed", "{n} links or images left out: only https, http and mailto "
+                     "addresses are allowed", body.unsafe_links_dropped
+                     ).format(n=body.unsafe_links_dropped), source))
 
 
 def check_issue(settings: Settings, month: str, *,
@@ -163,29 +168,32 @@ def check_issue(settings: Settings, month: str, *,
                     items=len(issue.items))
     issue_file = f"{issue.source}/issue.md"
     if not issue.subject:
-        report.errors.append(Finding("missing subject", issue_file, "subject"))
+        report.errors.append(Finding(_("missing subject"), issue_file, "subject"))
     if not issue.items:
-        report.errors.append(Finding("the issue has no items", f"{issue.source}/items"))
+        report.errors.append(Finding(_("the issue has no items"), f"{issue.source}/items"))
     if not issue.preheader:
         report.warnings.append(Finding(
-            "no preheader (the line shown after the subject in the inbox)", issue_file,
+            _("no preheader (the line shown after the subject in the inbox)"), issue_file,
             "preheader"))
     _check_text(settings, report, issue_file, issue.editorial)
     for item in issue.items:
         if item.url and item.url.lower().startswith("http:"):
-            report.warnings.append(Finding(f"link is not https: {item.url}", item.source, "url"))
+            report.warnings.append(Finding(_("link is not https: {link}").format(link=item.url),
+                                           item.source, "url"))
         _check_text(settings, report, item.source, item.body)
     for area in settings.areas:
         if not issue.items_in(area.slug):
-            report.warnings.append(Finding(f"area {area.slug} ({area.name}) has no items"))
+            report.warnings.append(Finding(_("area {slug} ({name}) has no items").format(
+                slug=area.slug, name=area.name)))
     if issue.items:
         measured = (renderer() if renderer is not None and not report.errors
                     else IssueRenderer(settings, issue))
         report.html_bytes = len(measured.render(measured.all_key).html.encode("utf-8"))
         if report.html_bytes > SIZE_WARNING:
             report.warnings.append(Finding(
-                f"the HTML is {report.html_bytes / 1024:.0f} KB: Gmail clips messages over about "
-                f"102 KB; keep it under {SIZE_WARNING // 1024} KB (shorten or move items)"))
+                _("the HTML is {kb} KB: Gmail clips messages over about 102 KB; keep it under "
+                  "{limit} KB (shorten or move items)").format(
+                    kb=f"{report.html_bytes / 1024:.0f}", limit=SIZE_WARNING // 1024)))
     return report
 
 
@@ -199,7 +207,8 @@ def preview_issue(settings: Settings, month: str, *, session: Session | None = N
     if email:
         person = find_person(session, email) if session is not None else None
         if person is None:
-            raise NotFound(f"no contact {email!r} (newsletter contacts list)")
+            raise NotFound(_("no contact “{email}” (newsletter contacts list)").format(
+                email=shown(email)))
         content = source.render(source.variant_of(profile_of(person)))
         recipient = recipient_for(settings, person)
     else:

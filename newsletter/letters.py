@@ -35,6 +35,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from . import i18n
 from .content import markdown_text, split_front_matter
 from .errors import ConfigError, InputError
+from .i18n import _, shown
 from .markdown import safe_url
 from .settings import Settings
 
@@ -99,23 +100,25 @@ def write(settings: Settings, template: str, context: Mapping[str, Any]) -> Lett
     try:
         source, filename, _uptodate = body_env.loader.get_source(body_env, template)
     except TemplateNotFound:
-        raise ConfigError(f"templates/{template}: no such template (in "
-                          f"{', '.join(str(d) for d in settings.templates_dirs)})") from None
+        raise ConfigError(_("templates/{template}: no such template (in {folders})").format(
+            template=template, folders=", ".join(str(d) for d in settings.templates_dirs))
+        ) from None
     try:
         data, body, first_line = split_front_matter(source, filename)
     except InputError as exc:
         raise ConfigError(str(exc)) from None
     unknown = [key for key in data if key not in FIELDS]
     if unknown:
-        raise ConfigError(f"{filename}: front matter: unknown key {unknown[0]!r} "
-                          f"(known: {', '.join(FIELDS)})")
+        raise ConfigError(_("{file}: front matter: unknown key “{key}” (known: {known})").format(
+            file=filename, key=shown(unknown[0]), known=", ".join(FIELDS)))
     fields: dict[str, str] = {}
     try:
         for key in FIELDS:
             raw = data.get(key) or ""
             fields[key] = " ".join(plain_env.from_string(str(raw)).render(context).split())
     except TemplateError as exc:
-        raise ConfigError(f"{filename}: front matter: {exc}") from None
+        raise ConfigError(_("{file}: front matter: {reason}").format(file=filename, reason=exc)
+                          ) from None
     try:
         text = body_env.from_string(body).render(context)
     except TemplateError as exc:
@@ -123,10 +126,10 @@ def write(settings: Settings, template: str, context: Mapping[str, Any]) -> Lett
         where = f"{filename}:{first_line + line - 1}" if line else filename
         raise ConfigError(f"{where}: {exc}") from None
     if not fields["subject"]:
-        raise ConfigError(f"{filename}: the front matter has no subject")
+        raise ConfigError(_("{file}: the front matter has no subject").format(file=filename))
     if fields["action"] and not safe_url(fields["action_url"]):
-        raise ConfigError(f"{filename}: action_url must be a web address, not "
-                          f"{fields['action_url']!r}")
+        raise ConfigError(_("{file}: action_url must be a web address, not “{url}”").format(
+            file=filename, url=shown(fields["action_url"])))
     return Letter(subject=fields["subject"], preheader=fields["preheader"],
                   body=text.strip() + "\n", action=fields["action"],
                   action_url=fields["action_url"] if fields["action"] else "",

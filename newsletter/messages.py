@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from .addresses import needs_smtputf8, wire_form
 from .errors import ConfigError
+from .i18n import _
 from .settings import Settings
 from .sources import PLACEHOLDERS, Content, Recipient
 
@@ -314,13 +315,15 @@ class DkimSigner:
         if not t.dkim_key_file:
             return None
         if not (t.dkim_selector and t.dkim_domain):
-            raise ConfigError("NEWSLETTER_DKIM_KEY_FILE is set: also set transport.dkim_selector "
-                              "and transport.dkim_domain (or NEWSLETTER_DKIM_SELECTOR/_DOMAIN)")
+            raise ConfigError(_("NEWSLETTER_DKIM_KEY_FILE is set: also set "
+                                "transport.dkim_selector and transport.dkim_domain (or "
+                                "NEWSLETTER_DKIM_SELECTOR/_DOMAIN)"))
         path = Path(t.dkim_key_file)
         try:
             key = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"NEWSLETTER_DKIM_KEY_FILE {path}: {exc.strerror}") from None
+            raise ConfigError(_("NEWSLETTER_DKIM_KEY_FILE {path}: {reason}").format(
+                path=path, reason=exc.strerror)) from None
         return cls(key, t.dkim_selector, t.dkim_domain)
 
     def sign(self, message: bytes) -> bytes:
@@ -333,6 +336,6 @@ class DkimSigner:
                                   canonicalize=(b"relaxed", b"relaxed"),
                                   include_headers=list(DKIM_HEADERS))
         except dkim.KeyFormatError as exc:
-            raise ConfigError(f"NEWSLETTER_DKIM_KEY_FILE: not a usable private key: {exc}"
-                              ) from None
+            raise ConfigError(_("NEWSLETTER_DKIM_KEY_FILE: not a usable private key: {reason}"
+                                ).format(reason=exc)) from None
         return signature + message

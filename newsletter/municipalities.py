@@ -146,10 +146,10 @@ class Resolver:
         if found is not None:
             return found
         hint = self.suggest(text)
-        message = f"unknown municipality {text!r}"
         if hint:
-            message += f" (did you mean {hint!r}?)"
-        raise NotFound(message)
+            raise NotFound(_("unknown municipality “{value}” (did you mean “{suggestion}”?)"
+                             ).format(value=shown(text), suggestion=hint))
+        raise NotFound(_("unknown municipality “{value}”").format(value=shown(text)))
 
 
 def set_members(session: Session, names: Iterable[str], *, member: bool = True,

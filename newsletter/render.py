@@ -86,7 +86,8 @@ def _compile(env: Environment, name: str, context: Mapping[str, Any]) -> tuple[s
     try:
         compiled = mjml.mjml2html(source, disable_comments=True, fonts={})
     except ValueError as exc:  # MRML reports template mistakes as ValueError
-        raise ConfigError(f"templates/email/{name}.mjml.j2: MJML does not compile: {exc}") from None
+        raise ConfigError(_("templates/email/{name}.mjml.j2: MJML does not compile: {reason}"
+                            ).format(name=name, reason=exc)) from None
     text = env.get_template(f"email/{name}.txt.j2").render(context)
     return source, _inline_css(compiled), text
 

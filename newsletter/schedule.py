@@ -253,7 +253,8 @@ class FrozenSource:
         return self._renderer
 
     def render(self, key: str) -> Content:
-        raise SendError(f"mailing {self.mailing.id}: variant {key!r} was not frozen")
+        raise SendError(_("mailing {id}: variant “{key}” was not frozen").format(
+            id=self.mailing.id, key=key))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .errors import NotFound, SegmentSyntaxError
-from .i18n import _
+from .i18n import _, shown
 from .models import Municipality, Person, PersonArea, Position, Registration, Webinar
 from .municipalities import Resolver, county_key, shipped
 from .settings import Settings
@@ -77,9 +77,6 @@ _EXAMPLES = {"role": "role:kommunchef", "municipality": "municipality:Åsele",
 _KEYWORDS = frozenset({"and", "or", "not"})
 _YES = frozenset({"yes", "ja", "true", "1"})
 _NO = frozenset({"no", "nej", "false", "0"})
-_CHAR_HINTS = {"&": ' (write "and")', "|": ' (write "or")', "!": ' (write "not")',
-               "'": ' (quote values with double quotes: "...")'}
-_EXPECTED_CONDITION = 'expected a condition (field:value, member, not, "(")'
 
 
 # --- the syntax tree ------------------------------------------------------------------------
@@ -134,9 +131,11 @@ MAX_DEPTH = 32
 
 
 def _error(expr: str, column: int, message: str) -> SegmentSyntaxError:
-    shown = expr if len(expr) <= 80 else expr[:77] + "..."
-    # English like the parser's messages it frames (not yet in the catalogs: see docs/LANGUAGE.md)
-    return SegmentSyntaxError(f"column {column}: {message}", source=f'segment "{shown}"')
+    """MESSAGE (one whole, translated sentence) about the text at COLUMN of EXPR."""
+    quoted = expr if len(expr) <= 80 else expr[:77] + "..."
+    return SegmentSyntaxError(_("column {column}: {message}").format(column=column,
+                                                                     message=message),
+                              source=_("segment “{expression}”").format(expression=shown(quoted)))
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -149,7 +148,10 @@ class _Token:
     raw: str  # as written
 
     def describe(self) -> str:
-        return "the end of the expression" if self.kind == "end" else f'"{self.raw}"'
+        """What the token is, as an error names what it found: “)”, or the end."""
+        if self.kind == "end":
+            return _("the end of the expression")
+        return _("“{token}”").format(token=shown(self.raw))
 
 
 def _is_word_char(ch: str) -> bool:
@@ -168,7 +170,7 @@ def _tokens(expr: str) -> Iterator[_Token]:
         elif ch == '"':
             end = expr.find('"', i + 1)
             if end < 0:
-                raise _error(expr, column, 'unterminated string: add the closing "')
+                raise _error(expr, column, _('unterminated string: add the closing "'))
             yield _Token("string", expr[i + 1:end], column, expr[i:end + 1])
             i = end + 1
         elif _is_word_char(ch):
@@ -178,8 +180,22 @@ def _tokens(expr: str) -> Iterator[_Token]:
             yield _Token("word", expr[i:end], column, expr[i:end])
             i = end
         else:
-            raise _error(expr, column, f'unexpected character "{ch}"{_CHAR_HINTS.get(ch, "")}')
+            raise _error(expr, column, _unexpected(ch))
     yield _Token("end", "", len(expr) + 1, "")
+
+
+def _unexpected(ch: str) -> str:
+    """The message for a character no token starts with; the common slips get their fix."""
+    if ch == "&":
+        return _('unexpected character “{char}” (write "and")').format(char=ch)
+    if ch == "|":
+        return _('unexpected character “{char}” (write "or")').format(char=ch)
+    if ch == "!":
+        return _('unexpected character “{char}” (write "not")').format(char=ch)
+    if ch == "'":
+        return _('unexpected character “{char}” (quote values with double quotes: "...")'
+                 ).format(char=ch)
+    return _("unexpected character “{char}”").format(char=shown(ch))
 
 
 class _Parser:
@@ -201,35 +217,37 @@ class _Parser:
         token = self._peek()
         return token.kind == "word" and token.text.casefold() == word
 
-    def _fail(self, token: _Token, expected: str, tail: str = "") -> SegmentSyntaxError:
-        if token.kind == "end" and self.pos > 0:
-            return _error(self.expr, token.column,
-                          f'{expected} after "{self.tokens[self.pos - 1].raw}"{tail}')
-        return _error(self.expr, token.column, f"{expected}{tail}, but found {token.describe()}")
+    def _previous(self) -> str:
+        """The token before the current one, as written (for "after ..." messages)."""
+        return shown(self.tokens[self.pos - 1].raw) if self.pos > 0 else ""
+
+    def _at_end_after_something(self, token: _Token) -> bool:
+        return token.kind == "end" and self.pos > 0
 
     def parse(self) -> Node:
         if self._peek().kind == "end":
-            raise _error(self.expr, 1, "empty expression: write a condition such as "
-                                       "role:kommunchef, member or area:bostad")
+            raise _error(self.expr, 1, _("empty expression: write a condition such as "
+                                         "role:kommunchef, member or area:bostad"))
         node = self._or()
         token = self._peek()
         if token.kind != "end":
-            raise _error(self.expr, token.column,
-                         'expected "and", "or" or the end of the expression, but found '
-                         f"{token.describe()}{self._quote_hint()}")
+            raise _error(self.expr, token.column, self._not_the_end(token))
         return node
 
-    def _quote_hint(self) -> str:
-        """After `role:kso member` a missing "and"; after `municipality:Upplands Väsby` quotes."""
-        found = self._peek()
-        if found.kind != "word":
-            return ""
-        if _field(found.text) in FIELDS:
-            return ' (join conditions with "and" or "or")'
-        if self.pos >= 3 and self.tokens[self.pos - 2].kind == ":":
+    def _not_the_end(self, found: _Token) -> str:
+        """The message for FOUND where the expression should have ended or gone on with a
+        keyword; after `role:kso member` a missing "and", after `municipality:Upplands Väsby`
+        missing quotes."""
+        if found.kind == "word" and _field(found.text) in FIELDS:
+            return _('expected "and", "or" or the end of the expression, but found {found} '
+                     '(join conditions with "and" or "or")').format(found=found.describe())
+        if found.kind == "word" and self.pos >= 3 and self.tokens[self.pos - 2].kind == ":":
             field, value = self.tokens[self.pos - 3].raw, self.tokens[self.pos - 1].text
-            return f' (a value with spaces needs quotes: {field}:"{value} {found.text}")'
-        return ""
+            return _('expected "and", "or" or the end of the expression, but found {found} '
+                     "(a value with spaces needs quotes: {example})").format(
+                found=found.describe(), example=shown(f'{field}:"{value} {found.text}"'))
+        return _('expected "and", "or" or the end of the expression, but found {found}'
+                 ).format(found=found.describe())
 
     def _or(self) -> Node:
         operands = [self._and()]
@@ -265,34 +283,58 @@ class _Parser:
         if token.kind == "(":
             self._deeper(self._next())
             node = self._or()
-            if self._peek().kind != ")":
-                raise self._fail(self._peek(), 'expected ")"',
-                                 f' to close the "(" at column {token.column}')
+            found = self._peek()
+            if found.kind != ")":
+                if self._at_end_after_something(found):
+                    message = _('expected ")" after “{previous}” to close the "(" at column '
+                                "{column}").format(previous=self._previous(), column=token.column)
+                else:
+                    message = _('expected ")" to close the "(" at column {column}, but found '
+                                "{found}").format(column=token.column, found=found.describe())
+                raise _error(self.expr, found.column, message)
             self._next()
             self.depth -= 1
             return node
         if token.kind == "word" and token.text.casefold() not in _KEYWORDS:
             return self._condition()
-        raise self._fail(token, _EXPECTED_CONDITION)
+        if self._at_end_after_something(token):
+            message = _('expected a condition (field:value, member, not, "(") after “{previous}”'
+                        ).format(previous=self._previous())
+        else:
+            message = _('expected a condition (field:value, member, not, "("), but found {found}'
+                        ).format(found=token.describe())
+        raise _error(self.expr, token.column, message)
 
     def _condition(self) -> Cond:
         token = self._next()
         field = _field(token.text)
         if field not in FIELDS:
             close = difflib.get_close_matches(field, [*FIELDS, *ALIASES], n=1, cutoff=0.7)
-            hint = f'did you mean "{_field(close[0])}"? ' if close else ""
-            raise _error(self.expr, token.column,
-                         f'unknown field "{token.text}" ({hint}fields: {", ".join(FIELDS)})')
+            if close:
+                message = _("unknown field “{field}” (did you mean “{suggestion}”? fields: "
+                            "{fields})").format(field=shown(token.text),
+                                                suggestion=_field(close[0]),
+                                                fields=", ".join(FIELDS))
+            else:
+                message = _("unknown field “{field}” (fields: {fields})").format(
+                    field=shown(token.text), fields=", ".join(FIELDS))
+            raise _error(self.expr, token.column, message)
         if self._peek().kind == ":":
             self._next()
             value = self._peek()
+            if value.kind == "end":
+                raise _error(self.expr, value.column, _("expected a value after “{field}:”"
+                                                        ).format(field=token.raw))
             if value.kind not in ("word", "string"):
-                raise self._fail(value, f'expected a value after "{token.raw}:"')
+                raise _error(self.expr, value.column, _(
+                    "expected a value after “{field}:”, but found {found}").format(
+                    field=token.raw, found=value.describe()))
             self._next()
             return Cond(field, value.text, token.column, value.column)
         if field not in _BARE_FIELDS:
             raise _error(self.expr, token.column + len(token.raw),
-                         f'expected ":" and a value after "{token.raw}", e.g. {_EXAMPLES[field]}')
+                         _('expected ":" and a value after “{field}”, e.g. {example}').format(
+                             field=token.raw, example=_EXAMPLES[field]))
         return Cond(field, None, token.column, token.column)
 
 
@@ -420,11 +462,12 @@ class _Compiler:
             return or_(~mine.exists(), mine.where(PersonArea.area == slug).exists())
         if node.field == "language":
             if not re.fullmatch(r"[a-z]{2,3}", value.casefold()):
-                raise self._bad(node, f'language "{value}" is not a language code such as sv or en')
+                raise self._bad(node, _("language “{value}” is not a language code such as "
+                                        "sv or en").format(value=shown(value)))
             return Person.language == value.casefold()
         if node.field == "registered":
             if not value:  # registered:""
-                raise self._bad(node, "registered needs a webinar's slug")
+                raise self._bad(node, _("registered needs a webinar's slug"))
             return (select(Registration.id)
                     .join(Webinar, Registration.webinar_id == Webinar.id)
                     .where(Registration.person_id == Person.id, Webinar.slug == value,
@@ -444,19 +487,26 @@ class _Compiler:
         slug = (node.value or "").casefold()
         if slug not in valid:
             close = difflib.get_close_matches(slug, valid, n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"? ' if close else ""
-            raise self._bad(node, f'unknown {what} "{node.value}" '
-                                  f'({hint}{what}s: {", ".join(valid)})')
+            values = {"value": shown(node.value), "valid": ", ".join(valid),
+                      "suggestion": close[0] if close else ""}
+            raise self._bad(node, _unknown_value(what, bool(close)).format(**values))
         return slug
 
     def _kommunkod(self, node: Cond, value: str) -> str:
         if node.field == "kommunkod" and not re.fullmatch(r"\d{4}", value):
-            raise self._bad(node, f'kommunkod "{value}" is not four digits, e.g. 2463 (Åsele)')
+            raise self._bad(node, _("kommunkod “{value}” is not four digits, e.g. 2463 (Åsele)"
+                                    ).format(value=shown(value)))
         found = self.resolver.find(value)
         if found is None:
             hint = self.resolver.suggest(value) if node.field == "municipality" else None
-            raise self._bad(node, f'unknown {node.field} "{value}"'
-                                  + (f' (did you mean "{hint}"?)' if hint else ""))
+            if hint:
+                message = _("unknown municipality “{value}” (did you mean “{suggestion}”?)"
+                            ).format(value=shown(value), suggestion=hint)
+            elif node.field == "kommunkod":
+                message = _("unknown kommunkod “{value}”").format(value=shown(value))
+            else:
+                message = _("unknown municipality “{value}”").format(value=shown(value))
+            raise self._bad(node, message)
         return found.kommunkod
 
     def _county(self, node: Cond, value: str) -> str:
@@ -468,16 +518,34 @@ class _Compiler:
                 return code
         names = list(self.counties.values())
         close = difflib.get_close_matches(value, names, n=1, cutoff=0.5)
-        hint = f'did you mean "{close[0]}"? ' if close else ""
-        raise self._bad(node, f'unknown county "{value}" ({hint}a county name such as '
-                              '"Jämtlands län", or its code such as 23)')
+        if close:
+            message = _('unknown county “{value}” (did you mean “{suggestion}”? a county name '
+                        'such as "Jämtlands län", or its code such as 23)').format(
+                value=shown(value), suggestion=close[0])
+        else:
+            message = _('unknown county “{value}” (a county name such as "Jämtlands län", or '
+                        "its code such as 23)").format(value=shown(value))
+        raise self._bad(node, message)
 
     def _yes_no(self, node: Cond) -> bool:
         if node.value is None or node.value.casefold() in _YES:
             return True
         if node.value.casefold() in _NO:
             return False
-        raise self._bad(node, f'member takes yes or no, not "{node.value}" (or write just member)')
+        raise self._bad(node, _("member takes yes or no, not “{value}” (or write just member)"
+                                ).format(value=shown(node.value)))
+
+
+def _unknown_value(what: str, suggested: bool) -> str:
+    """The message (to .format with value, valid, suggestion) for a role or area that is not
+    one: a whole sentence per field, with and without a suggestion."""
+    if what == "role" and suggested:
+        return _("unknown role “{value}” (did you mean “{suggestion}”? roles: {valid})")
+    if what == "role":
+        return _("unknown role “{value}” (roles: {valid})")
+    if suggested:
+        return _("unknown area “{value}” (did you mean “{suggestion}”? areas: {valid})")
+    return _("unknown area “{value}” (areas: {valid})")
 
 
 def _conditions(node: Node) -> Iterator[Cond]:
@@ -571,8 +639,13 @@ def _check_webinars(session: Session, settings: Settings, segment: str) -> None:
         if cond.field == "registered" and cond.value and session.scalar(
                 select(Webinar.id).where(Webinar.slug == cond.value)) is None:
             known = ", ".join(session.scalars(select(Webinar.slug).order_by(Webinar.slug)))
-            raise _error(expr, cond.value_column,
-                         f'unknown webinar "{cond.value}" (webinars: {known or "none yet"})')
+            if known:
+                message = _("unknown webinar “{slug}” (webinars: {known})").format(
+                    slug=shown(cond.value), known=known)
+            else:
+                message = _("unknown webinar “{slug}” (there are no webinars yet)").format(
+                    slug=shown(cond.value))
+            raise _error(expr, cond.value_column, message)
 
 
 def count(session: Session, settings: Settings, segment: str, *, today: date | None = None

@@ -51,7 +51,7 @@ from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, events
+from . import db, events, labels
 from .errors import ConfigError, SendError
 from .i18n import _
 from .messages import DkimSigner, MessageTemplate
@@ -319,16 +319,19 @@ class _Run:
             return None, "erased"
         if self.confirmation:  # a sign-up's: also to a pending or unsubscribed person
             if not events.may_confirm(person.status, person.suppression):
-                return None, f"person is {person.status}, address {person.suppression}"
+                return None, _("the contact is {status}; the address is {reason}").format(
+                    status=labels.contact_status(person.status),
+                    reason=labels.contact_status(person.suppression or ""))
             return recipient_for(self.settings, _Someone(person.name, person.email,
                                                          row.public_id), row.message_id), ""
         if person.status != "active":
-            return None, f"person is {person.status}"
+            return None, _("the contact is {status}").format(
+                status=labels.contact_status(person.status))
         if (not self.transactional and person.paused_until
                 and person.paused_until > self.clock().date()):
-            return None, f"paused until {person.paused_until.isoformat()}"
+            return None, _("paused until {date}").format(date=person.paused_until.isoformat())
         if person.suppressed:
-            return None, "on the suppression list"
+            return None, _("on the suppression list")
         return recipient_for(self.settings, _Someone(person.name, person.email, row.public_id),
                              row.message_id), ""
 
@@ -353,8 +356,8 @@ class _Run:
         except ConfigError:
             raise  # the site's to fix (e.g. the DKIM key): it stops the run, never one row
         except Exception as exc:  # noqa: BLE001 - this recipient's message fails, not the run
-            self.fail_alone(w, row, f"{recipient.email}: the message could not be built: "
-                                    f"{_one_line(exc)}")
+            self.fail_alone(w, row, _("{email}: the message could not be built: {reason}"
+                                      ).format(email=recipient.email, reason=_one_line(exc)))
             return
         started = time.monotonic()
         try:

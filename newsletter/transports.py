@@ -157,7 +157,8 @@ class MaildirConnection:
         try:
             return self.transport.deliver(envelope_from, rcpt, data)
         except OSError as exc:
-            return Result(Outcome.PAUSE, None, f"cannot write to {self.transport.path}: {exc}")
+            return Result(Outcome.PAUSE, None, _("cannot write to {path}: {reason}").format(
+                path=self.transport.path, reason=exc))
 
     def close(self) -> None:
         pass
@@ -209,7 +210,7 @@ class SMTPConnection:
             if t.scheme == "smtp+starttls":
                 if not smtp.has_extn("starttls"):
                     raise smtplib.SMTPNotSupportedError(
-                        "the server does not offer STARTTLS; not sending in plaintext")
+                        _("the server does not offer STARTTLS; not sending in plaintext"))
                 smtp.starttls(context=t.ssl_context)
                 smtp.ehlo()
             if t.user:
@@ -228,12 +229,13 @@ class SMTPConnection:
                 return self._transaction(envelope_from, rcpt, data, ready)
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
-                return Result(Outcome.PAUSE, exc.smtp_code, f"authentication failed: {_text(exc)}")
+                return Result(Outcome.PAUSE, exc.smtp_code, _("authentication failed: {reason}"
+                                                              ).format(reason=_text(exc)))
             except UnicodeEncodeError:
                 self.close()
                 return Result(Outcome.PAUSE, None,
-                              "NEWSLETTER_SMTP_USER or NEWSLETTER_SMTP_PASSWORD has non-ASCII "
-                              "characters: SMTP AUTH cannot send them")
+                              _("NEWSLETTER_SMTP_USER or NEWSLETTER_SMTP_PASSWORD has non-ASCII "
+                                "characters: SMTP AUTH cannot send them"))
             except smtplib.SMTPNotSupportedError as exc:
                 self.close()
                 return Result(Outcome.PAUSE, None, f"{self.t.description}: {exc}")
@@ -241,16 +243,19 @@ class SMTPConnection:
                 # Dropped before this message's DATA: nothing of it was taken, reconnect once.
                 self.close()
                 if attempt == 2 or getattr(exc, "during_data", False):
-                    return Result(Outcome.DEFERRED, None, f"connection lost: {exc}")
+                    return Result(Outcome.DEFERRED, None,
+                                  _("connection lost: {reason}").format(reason=exc))
             except smtplib.SMTPConnectError as exc:
                 self.close()
-                return Result(Outcome.DEFERRED, exc.smtp_code, f"cannot connect: {_text(exc)}")
+                return Result(Outcome.DEFERRED, exc.smtp_code,
+                              _("cannot connect: {reason}").format(reason=_text(exc)))
             except ssl.SSLCertVerificationError as exc:
                 self.close()
                 return Result(Outcome.PAUSE, None, self._untrusted(exc))
             except ssl.SSLError as exc:
                 self.close()
-                return Result(Outcome.PAUSE, None, f"TLS with {self.t.description} failed: {exc}")
+                return Result(Outcome.PAUSE, None, _("TLS with {relay} failed: {reason}").format(
+                    relay=self.t.description, reason=exc))
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 return Result(Outcome.DEFERRED, None,
@@ -260,12 +265,15 @@ class SMTPConnection:
     def _untrusted(self, exc: ssl.SSLCertVerificationError) -> str:
         why = exc.verify_message or exc.reason or str(exc)
         if exc.verify_code in _NAME_MISMATCH:
-            hint = f"use a host name in the URL that the certificate is for, not {self.t.host}"
-        elif self.t.ca_file:
-            hint = f"no CA in {self.t.ca_file} (NEWSLETTER_SMTP_CA_FILE) signed it"
-        else:
-            hint = "if a private CA signed it, name that CA's PEM file in NEWSLETTER_SMTP_CA_FILE"
-        return f"the server's certificate is not trusted, nothing sent ({why}); {hint}"
+            return _("the server's certificate is not trusted, nothing sent ({why}); use a host "
+                     "name in the URL that the certificate is for, not {host}").format(
+                why=why, host=self.t.host)
+        if self.t.ca_file:
+            return _("the server's certificate is not trusted, nothing sent ({why}); no CA in "
+                     "{file} (NEWSLETTER_SMTP_CA_FILE) signed it").format(why=why,
+                                                                          file=self.t.ca_file)
+        return _("the server's certificate is not trusted, nothing sent ({why}); if a private CA "
+                 "signed it, name that CA's PEM file in NEWSLETTER_SMTP_CA_FILE").format(why=why)
 
     def _transaction(self, envelope_from: str, rcpt: str, data: bytes, ready: bool) -> Result:
         smtp = self.smtp
@@ -278,8 +286,8 @@ class SMTPConnection:
         if needs_smtputf8(rcpt) or needs_smtputf8(envelope_from):
             if not smtp.has_extn("smtputf8"):
                 return Result(Outcome.FAILED, None, (
-                    f"{rcpt}: the address can only be sent over SMTPUTF8 (RFC 6531), which "
-                    f"{self.t.description} does not offer"))
+                    _("{address}: the address can only be sent over SMTPUTF8 (RFC 6531), which "
+                      "{relay} does not offer").format(address=rcpt, relay=self.t.description)))
             options = ("SMTPUTF8",)
             smtp.command_encoding = "utf-8"  # for RCPT TO, as smtplib's mail() sets it too
         wire = data if ready else _as_data(data)

@@ -127,7 +127,11 @@ def get_webinar(session: Session, slug: str) -> Webinar:
     found = session.scalar(select(Webinar).where(Webinar.slug == slug))
     if found is None:
         known = ", ".join(session.scalars(select(Webinar.slug).order_by(Webinar.starts_at)))
-        raise NotFound(f"webinar {slug!r} does not exist (webinars: {known or 'none yet'})")
+        if not known:
+            raise NotFound(_("webinar “{slug}” does not exist (there are no webinars yet)"
+                             ).format(slug=shown(slug)))
+        raise NotFound(_("webinar “{slug}” does not exist (webinars: {known})").format(
+            slug=shown(slug), known=known))
     return found
 
 
@@ -240,8 +244,8 @@ def upcoming(session: Session, settings: Settings, now: datetime | None = None,
 def _person(session: Session, email: str) -> Person:
     person = find_person(session, email)
     if person is None:
-        raise NotFound(f"no contact with the address {email} (add them with "
-                       "`newsletter contacts add` first)")
+        raise NotFound(_("no contact with the address {email} (add them with "
+                         "`newsletter contacts add` first)").format(email=shown(email)))
     if person.status != "active":
         raise InputError(_("{email} is {status} and cannot be registered").format(
             email=person.email, status=labels.contact_status(person.status)),
@@ -368,7 +372,7 @@ def unregister(session: Session, settings: Settings, webinar: Webinar | str,
     if isinstance(person, str):
         found = find_person(session, person)
         if found is None:
-            raise NotFound(f"no contact with the address {person}")
+            raise NotFound(_("no contact with the address {email}").format(email=shown(person)))
         person = found
     registration = _registration(session, webinar, person)
     if registration is None or registration.status == "cancelled":  # done before? finish it

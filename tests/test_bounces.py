@@ -302,7 +302,7 @@ def test_a_bad_path_is_one_line_on_stderr(site, tmp_path, make):
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0]
-    assert ("no such file" if make == "missing" else "not a Maildir") in lines[0]
+    assert ("finns inte" if make == "missing" else "ingen Maildir") in lines[0]
 
 
 def test_an_empty_mbox_is_nothing_to_do(site, tmp_path):

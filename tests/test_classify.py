@@ -105,10 +105,10 @@ def test_an_unknown_feed_kind_is_a_config_error_naming_it(site):
     path = site.root / "newsletter.toml"
     path.write_text(path.read_text() + '\n[[intake.feeds]]\nname = "sou"\n'
                     'url = "https://www.regeringen.se/x"\nkind = "betänkande"\n')
-    with pytest.raises(ConfigError, match=r"intake.feeds\[0\].kind: unknown kind 'betänkande'"):
+    with pytest.raises(ConfigError, match=r"intake.feeds\[0\].kind: okänd typ ”betänkande”"):
         configured_feeds(site.settings)
     result = site.cli("intake", "fetch", ok=False)
-    assert result.exit_code == 78 and "unknown kind" in result.stderr
+    assert result.exit_code == 78 and "okänd typ" in result.stderr
 
 
 def test_default_keywords_of_an_area_the_site_dropped_are_left_out(tmp_path):

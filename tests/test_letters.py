@@ -124,10 +124,10 @@ def test_a_site_changes_a_text_with_its_own_template(site):
 @pytest.mark.parametrize("template, words", [
     ("---\nsubject: Hej\n---\n{{ webinar.nope }}\n", "webinar_followup.md"),
     ("---\nsubject: Hej\n---\n\n\n{% if %}\n", "webinar_followup.md:6"),
-    ("---\npreheader: Hej\n---\nText\n", "has no subject"),
-    ("---\nsubject: Hej\nknapp: Klicka\n---\nText\n", "unknown key 'knapp'"),
+    ("---\npreheader: Hej\n---\nText\n", "har ingen ämnesrad"),
+    ("---\nsubject: Hej\nknapp: Klicka\n---\nText\n", "okänd nyckel ”knapp”"),
     ('---\nsubject: Hej\naction: Klicka\naction_url: "javascript:alert(1)"\n---\nText\n',
-     "action_url must be a web address"),
+     "action_url måste vara en webbadress"),
 ])
 def test_a_broken_template_is_a_configuration_error_naming_the_file(site, template, words):
     (site.root / "templates/email/messages/sv/webinar_followup.md").write_text(

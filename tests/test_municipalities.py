@@ -27,7 +27,7 @@ def test_resolves_what_people_write(site, text, code):
 
 
 def test_unknown_name_suggests_the_closest(site):
-    with site.transaction() as session, pytest.raises(NotFound, match="did you mean 'Åsele'"):
+    with site.transaction() as session, pytest.raises(NotFound, match="menade du ”Åsele”"):
         Resolver.from_session(session).resolve("Åsle")
 
 

@@ -68,10 +68,10 @@ def test_check_reports_errors_and_warnings_and_exits_non_zero(site):
     assert result.exit_code != 0
     out = result.stdout
     assert re.search(r"FEL: .*trasig\.md \[area\]: okänt område ”skola” \(giltiga: medlemmar", out)
-    assert re.search(r"VARNING: .*osaker\.md \[url\]: link is not https", out)
-    assert re.search(r"VARNING: .*osaker\.md: 1 image\(s\) without alt text", out)
-    assert re.search(r"VARNING: .*osaker\.md: link is not https: http://example\.se/", out)
-    assert re.search(r"VARNING: .*99-fientlig\.md: raw HTML left out", out)
+    assert re.search(r"VARNING: .*osaker\.md \[url\]: länken är inte https", out)
+    assert re.search(r"VARNING: .*osaker\.md: 1 bild utan alt-text", out)
+    assert re.search(r"VARNING: .*osaker\.md: länken är inte https: http://example\.se/", out)
+    assert re.search(r"VARNING: .*99-fientlig\.md: rå HTML utelämnad", out)
     assert "1 fel" in out
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -82,10 +82,10 @@ def test_check_flags_an_issue_without_subject_items_or_preheader(site):
     issue_md.write_text("---\nsubject: \"\"\n---\nLedare.\n", encoding="utf-8")
     result = site.cli("issue", "check", "2027-02", ok=False)
     assert result.exit_code != 0
-    assert "[subject]: missing subject" in result.stdout
-    assert "the issue has no items" in result.stdout
-    assert "no preheader" in result.stdout
-    assert "area bostad (Bostadsförsörjning) has no items" in result.stdout
+    assert "[subject]: ämnesrad saknas" in result.stdout
+    assert "numret har inga nyheter" in result.stdout
+    assert "ingen förhandstext" in result.stdout
+    assert "området bostad (Bostadsförsörjning) har inga nyheter" in result.stdout
     build = site.cli("issue", "build", "2027-02", ok=False)
     assert build.exit_code != 0 and "[subject]" in build.stderr
 
@@ -95,7 +95,7 @@ def test_check_warns_about_size_over_90_kb(site):
     for n in range(40):
         shutil.copy(items / "04-strandskyddet-remiss.md", items / f"kopia-{n:02}.md")
     result = site.cli("issue", "check", "2026-12")
-    assert "Gmail clips messages over about 102 KB" in result.stdout
+    assert "Gmail klipper mejl över ungefär 102 kB" in result.stdout
 
 
 def test_bad_front_matter_is_one_line_naming_file_and_field(site):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
-from newsletter import segments
+from newsletter import i18n, segments
 from newsletter.errors import NotFound, SegmentSyntaxError
 from newsletter.models import Person, Registration, Webinar
 from newsletter.municipalities import set_members
@@ -127,7 +127,7 @@ def test_registered_means_registered_not_waitlisted_or_cancelled(people):
         "bertil", "cecilia", "gustav"]
     with people.transaction() as s, pytest.raises(SegmentSyntaxError) as caught:
         count(s, people.settings, "registered:bredband-2025")
-    assert 'column 12: unknown webinar "bredband-2025" (webinars: bredband-2026)' in str(
+    assert "kolumn 12: okänt webbinarium ”bredband-2025” (webbinarier: bredband-2026)" in str(
         caught.value)
 
 
@@ -140,22 +140,36 @@ def test_sample_is_the_first_n_by_id_with_positions(people):
 
 
 @pytest.mark.parametrize("expr, column, message", [
-    ("role:rektor", 6, 'unknown role "rektor" (roles: kommunchef, kso, politiker, '
+    ("role:rektor", 6, "okänd roll ”rektor” (roller: kommunchef, kso, politiker, "
                        "tjansteperson, styrelse, ovrig)"),
-    ("role:kommunchf", 6, 'did you mean "kommunchef"?'),
-    ("member and area:skola", 17, 'unknown area "skola" (areas: medlemmar, bostad, kapital, '
+    ("role:kommunchf", 6, "menade du ”kommunchef”?"),
+    ("member and area:skola", 17, "okänt område ”skola” (områden: medlemmar, bostad, kapital, "
                                   "omvarld, digitalisering, infrastruktur, arbetsmarknad)"),
-    ("municipality:Åsle", 14, 'unknown municipality "Åsle" (did you mean "Åsele"?)'),
-    ("kommunkod:24", 11, 'kommunkod "24" is not four digits'),
-    ("kommunkod:9999", 11, 'unknown kommunkod "9999"'),
-    ("county:Jämtlandslän", 8, 'unknown county "Jämtlandslän" (did you mean "Jämtlands län"?'),
-    ("member:kanske", 8, 'member takes yes or no, not "kanske"'),
-    ("language:svenska", 10, 'language "svenska" is not a language code'),
+    ("municipality:Åsle", 14, "okänd kommun ”Åsle” (menade du ”Åsele”?)"),
+    ("kommunkod:24", 11, "kommunkoden ”24” är inte fyra siffror"),
+    ("kommunkod:9999", 11, "okänd kommunkod ”9999”"),
+    ("county:Jämtlandslän", 8, "okänt län ”Jämtlandslän” (menade du ”Jämtlands län”?"),
+    ("member:kanske", 8, "member tar yes eller no (ja eller nej), inte ”kanske”"),
+    ("language:svenska", 10, "språket ”svenska” är ingen språkkod"),
+    ('registered:""', 12, "registered behöver webbinariets kortnamn"),
 ])
 def test_unknown_values_say_what_is_valid(people, expr, column, message):
     with people.transaction() as s, pytest.raises(SegmentSyntaxError) as caught:
         count(s, people.settings, expr)
-    assert str(caught.value).startswith(f'segment "{expr}": column {column}: ')
+    assert str(caught.value).startswith(f"segment ”{expr}”: kolumn {column}: ")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("role:kommunchf", "unknown role “kommunchf” (did you mean “kommunchef”? roles: "),
+    ("county:Xyz", "unknown county “Xyz” (a county name such as"),
+    ("registered:nope", "unknown webinar “nope” (there are no webinars yet)"),
+])
+def test_an_english_site_is_told_in_english(people, expr, message):
+    i18n.activate("en")
+    with people.transaction() as s, pytest.raises(SegmentSyntaxError) as caught:
+        count(s, people.settings, expr)
+    assert str(caught.value).startswith(f"segment “{expr}”: column ")
     assert message in str(caught.value)
 
 
@@ -174,7 +188,7 @@ def test_resolve_segment_takes_a_name_or_an_expression(site):
 
 def test_values_are_bound_parameters_never_sql_text(people):
     hostile = "x' OR 1=1 --"
-    with people.transaction() as s, pytest.raises(SegmentSyntaxError, match="unknown role"):
+    with people.transaction() as s, pytest.raises(SegmentSyntaxError, match="okänd roll"):
         count(s, people.settings, f'role:"{hostile}"')
     query = recipients_query(people.settings, f'registered:"{hostile}" or language:sv')
     compiled = query.compile()
@@ -183,7 +197,7 @@ def test_values_are_bound_parameters_never_sql_text(people):
     with people.transaction() as s:
         assert s.scalars(query).all() == s.scalars(recipients_query(
             people.settings, "language:sv")).all()
-        with pytest.raises(SegmentSyntaxError, match="unknown webinar"):
+        with pytest.raises(SegmentSyntaxError, match="okänt webbinarium"):
             count(s, people.settings, f'registered:"{hostile}"')
 
 

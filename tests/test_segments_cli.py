@@ -70,19 +70,19 @@ def test_syntax_error_is_one_line_with_the_column_and_exit_1(staff):
     result = staff.cli("segments", "count", "role:kommunchef and", ok=False)
     assert result.exit_code == 1
     assert one_line_error(result) == (
-        'Fel: segment "role:kommunchef and": column 20: expected a condition '
-        '(field:value, member, not, "(") after "and"')
+        'Fel: segment ”role:kommunchef and”: kolumn 20: här ska det stå ett villkor '
+        '(fält:värde, member, not, "(") efter ”and”')
 
 
 def test_unknown_value_is_one_line(staff):
     result = staff.cli("segments", "count", "county:Lappland", ok=False)
     assert result.exit_code == 1
-    assert 'column 8: unknown county "Lappland"' in one_line_error(result)
+    assert "kolumn 8: okänt län ”Lappland”" in one_line_error(result)
 
 
 def test_hostile_value_is_only_an_unknown_role(staff):
     result = staff.cli("segments", "count", "role:\"x' OR 1=1 --\"", ok=False)
-    assert "unknown role \"x' OR 1=1 --\" (roles: kommunchef" in one_line_error(result)
+    assert "okänd roll ”x' OR 1=1 --” (roller: kommunchef" in one_line_error(result)
 
 
 def test_show_of_an_unknown_name_exits_1_and_lists_the_names(staff):
@@ -101,8 +101,8 @@ def test_a_broken_named_segment_is_marked_and_fails_the_list(staff):
     assert "styrelsen                FEL  role:styrelsen" in result.stdout
     assert "medlemmar                  3  member" in result.stdout
     assert one_line_error(result).startswith(
-        'Fel: newsletter.toml [segments] styrelsen: segment "role:styrelsen": column 6: '
-        'unknown role "styrelsen"')
+        "Fel: newsletter.toml [segments] styrelsen: segment ”role:styrelsen”: kolumn 6: "
+        "okänd roll ”styrelsen”")
 
 
 def test_help_explains_the_language_with_an_example(staff):

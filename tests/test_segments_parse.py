@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from newsletter import i18n
 from newsletter.errors import SegmentSyntaxError
 from newsletter.segments import And, Cond, Not, Or, parse
 
@@ -53,47 +54,75 @@ def test_a_keyword_can_be_a_quoted_or_bare_value():
     assert parse("role:or") == Cond("role", "or", 1, 6)
 
 
+# The parser speaks the site's language (Swedish by default): one whole sentence per case.
 @pytest.mark.parametrize("expr, column, message", [
     ("role:kommunchef and", 20,
-     'expected a condition (field:value, member, not, "(") after "and"'),
-    ("", 1, "empty expression"),
-    ("   ", 1, "empty expression"),
-    ("not", 4, 'expected a condition (field:value, member, not, "(") after "not"'),
-    ("and member", 1, 'expected a condition (field:value, member, not, "("), but found "and"'),
-    ("member or or member", 11, 'but found "or"'),
-    (")", 1, 'but found ")"'),
-    ("(role:kso", 10, 'expected ")" after "kso" to close the "(" at column 1'),
-    ("(role:kso member)", 11, 'expected ")" to close the "(" at column 1, but found "member"'),
-    ("member)", 7, 'expected "and", "or" or the end of the expression, but found ")"'),
-    ("role:kso member", 10, 'but found "member" (join conditions with "and" or "or")'),
+     'här ska det stå ett villkor (fält:värde, member, not, "(") efter ”and”'),
+    ("", 1, "tomt uttryck"),
+    ("   ", 1, "tomt uttryck"),
+    ("not", 4, 'här ska det stå ett villkor (fält:värde, member, not, "(") efter ”not”'),
+    ("and member", 1, 'här ska det stå ett villkor (fält:värde, member, not, "("), men här står '
+                      "”and”"),
+    ("member or or member", 11, "men här står ”or”"),
+    (")", 1, "men här står ”)”"),
+    ("(role:kso", 10, 'här ska det stå ")" efter ”kso” för att stänga "(" i kolumn 1'),
+    ("(role:kso member)", 11,
+     'här ska det stå ")" för att stänga "(" i kolumn 1, men här står ”member”'),
+    ("member)", 7, 'här ska det stå "and", "or" eller uttrycket sluta, men här står ”)”'),
+    ("role:kso member", 10, 'men här står ”member” (foga ihop villkor med "and" eller "or")'),
     ("municipality:Upplands Väsby", 23,
-     'a value with spaces needs quotes: municipality:"Upplands Väsby"'),
-    ("role:", 6, 'expected a value after "role:"'),
-    ("role:)", 6, 'expected a value after "role:", but found ")"'),
-    ("role", 5, 'expected ":" and a value after "role", e.g. role:kommunchef'),
-    ("member and area", 16, 'after "area", e.g. area:digitalisering'),
-    ("role:kso & member", 10, 'unexpected character "&" (write "and")'),
-    ("role:kso || member", 10, 'unexpected character "|" (write "or")'),
-    ("role:'kso'", 6, "quote values with double quotes"),
-    ('county:"Jämtlands län', 8, 'unterminated string: add the closing "'),
+     'ett värde med mellanslag behöver citattecken: municipality:"Upplands Väsby"'),
+    ("role:", 6, "här ska det stå ett värde efter ”role:”"),
+    ("role:)", 6, "här ska det stå ett värde efter ”role:”, men här står ”)”"),
+    ("role", 5, 'här ska det stå ":" och ett värde efter ”role”, t.ex. role:kommunchef'),
+    ("member and area", 16, "efter ”area”, t.ex. area:digitalisering"),
+    ("role:kso & member", 10, 'oväntat tecken ”&” (skriv "and")'),
+    ("role:kso || member", 10, 'oväntat tecken ”|” (skriv "or")'),
+    ("role:'kso'", 6, "sätt värden inom raka dubbla citattecken"),
+    ('county:"Jämtlands län', 8, 'citatet tar aldrig slut: lägg till det avslutande "'),
 ])
 def test_syntax_errors_name_the_column_and_what_was_expected(expr, column, message):
     with pytest.raises(SegmentSyntaxError) as caught:
         parse(expr)
     text = str(caught.value)
-    assert text.startswith(f'segment "{expr}": column {column}: '), text
+    assert text.startswith(f"segment ”{expr}”: kolumn {column}: "), text
     assert message in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize("expr, column, message", [
+    ("role:kommunchef and", 20,
+     'expected a condition (field:value, member, not, "(") after “and”'),
+    ("(role:kso member)", 11, 'expected ")" to close the "(" at column 1, but found “member”'),
+    ("role:kso member", 10, 'but found “member” (join conditions with "and" or "or")'),
+    ("role:)", 6, "expected a value after “role:”, but found “)”"),
+    ("role:kso & member", 10, 'unexpected character “&” (write "and")'),
+    ("member and rolle:kso", 12, "unknown field “rolle” (did you mean “role”? fields: role, "),
+])
+def test_an_english_site_gets_the_same_errors_in_english(expr, column, message):
+    i18n.activate("en")
+    with pytest.raises(SegmentSyntaxError) as caught:
+        parse(expr)
+    text = str(caught.value)
+    assert text.startswith(f"segment “{expr}”: column {column}: "), text
+    assert message in text
+
+
+def test_a_control_character_in_the_expression_keeps_the_error_on_one_line():
+    with pytest.raises(SegmentSyntaxError) as caught:
+        parse("role:kso \x07 member")
+    assert "oväntat tecken ”\\x07”" in str(caught.value)
+    assert "\x07" not in str(caught.value)
 
 
 def test_unknown_field_lists_the_fields_and_suggests_the_closest():
     with pytest.raises(SegmentSyntaxError) as caught:
         parse("member and rolle:kso")
     assert str(caught.value) == (
-        'segment "member and rolle:kso": column 12: unknown field "rolle" (did you mean "role"? '
-        "fields: role, municipality, kommunkod, county, member, area, language, registered)")
+        "segment ”member and rolle:kso”: kolumn 12: okänt fält ”rolle” (menade du ”role”? "
+        "fält: role, municipality, kommunkod, county, member, area, language, registered)")
 
 
 def test_a_bare_word_that_is_no_field_is_an_unknown_field():
-    with pytest.raises(SegmentSyntaxError, match='column 8: unknown field "kommunchef"'):
+    with pytest.raises(SegmentSyntaxError, match="kolumn 8: okänt fält ”kommunchef”"):
         parse("not (  kommunchef)")

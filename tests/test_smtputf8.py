@@ -87,7 +87,7 @@ def test_a_server_without_smtputf8_fails_those_rows_alone_and_the_mailing_goes_o
     status = site.cli("send", "status", "1").stdout
     for address in UTF8:
         line = next(line for line in status.splitlines() if f"<{address}>: " in line)
-        assert "SMTPUTF8" in line and "does not offer" in line
+        assert "SMTPUTF8" in line and "inte erbjuder" in line
     with site.transaction() as s:
         reasons = s.scalars(select(OutboxRow.last_error).where(
             OutboxRow.status == OutboxStatus.FAILED)).all()
@@ -135,8 +135,8 @@ def test_a_message_that_cannot_be_built_fails_alone(site):
         failed = s.scalars(select(OutboxRow.last_error).where(
             OutboxRow.status == OutboxStatus.FAILED)).all()
     assert len(failed) == 10  # p000 ... p009
-    assert all("could not be built" in r and "@example.se" in r for r in failed)
+    assert all("gick inte att bygga" in r and "@example.se" in r for r in failed)
     status = site.cli("send", "status", str(mailing_id)).stdout
-    assert ("<p000@example.se>: misslyckade: p000@example.se: the message could not be built"
+    assert ("<p000@example.se>: misslyckade: p000@example.se: mejlet gick inte att bygga"
             in status)
     assert sender.send_mailing(site.settings, site.sessions(), mailing_id).done

@@ -125,7 +125,7 @@ def test_an_unsubscribed_holder_listed_in_the_file_keeps_the_position(register, 
     berg.write_text("email,name,municipality,role\nbo.holm@berg.example.se,Bo,Berg,kommunchef\n",
                     encoding="utf-8")
     out = register.cli("contacts", "import", str(berg), "--sync").output
-    assert "address is unsubscribed" in out
+    assert "adressen är avregistrerad" in out
     assert f"Slutar {TODAY}: kommunchef, Berg: karl@berg.example.se (-)" in out
     assert ("bo.holm", "Berg", "kommunchef") in _held(register)
     assert register.cli("segments", "count", "role:kommunchef and kommun:Berg").stdout \

@@ -63,7 +63,7 @@ def test_a_wrong_password_pauses_and_sends_nothing(site, certs, tls_server):
     args = ("send", "issue", "2026-12", "--to", "medlemmar", "--yes")
     result = site.cli(*args, env=env(tls_server, certs, password="fel-losen"), ok=False)
     assert result.exit_code == 1 and "pausat" in result.stderr
-    assert "authentication failed" in result.stderr and "535" in result.stderr
+    assert "inloggningen nekades" in result.stderr and "535" in result.stderr
     assert "fel-losen" not in result.stdout + result.stderr
     assert tls_server.messages == []
     assert all(not ok and tls for _, ok, tls in tls_server.auth_attempts)
@@ -87,9 +87,10 @@ def test_an_untrusted_certificate_pauses_before_the_password_is_sent(site, certs
         result = site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
                           env=env(server, certs if ca else None), ok=False)
         assert result.exit_code == 1 and "pausat" in result.stderr
-        assert "certificate is not trusted" in result.stderr and why in result.stderr
-        hint = {"server": "name that CA's PEM file in NEWSLETTER_SMTP_CA_FILE",
-                "self_signed": f"no CA in {certs.ca_file}", "wrong_host": "not 127.0.0.1"}
+        assert "certifikat är inte betrott" in result.stderr and why in result.stderr
+        hint = {"server": "ange dess PEM-fil i NEWSLETTER_SMTP_CA_FILE",
+                "self_signed": f"ingen certifikatutfärdare (CA) i {certs.ca_file}",
+                "wrong_host": "inte 127.0.0.1"}
         assert hint[cert] in result.stderr
         assert server.messages == [] and server.auth_attempts == []
     assert "väntar: 4" in site.cli("send", "status", "1").stdout
@@ -101,7 +102,7 @@ def test_starttls_in_the_url_but_not_offered_is_refused_never_plaintext(site, ce
         url = f"smtp+starttls://127.0.0.1:{plain.port}"
         result = site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
                           env=env(plain, certs, url=url), ok=False)
-        assert result.exit_code == 1 and "does not offer STARTTLS" in result.stderr
+        assert result.exit_code == 1 and "servern erbjuder inte STARTTLS" in result.stderr
         assert plain.messages == [] and plain.auth_attempts == []
 
 
@@ -109,7 +110,7 @@ def test_smtps_to_a_plaintext_server_is_refused(certs):
     with RecordingSMTPServer() as plain:
         transport = SMTPTransport("smtps", "127.0.0.1", plain.port, timeout=10)
         result = transport.connection().send("a@example.se", "p@example.se", MESSAGE)
-        assert result.outcome == "pause" and "TLS with smtps://" in result.detail
+        assert result.outcome == "pause" and "TLS med smtps://" in result.detail
         assert plain.messages == []
 
 

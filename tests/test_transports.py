@@ -131,11 +131,11 @@ def test_authentication():
     with RecordingSMTPServer(users={"kansliet": "ratt-losen"}) as server:
         bad = smtp(server, user="kansliet", password="fel").connection()
         result = bad.send("a@example.se", "p@example.se", MESSAGE)
-        assert result.outcome == "pause" and "authentication failed" in result.detail
+        assert result.outcome == "pause" and "inloggningen nekades" in result.detail
         none = smtp(server).connection().send("a@example.se", "p@example.se", MESSAGE)
         assert none.outcome == "pause"
         swedish = smtp(server, user="kansliet", password="rätt-lösen").connection()
-        assert "non-ASCII" in swedish.send("a@example.se", "p@example.se", MESSAGE).detail
+        assert "utanför ASCII" in swedish.send("a@example.se", "p@example.se", MESSAGE).detail
         good = smtp(server, user="kansliet", password="ratt-losen").connection()
         assert good.send("a@example.se", "p@example.se", MESSAGE).outcome == "sent"
         good.close()

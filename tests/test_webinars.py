@@ -239,7 +239,7 @@ def test_web_page_registration_uses_the_same_core_function(site, smtp_server):
 
 
 @pytest.mark.parametrize("address, code, words", [
-    ("nobody@example.se", 1, "no contact"),
+    ("nobody@example.se", 1, "ingen kontakt"),
     ("inte-en-adress", 1, "ogiltig e-postadress"),
 ])
 def test_register_refuses_unknown_people_in_one_line(site, address, code, words):

@@ -226,7 +226,7 @@ def test_scaffold_text_and_a_failing_check_are_refused_without_approval(site):
     seed(site, 3)
     site.cli("issue", "new", "2027-01")
     err = _refused(site, "send", "issue", "2027-01", "--to", "medlemmar", "--yes")
-    assert "klarar inte `newsletter issue check`" in err and "no items" in err
+    assert "klarar inte `newsletter issue check`" in err and "inga nyheter" in err
     site.cli("items", "new", "--issue", "2027-01", "--area", "bostad", "--title", "Nytt")
     err = _refused(site, "send", "issue", "2027-01", "--to", "medlemmar", "--yes")
     assert "issue.md: innehåller fortfarande mallens platshållartext" in err

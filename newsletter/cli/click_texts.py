@@ -40,8 +40,7 @@ TEXTS = (
     N_("{value} is not in the range {range}."), N_("Option {name!r} does not take a value."),
     N_("Could not open file {filename!r}: {message}"), N_("{name} {filename!r} does not exist."),
     N_("file"), N_("directory"), N_("path"), N_("Error: invalid input"),
-    N_("integer"), N_("float"), N_("Did you mean {possibility}?"),
-    N_("(Possible options: {possibilities})"),
+    N_("integer"), N_("float"),
 )
 PLURALS = (  # lambdas, so that the extraction sees ngettext calls without running them
     lambda n: ngettext("Got unexpected extra argument ({args})",
@@ -51,6 +50,10 @@ PLURALS = (  # lambdas, so that the extraction sees ngettext calls without runni
     lambda n: ngettext("{value!r} is not {choice}.", "{value!r} is not one of {choices}.", n),
     lambda n: ngettext("{value!r} does not match the format {format}.",
                        "{value!r} does not match the formats {formats}.", n),
+    # click asks with ngettext: a plain id was never found, and "Did you mean" stayed English.
+    # The plural is click 8.2+'s; click 8.1's "(Possible options: ...)" stays English.
+    lambda n: ngettext("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)",
+                       n),
 )
 
 

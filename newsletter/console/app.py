@@ -154,8 +154,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     SCHEDULE: when the background sender works (`context.background_of(app)`).
     """
     if not settings.secret_key:
-        raise ConfigError("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
-                          "run `newsletter init` or set NEWSLETTER_SECRET_KEY")
+        raise ConfigError(_("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
+                            "run `newsletter init` or set NEWSLETTER_SECRET_KEY"))
     engine = db.make_engine(settings.db_url)
     db.require_current(engine, settings.secret_key)
 

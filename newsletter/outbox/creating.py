@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, selectinload
 from .. import segments, tracking
 from ..errors import NotFound, SendError
 from ..events import may_confirm, suppression_reason
+from ..i18n import _
 from ..messages import MessageTemplate, message_id
 from ..models import (
     Mailing,
@@ -73,7 +74,8 @@ def find_mailing(session: Session, kind: str, key: str, segment: str) -> Mailing
 def get_mailing(session: Session, mailing_id: int) -> Mailing:
     mailing = session.get(Mailing, mailing_id)
     if mailing is None:
-        raise NotFound(f"no mailing {mailing_id} (newsletter send status lists them)")
+        raise NotFound(_("no mailing {id} (newsletter send status lists them)").format(
+            id=mailing_id))
     return mailing
 
 
@@ -149,7 +151,8 @@ def frozen(session: Session, mailing_id: int, key: str) -> Content:
     v = session.scalar(select(MailingVariant).where(MailingVariant.mailing_id == mailing_id,
                                                     MailingVariant.key == key))
     if v is None:
-        raise SendError(f"mailing {mailing_id} has no frozen variant {key!r}")
+        raise SendError(_("mailing {id} has no frozen variant “{key}”").format(id=mailing_id,
+                                                                               key=key))
     return Content(subject=v.subject, preheader=v.preheader, html=v.html, text=v.text,
                    attachments=tuple(v.attachments or ()), key=v.key)
 

@@ -130,7 +130,7 @@ def list_mailings(session: Session, limit: int = 50) -> list[MailingProgress]:
 def pause(session: Session, mailing_id: int, reason: str) -> Mailing:
     mailing = get_mailing(session, mailing_id)
     if mailing.status == MailingStatus.DONE:
-        raise SendError(f"mailing {mailing_id} is already done: nothing to pause")
+        raise SendError(_("mailing {id} is already done: nothing to pause").format(id=mailing_id))
     mailing.status, mailing.paused_reason = MailingStatus.PAUSED, reason
     return mailing
 

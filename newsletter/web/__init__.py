@@ -144,8 +144,9 @@ def create_app(settings: Settings, *, schedule: Schedule | None = None) -> Flask
     answer 500 (`pages.check_sending`), unsubscribes and the archive go on working.
     """
     if not settings.secret_key:
-        raise ConfigError("NEWSLETTER_SECRET_KEY is not set and there is no .secret_key: "
-                          "run `newsletter init` or set NEWSLETTER_SECRET_KEY")
+        raise ConfigError(i18n._("NEWSLETTER_SECRET_KEY is not set and there is no "
+                                 ".secret_key: run `newsletter init` or set "
+                                 "NEWSLETTER_SECRET_KEY"))
     engine = db.make_engine(settings.db_url)
     db.require_current(engine, settings.secret_key)
 
