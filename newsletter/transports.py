@@ -238,7 +238,7 @@ class SMTPConnection:
                                 "characters: SMTP AUTH cannot send them"))
             except smtplib.SMTPNotSupportedError as exc:
                 self.close()
-                return Result(Outcome.PAUSE, None, f"{self.t.description}: {exc}")
+                return Result(Outcome.PAUSE, None, str(exc))  # the engine names the server
             except smtplib.SMTPServerDisconnected as exc:
                 # Dropped before this message's DATA: nothing of it was taken, reconnect once.
                 self.close()

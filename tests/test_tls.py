@@ -103,6 +103,7 @@ def test_starttls_in_the_url_but_not_offered_is_refused_never_plaintext(site, ce
         result = site.cli("send", "issue", "2026-12", "--to", "medlemmar", "--yes",
                           env=env(plain, certs, url=url), ok=False)
         assert result.exit_code == 1 and "servern erbjuder inte STARTTLS" in result.stderr
+        assert result.stderr.count(url) == 1  # the server named once, not once per layer
         assert plain.messages == [] and plain.auth_attempts == []
 
 
