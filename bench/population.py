@@ -66,5 +66,7 @@ def generate(db_url: str, n: int, *, members: int = 70, seed: int = 4) -> list[s
             conn.execute(insert(Position), positions)
             if areas:
                 conn.execute(insert(PersonArea), areas)
+    with engine.begin() as conn:
+        db.refresh_statistics(conn)  # as `contacts import` does after writing
     engine.dispose()
     return [t.name for t in chosen]

@@ -16,7 +16,7 @@ from typing import TypeVar
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import csvfiles
+from . import csvfiles, db
 from .contact_fields import (
     CONTACT_COLUMNS,
     DEFAULT_ROLE,
@@ -363,6 +363,7 @@ def import_contacts(session: Session, settings: Settings, path: Path | str, *,
             changes = end_unlisted(session, settings, _listed(contacts), on, source=source)
             report.started += changes.started
             report.ended = changes.ended
+    db.refresh_statistics(session.connection())  # a big import changes what a query should use
     return report
 
 

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url, select
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import files
@@ -178,11 +178,31 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> tuple[str | None, str]:
-    """Upgrade the database to the newest schema; returns (revision before, revision after)."""
+    """Upgrade the database to the newest schema; returns (revision before, revision after).
+    The query planner's statistics are refreshed too (an upgrade may add indexes)."""
     cfg = _alembic_config(engine)
     before = current_revision(engine)
     command.upgrade(cfg, "head")
+    with engine.begin() as conn:
+        refresh_statistics(conn)
     return before, current_revision(engine) or ""
+
+
+ANALYSIS_LIMIT = 1000  # rows of each index SQLite's ANALYZE samples: milliseconds for a million
+
+
+def refresh_statistics(connection: Connection) -> None:
+    """Tell SQLite's query planner how big the tables and how selective the indexes are now
+    (ANALYZE, sampled): after a bulk change such as an import, and daily from the worker.
+
+    Without statistics SQLite reads persons through the index on `status` even when every
+    person is active, a random read per row: a segment count on a million contacts took 1.0 s
+    instead of 0.7. PostgreSQL's autovacuum analyses by itself: nothing to do there.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+    connection.exec_driver_sql("ANALYZE")
 
 
 def current_revision(engine: Engine) -> str | None:

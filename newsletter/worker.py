@@ -16,7 +16,8 @@ Each round, in this order and each task in transactions of its own:
    later round;
 5. the bounce mailbox (`[bounces] mailbox`) is read, at most every BOUNCES_EVERY;
 6. the intake feeds due are fetched (intake.fetch_due), at most every INTAKE_EVERY;
-7. retention (retention.apply_retention), at most every RETENTION_EVERY.
+7. retention (retention.apply_retention) and the query planner's statistics
+   (db.refresh_statistics), at most every RETENTION_EVERY.
 
 The periodic tasks (5-7) are taken by one worker at a time: each keeps its last run in
 site_meta (`worker:TASK`), claimed with a compare-and-set.
@@ -230,6 +231,7 @@ class Worker:
             return
         with self._tx() as s:
             report.retention = retention.apply_retention(s, self.settings, now=now)
+            db.refresh_statistics(s.connection())  # daily, with the day's changes in
         if report.retention.changed:  # the old pages out of the -wal file too, when it can
             db.checkpoint(self.sessions.kw["bind"])
         if report.retention.events or report.retention.mailings:
