@@ -208,6 +208,12 @@ class _Run:
         with self.lock:
             self.pause_reason = self.pause_reason or reason
 
+    def snapshot(self) -> SendReport:
+        """The report as it stands, copied at one moment: the workers change it meanwhile, and a
+        progress line read field by field said "102/110 done (103 sent ...)"."""
+        with self.lock:
+            return replace(self.report)
+
     def count(self, outcome: str, failure: bool, result: Result | None = None) -> None:
         limit = self.settings.transport.max_consecutive_failures
         with self.lock:
@@ -465,7 +471,7 @@ def send_mailing(settings: Settings, sessions: sessionmaker[Session], mailing_id
         for w in workers:
             w.join(timeout=0.5)
             if progress:
-                progress(report)
+                progress(run.snapshot())
     if run.error is not None:
         raise run.error
     with db.transaction(sessions) as s:

@@ -288,3 +288,17 @@ def test_per_domain_limit_holds_back_one_domain_and_lets_the_others_through(
         later = s.scalars(select(OutboxRow.next_attempt_at).where(
             OutboxRow.mailing_id == mailing_id, OutboxRow.status == "pending")).all()
     assert len(later) == 2 and all(t > datetime.now(UTC) + timedelta(seconds=60) for t in later)
+
+
+def test_progress_sees_the_report_as_it_was_at_one_moment(site, smtp_server):
+    # Each progress call gets a copy taken under the workers' lock: a display reading the live
+    # report field by field once said "102/110 done (103 sent)".
+    seed(site, 12)
+    mailing_id = make_mailing(site)
+    smtp_server.delay = 0.1  # a little over a second in all: several progress calls
+    seen: list[sender.SendReport] = []
+    report = send(site, mailing_id, smtp_server, progress=seen.append)
+    assert report.sent == 12
+    during = [r.handled for r in seen[:-1]]
+    assert len(during) >= 2 and during == sorted(during) and during[0] < 12
+    assert len({id(r) for r in seen}) == len(seen)  # copies, not the live report
