@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,12 @@ from .console_support import Console, start_console, stop_console
 from .helpers import ANNA, BERTIL, PG_URL, REPO, TEST_ENV
 from .postfix import PostfixRelay, in_ci, skip_reason
 from .smtp_server import RecordingSMTPServer
+
+# The tests run in the time zone the shipped services run in (deploy/systemd: TZ=Europe/Stockholm,
+# the demo's [organisation] timezone): the pages count days in the site's zone and much of the
+# core in the process's, and between 23.00 and 24.00 UTC those are two different days.
+os.environ["TZ"] = "Europe/Stockholm"
+time.tzset()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -121,7 +122,8 @@ def test_unsubscribe_and_preferences_clicked_through_at_phone_width(server):
         kinds = [(e.kind, e.detail.get("source") or e.detail.get("change"))
                  for e in session.scalars(select(Event).order_by(Event.id))]
     assert bertil.status == "active"
-    assert bertil.paused_until == preferences.add_months(date.today(), 3)
+    site_today = datetime.now(ZoneInfo(site.settings.organisation.timezone)).date()
+    assert bertil.paused_until == preferences.add_months(site_today, 3)  # the site's day
     assert kinds == [("unsubscribed", "web"), ("preferences", "areas"),
                      ("preferences", "paused")]
 
