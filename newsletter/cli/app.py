@@ -63,6 +63,13 @@ class App:
         """A session committed at the end of the block (rolled back with dry_run or on error)."""
         return db.transaction(self.writers, dry_run=dry_run)
 
+    def checkpoint(self) -> None:
+        """After an erasure or anonymisation: empty the -wal file of the old pages (db.checkpoint),
+        or say on stderr why it could not be done now."""
+        if not db.checkpoint(self.engine):
+            click.echo(_("Another process is reading the database: its -wal file could not be "
+                         "emptied now (the next writes overwrite it)."), err=True)
+
 
 pass_app = click.make_pass_decorator(App)
 

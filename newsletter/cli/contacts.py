@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .. import db, labels
+from .. import labels
 from ..consent import consents_of, purpose_label
 from ..contacts import (
     add_contact,
@@ -331,9 +331,7 @@ def forget_(app: App, email: str, yes: bool) -> None:
         person = find_person(session, address)
         public_id = person.public_id if person is not None else ""
         found = forget(session, app.settings.secret_key, address)
-    if not db.checkpoint(app.engine):
-        click.echo(_("Another process is reading the database: its -wal file could not be "
-                     "emptied now (the next writes overwrite it)."), err=True)
+    app.checkpoint()
     for path in forget_previews(app.settings, address, public_id):
         click.echo(_("Deleted {path}: a preview as {email}.").format(path=path, email=address))
     if found:
